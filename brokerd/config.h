@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Daemon configuration: JSON loaded with jansson, validated against a
+ * table of keys, with built-in defaults when there is no file. Documented
+ * key by key in ipc-brokerd.json(5); conf/ipc-brokerd.json is a sample.
+ *
+ * Errors name the file and the key path, e.g.
+ *   /etc/ipc-broker/ipc-brokerd.json: limits.max_connections: expected an
+ *   integer from 1 to 1000000, got "lots"
+ * and, for JSON syntax errors, file:line:column.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+#define CONFIG_DEFAULT_PATH SYSCONFDIR "/ipc-broker/ipc-brokerd.json"
+#define CONFIG_ERROR_MAX 512
+#define CONFIG_TCP_MAX 16
+
+/* Settings of one channel: the defaults, or a per-channel override. */
+struct channel_settings {
+        uint32_t max_message_bytes;    /* default 1 MiB, 1..256 MiB */
+        uint64_t ring_bytes;           /* default 4 MiB, power of two, 64 KiB..1 GiB (ring issue) */
+        enum proto_overflow overflow;  /* default PROTO_OVERFLOW_BLOCK */
+};
+
+/*
+ * One entry of "channels": an exact name declares a channel that exists
+ * from start-up; a wildcard pattern only overrides settings of matching
+ * channels when they are created. Any key an entry omits comes from
+ * "channel_defaults". Lookup: an exact entry first, else the first
+ * matching pattern in file order.
+ */
+struct channel_rule {
+        char *pattern; /* NUL-terminated valid name or pattern */
+        bool is_pattern;
+        struct channel_settings settings;
+};
+
+struct config {
+        char *path;                 /* file loaded, NULL for built-in defaults */
+
+        /* "listen": {"unix": PATH | null, "tcp": ["HOST:PORT", ...]} */
+        char *unix_path;            /* NULL: the default path (address_default_broker_path) */
+        bool unix_disabled;         /* "unix": null */
+        char *tcp[CONFIG_TCP_MAX];  /* "HOST:PORT" strings, validated by address_parse("tcp:"...) */
+        size_t n_tcp;
+
+        /* "limits" */
+        uint32_t max_connections;     /* default 1024, 1..1000000 */
+        uint32_t max_message_bytes;   /* broker-wide ceiling, default 1 MiB, 1..256 MiB;
+                                         every channel's limit is clamped to it */
+        uint64_t output_queue_bytes;  /* per-client queue cap, default 8 MiB, 64 KiB..4 GiB */
+        uint64_t stall_timeout_usec;  /* "stall_timeout_ms": block-policy subscriber making no
+                                         progress this long is disconnected; default 30000 ms,
+                                         100..3600000 */
+        uint64_t handshake_timeout_usec; /* "handshake_timeout_ms", default 10000, 100..600000 */
+        uint32_t max_subscriptions;   /* per connection, default 1024, 1..1000000 */
+
+        /* "channel_defaults" */
+        struct channel_settings channel_defaults;
+
+        /* "channels": {NAME_OR_PATTERN: {settings...}, ...} in file order */
+        struct channel_rule *rules;
+        size_t n_rules;
+};
+
+/* Fills *c with the built-in defaults (no file). */
+void config_init_defaults(struct config *c);
+
+/*
+ * Loads and validates a config file on top of the defaults.
+ * @path: the file.
+ * @required: when false, a missing file (ENOENT) yields the defaults.
+ * @errbuf: receives the message on failure ("FILE: KEY.PATH: problem" or
+ *          "FILE:LINE:COLUMN: problem").
+ * Return: 0; -EINVAL on an invalid file (errbuf filled); -ENOENT (required
+ * file missing); other negative errno from reading (errbuf filled).
+ */
+int config_load(struct config *c, const char *path, bool required, char *errbuf, size_t errlen);
+
+/* Frees what config_load() allocated; the struct may be loaded again. */
+void config_deinit(struct config *c);
+
+/* Settings a new channel of this name gets (rules, else channel_defaults). */
+const struct channel_settings *config_channel_settings(const struct config *c, const char *name);
+
+/* "block", "drop", "disconnect". */
+const char *config_overflow_name(enum proto_overflow o);

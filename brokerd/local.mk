@@ -1,0 +1,21 @@
+# SPDX-License-Identifier: MIT
+# Everything but main() goes into a convenience library so unit tests can
+# link the daemon's modules.
+noinst_LTLIBRARIES += brokerd/libbrokerd.la
+brokerd_libbrokerd_la_SOURCES = \
+	brokerd/broker.c brokerd/broker.h \
+	brokerd/config.c brokerd/config.h \
+	brokerd/log.c brokerd/log.h \
+	brokerd/listener.c brokerd/listener.h \
+	brokerd/peer.c brokerd/peer.h \
+	brokerd/channel.c brokerd/channel.h \
+	brokerd/control.c brokerd/control.h \
+	brokerd/notify.c brokerd/notify.h
+brokerd_libbrokerd_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+brokerd_libbrokerd_la_LIBADD = libclient/libipccommon.la \
+	$(LIBEVENT_LIBS) $(JANSSON_LIBS) $(LIBSYSTEMD_LIBS)
+
+sbin_PROGRAMS += brokerd/ipc-brokerd
+brokerd_ipc_brokerd_SOURCES = brokerd/main.c
+brokerd_ipc_brokerd_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+brokerd_ipc_brokerd_LDADD = brokerd/libbrokerd.la

@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Linux implementation of the platform seam (platform.h): sockets,
+ * readiness waits, the epoll-based pollable handle, clocks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include "platform.h"
+#include "util.h"
+
+uint64_t plat_now_usec(void) {
+        struct timespec ts;
+
+        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / NSEC_PER_USEC;
+}
+
+uint64_t plat_realtime_nsec(void) {
+        struct timespec ts;
+
+        (void)clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
+
+void plat_sock_close(plat_sock_t s) {
+        if (s >= 0)
+                (void)close(s);
+}
+
+int plat_wait(plat_sock_t s, int events, uint64_t deadline_usec) {
+        struct pollfd p = {.fd = s};
+
+        if (events & PLAT_EV_READ)
+                p.events |= POLLIN;
+        if (events & PLAT_EV_WRITE)
+                p.events |= POLLOUT;
+        for (;;) {
+                uint64_t now = plat_now_usec();
+                int timeout_ms, r, ready = 0;
+
+                if (deadline_usec == USEC_INFINITY)
+                        timeout_ms = -1;
+                else if (now >= deadline_usec)
+                        timeout_ms = 0;
+                else /* round up so we never wake just before the deadline and spin */
+                        timeout_ms = (int)MIN((deadline_usec - now + 999) / 1000, (uint64_t)INT32_MAX);
+                r = poll(&p, 1, timeout_ms);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return -errno;
+                if (r == 0)
+                        return 0;
+                /* Errors and hang-ups make both directions "ready" so the caller's
+                 * read or write reports the actual error. */
+                if (p.revents & (POLLIN | POLLERR | POLLHUP))
+                        ready |= events & PLAT_EV_READ;
+                if (p.revents & (POLLOUT | POLLERR | POLLHUP))
+                        ready |= events & PLAT_EV_WRITE;
+                if (p.revents & POLLNVAL)
+                        return -EBADF;
+                return ready ? ready : events;
+        }
+}
+
+static int connect_finish(int fd, uint64_t timeout_usec) {
+        int r, err = 0;
+        socklen_t len = sizeof(err);
+
+        r = plat_wait(fd, PLAT_EV_WRITE, usec_add(plat_now_usec(), timeout_usec));
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ETIMEDOUT;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                return -errno;
+        return err ? -err : 0;
+}
+
+static int connect_sockaddr(int family, const struct sockaddr *sa, socklen_t salen,
+                            uint64_t timeout_usec, plat_sock_t *ret) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (family != AF_UNIX) {
+                int one = 1;
+
+                (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+        if (connect(fd, sa, salen) < 0) {
+                if (errno != EINPROGRESS && errno != EAGAIN)
+                        return -errno;
+                r = connect_finish(fd, timeout_usec);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_FD(fd);
+        return 0;
+}
+
+static int unix_sockaddr(const char *path, struct sockaddr_un *sun, socklen_t *ret_len) {
+        size_t len = strlen(path);
+
+        if (len >= sizeof(sun->sun_path))
+                return -ENAMETOOLONG;
+        memset(sun, 0, sizeof(*sun));
+        sun->sun_family = AF_UNIX;
+        memcpy(sun->sun_path, path, len);
+        *ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+        return 0;
+}
+
+static int resolve(const struct address *a, bool passive, struct addrinfo **ret) {
+        struct addrinfo hints = {
+                .ai_family = AF_UNSPEC,
+                .ai_socktype = SOCK_STREAM,
+                .ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0),
+        };
+        int r = getaddrinfo(a->host, a->port, &hints, ret);
+
+        if (r == EAI_SYSTEM)
+                return -errno;
+        return r == 0 ? 0 : -EHOSTUNREACH;
+}
+
+int plat_connect(const struct address *a, uint64_t timeout_usec, plat_sock_t *ret) {
+        struct addrinfo *ai, *i;
+        int r = -EHOSTUNREACH;
+
+        if (a->kind == ADDRESS_UNIX) {
+                struct sockaddr_un sun;
+                socklen_t len;
+
+                r = unix_sockaddr(a->path, &sun, &len);
+                if (r < 0)
+                        return r;
+                return connect_sockaddr(AF_UNIX, (struct sockaddr *)&sun, len, timeout_usec, ret);
+        }
+        r = resolve(a, false, &ai);
+        if (r < 0)
+                return r;
+        for (i = ai; i; i = i->ai_next) {
+                r = connect_sockaddr(i->ai_family, i->ai_addr, i->ai_addrlen, timeout_usec, ret);
+                if (r >= 0)
+                        break;
+        }
+        freeaddrinfo(ai);
+        return r;
+}
+
+/* Creates the socket's directory (one level) when missing. */
+static int ensure_parent_dir(const char *path) {
+        char dir[ADDRESS_PATH_MAX];
+        char *slash;
+
+        if (strlen(path) >= sizeof(dir))
+                return -ENAMETOOLONG;
+        strcpy(dir, path);
+        slash = strrchr(dir, '/');
+        if (!slash || slash == dir)
+                return 0;
+        *slash = '\0';
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+/* A socket node nobody accepts on is stale (its daemon died): safe to replace. */
+static int remove_if_stale(const char *path) {
+        struct address a = {.kind = ADDRESS_UNIX};
+        struct stat st;
+        plat_sock_t s;
+        int r;
+
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISSOCK(st.st_mode))
+                return -EEXIST;
+        strcpy(a.path, path);
+        r = plat_connect(&a, 200 * USEC_PER_MSEC, &s);
+        if (r >= 0) {
+                plat_sock_close(s);
+                return -EADDRINUSE;
+        }
+        if (r != -ECONNREFUSED)
+                return r;
+        return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+static int listen_unix(const char *path, int backlog, plat_sock_t *ret) {
+        _cleanup_close_ int fd = -1;
+        struct sockaddr_un sun;
+        socklen_t len;
+        int r;
+
+        r = unix_sockaddr(path, &sun, &len);
+        if (r < 0)
+                return r;
+        r = ensure_parent_dir(path);
+        if (r < 0)
+                return r;
+        r = remove_if_stale(path);
+        if (r < 0)
+                return r;
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (bind(fd, (struct sockaddr *)&sun, len) < 0 || listen(fd, backlog) < 0)
+                return -errno;
+        *ret = TAKE_FD(fd);
+        return 0;
+}
+
+static int listen_tcp(const struct address *a, int backlog, plat_sock_t *ret) {
+        struct addrinfo *ai, *i;
+        int r, one = 1;
+
+        r = resolve(a, true, &ai);
+        if (r < 0)
+                return r;
+        r = -EADDRNOTAVAIL;
+        for (i = ai; i; i = i->ai_next) {
+                int fd = socket(i->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+                if (fd < 0) {
+                        r = -errno;
+                        continue;
+                }
+                (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+                if (bind(fd, i->ai_addr, i->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
+                        r = -errno;
+                        (void)close(fd);
+                        continue;
+                }
+                *ret = fd;
+                r = 0;
+                break;
+        }
+        freeaddrinfo(ai);
+        return r;
+}
+
+int plat_listen(const struct address *a, int backlog, plat_sock_t *ret) {
+        if (a->kind == ADDRESS_UNIX)
+                return listen_unix(a->path, backlog, ret);
+        return listen_tcp(a, backlog, ret);
+}
+
+struct plat_poller {
+        int epoll_fd;
+        plat_sock_t sock;
+        int write_on;
+};
+
+static int poller_update(plat_poller *p, int op) {
+        struct epoll_event ev = {
+                .events = EPOLLIN | (p->write_on ? EPOLLOUT : 0),
+                .data.fd = p->sock,
+        };
+
+        return epoll_ctl(p->epoll_fd, op, p->sock, &ev) < 0 ? -errno : 0;
+}
+
+int plat_poller_new(plat_sock_t s, plat_poller **ret) {
+        plat_poller *p;
+        int r;
+
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->sock = s;
+        p->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        if (p->epoll_fd < 0) {
+                r = -errno;
+                free(p);
+                return r;
+        }
+        r = poller_update(p, EPOLL_CTL_ADD);
+        if (r < 0) {
+                plat_poller_free(p);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
+
+plat_poller *plat_poller_free(plat_poller *p) {
+        if (!p)
+                return NULL;
+        if (p->epoll_fd >= 0)
+                (void)close(p->epoll_fd);
+        free(p);
+        return NULL;
+}
+
+int plat_poller_fd(const plat_poller *p) {
+        return p->epoll_fd;
+}
+
+int plat_poller_set_write(plat_poller *p, int on) {
+        on = !!on;
+        if (p->write_on == on)
+                return 0;
+        p->write_on = on;
+        return poller_update(p, EPOLL_CTL_MOD);
+}

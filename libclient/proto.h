@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ipc-broker wire protocol (documented in ipc-broker(7)): versioned,
+ * length-prefixed, little-endian binary frames over a UNIX or TCP stream.
+ *
+ * Every frame is an 8-byte header followed by `length` body bytes:
+ *
+ *   u16 magic (0x4249, "IB" on the wire)  u8 type  u8 flags  u32 length
+ *
+ * A body is a fixed "head" of per-type fields followed by a variable
+ * "tail" (payload, text or JSON). Encoders write the header and the head
+ * into a caller buffer of PROTO_HEAD_MAX bytes, count the tail in the
+ * header's length, and leave appending the tail bytes to the caller, so a
+ * payload is never copied just to frame it. Decoders take one complete body
+ * and return views into it; they validate every length and never read
+ * past `len`.
+ *
+ * Shared by ipc-brokerd and libipcclient; no allocation, no I/O.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_MAGIC 0x4249u
+#define PROTO_VERSION_MIN 1
+#define PROTO_VERSION_MAX 1
+#define PROTO_HEADER_BYTES 8
+#define PROTO_NAME_MAX 255
+/* Largest header + head of any frame type (a MESSAGE with a 255-byte name). */
+#define PROTO_HEAD_MAX 320
+/* Body limit for every client-to-broker frame type except PUBLISH. */
+#define PROTO_CONTROL_BODY_MAX (64u * 1024u)
+/* Body limit for REPLY frames (JSON listings can be large). */
+#define PROTO_REPLY_BODY_MAX (64u * 1024u * 1024u)
+/* Hard ceiling on any configurable message size. */
+#define PROTO_MESSAGE_BYTES_MAX (256u * 1024u * 1024u)
+
+enum proto_type {
+        PROTO_HELLO = 0x01,       /* c->s, first frame */
+        PROTO_WELCOME = 0x02,     /* s->c, answer to HELLO */
+        PROTO_ERROR = 0x03,       /* s->c, fatal: the broker closes after it */
+        PROTO_OPEN_PUB = 0x10,    /* c->s, open a channel for publishing */
+        PROTO_CLOSE_PUB = 0x11,   /* c->s */
+        PROTO_SUBSCRIBE = 0x12,   /* c->s, channel name or wildcard pattern */
+        PROTO_UNSUBSCRIBE = 0x13, /* c->s */
+        PROTO_REQUEST = 0x14,     /* c->s, control request (ping, channels, stats) */
+        PROTO_REPLY = 0x20,       /* s->c, answer to any request carrying a request id */
+        PROTO_PUBLISH = 0x30,     /* c->s, data */
+        PROTO_MESSAGE = 0x31,     /* s->c, data */
+        PROTO_LOSS = 0x32,        /* s->c, messages dropped for a subscription */
+};
+
+/* Header flags. */
+enum {
+        PROTO_FLAG_RETAIN = 1u << 0, /* PUBLISH: keep as the channel's retained value;
+                                        MESSAGE: this is the retained value */
+};
+
+/* Control request operations (PROTO_REQUEST). */
+enum proto_op {
+        PROTO_OP_PING = 1,          /* reply: JSON {"server": ..., "version": ...} */
+        PROTO_OP_LIST_CHANNELS = 2, /* reply: JSON array of channel objects */
+        PROTO_OP_STATS = 3,         /* reply: JSON object */
+};
+
+/* Overflow policies, as carried in an OPEN reply. */
+enum proto_overflow {
+        PROTO_OVERFLOW_BLOCK = 0,
+        PROTO_OVERFLOW_DROP = 1,
+        PROTO_OVERFLOW_DISCONNECT = 2,
+        _PROTO_OVERFLOW_MAX,
+};
+
+struct proto_header {
+        uint8_t type;
+        uint8_t flags;
+        uint32_t length; /* body bytes after the header */
+};
+
+/* HELLO head: u16 version_min, u16 version_max, u32 flags; tail: client name. */
+struct proto_hello {
+        uint16_t version_min;
+        uint16_t version_max;
+        uint32_t flags;
+        const char *name; /* tail, not NUL-terminated, <= PROTO_NAME_MAX */
+        size_t name_len;
+};
+
+/* WELCOME head: u16 version, u16 0, u32 max_message_bytes, u32 flags; tail: server text. */
+struct proto_welcome {
+        uint16_t version;
+        uint32_t max_message_bytes;
+        uint32_t flags;
+        const char *server; /* tail, e.g. "ipc-brokerd 0.1.0" */
+        size_t server_len;
+};
+
+/* ERROR head: u32 code (positive errno); tail: UTF-8 text. */
+struct proto_error {
+        uint32_t code;
+        const char *text;
+        size_t text_len;
+};
+
+/* OPEN_PUB and SUBSCRIBE head: u32 request_id, u8 name_len, name. No tail. */
+struct proto_open {
+        uint32_t request_id;
+        const char *name; /* not NUL-terminated, 1..PROTO_NAME_MAX, charset not checked here */
+        size_t name_len;
+};
+
+/* CLOSE_PUB and UNSUBSCRIBE head: u32 request_id (0: no reply wanted), u32 id. No tail. */
+struct proto_close {
+        uint32_t request_id;
+        uint32_t id;
+};
+
+/* REQUEST head: u32 request_id, u16 op, u16 0; tail: JSON arguments (may be empty). */
+struct proto_request {
+        uint32_t request_id;
+        uint16_t op;
+        const char *body;
+        size_t body_len;
+};
+
+/*
+ * REPLY head: u32 request_id, i32 status (0 or a negative errno); tail: for a
+ * successful OPEN_PUB/SUBSCRIBE the open-reply record, for a REQUEST a JSON
+ * document, for a failure a UTF-8 error text.
+ */
+struct proto_reply {
+        uint32_t request_id;
+        int32_t status;
+        const void *body;
+        size_t body_len;
+};
+
+/* Tail of a successful OPEN_PUB/SUBSCRIBE reply: u32 id, u32 max_message_bytes, u8 overflow, 3x u8 0. */
+#define PROTO_OPEN_REPLY_BYTES 12
+struct proto_open_reply {
+        uint32_t id;                /* publisher or subscription id on this connection */
+        uint32_t max_message_bytes; /* the channel's limit (for a pattern: the global one) */
+        uint8_t overflow;           /* enum proto_overflow */
+};
+
+/* PUBLISH head: u32 pub_id; tail: payload. Flag: PROTO_FLAG_RETAIN. */
+struct proto_publish {
+        uint32_t pub_id;
+        const void *payload;
+        size_t size;
+};
+
+/*
+ * MESSAGE head: u32 sub_id, u64 seq, u64 timestamp_ns, u8 name_len, name;
+ * tail: payload. Flag: PROTO_FLAG_RETAIN when it is the retained value.
+ */
+struct proto_message {
+        uint32_t sub_id;
+        uint64_t seq;          /* per-channel sequence number, first message is 1 */
+        uint64_t timestamp_ns; /* CLOCK_REALTIME when the broker accepted it */
+        const char *channel;
+        size_t channel_len;
+        const void *payload;
+        size_t size;
+};
+
+/* LOSS head: u32 sub_id, u64 count. No tail. */
+struct proto_loss {
+        uint32_t sub_id;
+        uint64_t count;
+};
+
+/*
+ * Decodes a frame header from PROTO_HEADER_BYTES bytes.
+ * Return: 0; -EBADMSG on a bad magic; -EPROTO on an unknown type.
+ */
+int proto_header_decode(const uint8_t *buf, struct proto_header *ret);
+
+/*
+ * Largest body the receiver accepts for a frame type, given the message
+ * size limit in force (payload bytes). Check before buffering a body.
+ */
+uint64_t proto_body_limit(uint8_t type, uint32_t max_message_bytes);
+
+/* Human-readable name of a frame type ("PUBLISH"), or "unknown". */
+const char *proto_type_name(uint8_t type);
+
+/*
+ * Encoders: write header + head into buf (PROTO_HEAD_MAX bytes) and return
+ * the number of bytes written. The frame's tail (payload/text/body given in
+ * the struct) must be appended by the caller; its length is already counted
+ * in the header. Tails longer than the protocol allows are the caller's bug.
+ */
+size_t proto_encode_hello(uint8_t *buf, const struct proto_hello *m);
+size_t proto_encode_welcome(uint8_t *buf, const struct proto_welcome *m);
+size_t proto_encode_error(uint8_t *buf, const struct proto_error *m);
+size_t proto_encode_open(uint8_t *buf, uint8_t type, const struct proto_open *m);
+size_t proto_encode_close(uint8_t *buf, uint8_t type, const struct proto_close *m);
+size_t proto_encode_request(uint8_t *buf, const struct proto_request *m);
+size_t proto_encode_reply(uint8_t *buf, const struct proto_reply *m);
+size_t proto_encode_publish(uint8_t *buf, uint8_t flags, const struct proto_publish *m);
+size_t proto_encode_message(uint8_t *buf, uint8_t flags, const struct proto_message *m);
+size_t proto_encode_loss(uint8_t *buf, const struct proto_loss *m);
+/* The open-reply record is itself a REPLY tail: writes PROTO_OPEN_REPLY_BYTES. */
+void proto_encode_open_reply(uint8_t *buf, const struct proto_open_reply *m);
+
+/*
+ * Decoders: take one complete body (the bytes after the header) and fill
+ * *ret with views into it. Return 0, or -EBADMSG when the body is too short,
+ * has trailing bytes where none are allowed, a zero or oversized name
+ * length, or a non-zero reserved field.
+ */
+int proto_decode_hello(const uint8_t *body, size_t len, struct proto_hello *ret);
+int proto_decode_welcome(const uint8_t *body, size_t len, struct proto_welcome *ret);
+int proto_decode_error(const uint8_t *body, size_t len, struct proto_error *ret);
+int proto_decode_open(const uint8_t *body, size_t len, struct proto_open *ret);
+int proto_decode_close(const uint8_t *body, size_t len, struct proto_close *ret);
+int proto_decode_request(const uint8_t *body, size_t len, struct proto_request *ret);
+int proto_decode_reply(const uint8_t *body, size_t len, struct proto_reply *ret);
+int proto_decode_publish(const uint8_t *body, size_t len, struct proto_publish *ret);
+int proto_decode_message(const uint8_t *body, size_t len, struct proto_message *ret);
+int proto_decode_loss(const uint8_t *body, size_t len, struct proto_loss *ret);
+int proto_decode_open_reply(const void *body, size_t len, struct proto_open_reply *ret);
+
+/* Picks the highest version both sides speak; -EPROTONOSUPPORT if none. */
+int proto_negotiate_version(uint16_t peer_min, uint16_t peer_max, uint16_t *ret_version);

@@ -1,0 +1,17 @@
+# SPDX-License-Identifier: MIT
+unit_cflags = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -I$(top_srcdir)/brokerd
+unit_ldadd = libclient/libipccommon.la $(CMOCKA_LIBS)
+
+check_PROGRAMS += tests/unit/test-proto tests/unit/test-channel-name tests/unit/test-address \
+	tests/unit/test-config
+TESTS += tests/unit/test-proto tests/unit/test-channel-name tests/unit/test-address \
+	tests/unit/test-config
+
+tests_unit_test_proto_CFLAGS = $(unit_cflags)
+tests_unit_test_proto_LDADD = $(unit_ldadd)
+tests_unit_test_channel_name_CFLAGS = $(unit_cflags)
+tests_unit_test_channel_name_LDADD = $(unit_ldadd)
+tests_unit_test_address_CFLAGS = $(unit_cflags)
+tests_unit_test_address_LDADD = $(unit_ldadd)
+tests_unit_test_config_CFLAGS = $(unit_cflags) $(JANSSON_CFLAGS)
+tests_unit_test_config_LDADD = brokerd/libbrokerd.la $(unit_ldadd)
