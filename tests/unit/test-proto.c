@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Frame encode/decode: every frame type round-trips, and every malformed
+ * body or header is rejected with the documented code instead of being
+ * read past its end.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proto.h"
+#include "util.h"
+
+/* A frame assembled the way a sender does it: head from the encoder, then the tail. */
+struct frame {
+        uint8_t buf[PROTO_HEAD_MAX + 4096];
+        size_t len;
+};
+
+static void frame_finish(struct frame *f, size_t head_len, const void *tail, size_t tail_len) {
+        assert_true(head_len + tail_len <= sizeof(f->buf));
+        if (tail_len)
+                memcpy(f->buf + head_len, tail, tail_len);
+        f->len = head_len + tail_len;
+}
+
+/* Checks the header against the frame length and returns a pointer to the body. */
+static const uint8_t *frame_body(const struct frame *f, uint8_t type, struct proto_header *h) {
+        assert_int_equal(proto_header_decode(f->buf, h), 0);
+        assert_int_equal(h->type, type);
+        assert_int_equal(h->length, f->len - PROTO_HEADER_BYTES);
+        return f->buf + PROTO_HEADER_BYTES;
+}
+
+static void test_hello_roundtrip(void **state) {
+        struct proto_hello in = {.version_min = 1, .version_max = 3, .name = "svc", .name_len = 3};
+        struct proto_hello out;
+        struct proto_header h;
+        struct frame f;
+
+        frame_finish(&f, proto_encode_hello(f.buf, &in), in.name, in.name_len);
+        assert_int_equal(proto_decode_hello(frame_body(&f, PROTO_HELLO, &h), f.len - PROTO_HEADER_BYTES, &out), 0);
+        assert_int_equal(out.version_min, 1);
+        assert_int_equal(out.version_max, 3);
+        assert_int_equal(out.name_len, 3);
+        assert_memory_equal(out.name, "svc", 3);
+}
+
+static void test_welcome_roundtrip(void **state) {
+        struct proto_welcome in = {.version = 1, .max_message_bytes = 1 << 20,
+                                   .server = "ipc-brokerd 0.1.0", .server_len = 17};
+        struct proto_welcome out;
+        struct proto_header h;
+        struct frame f;
+
+        frame_finish(&f, proto_encode_welcome(f.buf, &in), in.server, in.server_len);
+        assert_int_equal(proto_decode_welcome(frame_body(&f, PROTO_WELCOME, &h), f.len - PROTO_HEADER_BYTES, &out),
+                         0);
+        assert_int_equal(out.version, 1);
+        assert_int_equal(out.max_message_bytes, 1 << 20);
+        assert_memory_equal(out.server, "ipc-brokerd 0.1.0", 17);
+}
+
+static void test_error_roundtrip(void **state) {
+        struct proto_error in = {.code = EMSGSIZE, .text = "too big", .text_len = 7};
+        struct proto_error out;
+        struct proto_header h;
+        struct frame f;
+
+        frame_finish(&f, proto_encode_error(f.buf, &in), in.text, in.text_len);
+        assert_int_equal(proto_decode_error(frame_body(&f, PROTO_ERROR, &h), f.len - PROTO_HEADER_BYTES, &out), 0);
+        assert_int_equal(out.code, EMSGSIZE);
+        assert_memory_equal(out.text, "too big", 7);
+}
+
+static void test_open_close_roundtrip(void **state) {
+        struct proto_open in = {.request_id = 7, .name = "sensors.temp", .name_len = 12}, out;
+        struct proto_close cin = {.request_id = 9, .id = 42}, cout;
+        struct proto_header h;
+        struct frame f;
+
+        frame_finish(&f, proto_encode_open(f.buf, PROTO_SUBSCRIBE, &in), NULL, 0);
+        assert_int_equal(proto_decode_open(frame_body(&f, PROTO_SUBSCRIBE, &h), f.len - PROTO_HEADER_BYTES, &out), 0);
+        assert_int_equal(out.request_id, 7);
+        assert_int_equal(out.name_len, 12);
+        assert_memory_equal(out.name, "sensors.temp", 12);
+
+        frame_finish(&f, proto_encode_close(f.buf, PROTO_UNSUBSCRIBE, &cin), NULL, 0);
+        assert_int_equal(
+                proto_decode_close(frame_body(&f, PROTO_UNSUBSCRIBE, &h), f.len - PROTO_HEADER_BYTES, &cout), 0);
+        assert_int_equal(cout.request_id, 9);
+        assert_int_equal(cout.id, 42);
+}
+
+static void test_request_reply_roundtrip(void **state) {
+        struct proto_request rin = {.request_id = 3, .op = PROTO_OP_STATS, .body = "{}",
+                                    .body_len = 2};
+        struct proto_reply pin = {.request_id = 3, .status = -ENOENT, .body = "no such",
+                                  .body_len = 7};
+        struct proto_request rout;
+        struct proto_reply pout;
+        struct proto_header h;
+        struct frame f;
+
+        frame_finish(&f, proto_encode_request(f.buf, &rin), rin.body, rin.body_len);
+        assert_int_equal(
+                proto_decode_request(frame_body(&f, PROTO_REQUEST, &h), f.len - PROTO_HEADER_BYTES, &rout), 0);
+        assert_int_equal(rout.request_id, 3);
+        assert_int_equal(rout.op, PROTO_OP_STATS);
+        assert_memory_equal(rout.body, "{}", 2);
+
+        frame_finish(&f, proto_encode_reply(f.buf, &pin), pin.body, pin.body_len);
+        assert_int_equal(proto_decode_reply(frame_body(&f, PROTO_REPLY, &h), f.len - PROTO_HEADER_BYTES, &pout), 0);
+        assert_int_equal(pout.status, -ENOENT);
+        assert_memory_equal(pout.body, "no such", 7);
+}
+
+static void test_open_reply_roundtrip(void **state) {
+        struct proto_open_reply in = {.id = 5, .max_message_bytes = 4096,
+                                      .overflow = PROTO_OVERFLOW_DROP};
+        struct proto_open_reply out;
+        uint8_t buf[PROTO_OPEN_REPLY_BYTES];
+
+        proto_encode_open_reply(buf, &in);
+        assert_int_equal(proto_decode_open_reply(buf, sizeof(buf), &out), 0);
+        assert_int_equal(out.id, 5);
+        assert_int_equal(out.max_message_bytes, 4096);
+        assert_int_equal(out.overflow, PROTO_OVERFLOW_DROP);
+
+        buf[8] = _PROTO_OVERFLOW_MAX;
+        assert_int_equal(proto_decode_open_reply(buf, sizeof(buf), &out), -EBADMSG);
+        buf[8] = 0;
+        buf[11] = 1;
+        assert_int_equal(proto_decode_open_reply(buf, sizeof(buf), &out), -EBADMSG);
+        assert_int_equal(proto_decode_open_reply(buf, sizeof(buf) - 1, &out), -EBADMSG);
+}
+
+/* Binary payloads, NUL bytes included, survive intact; the empty payload too. */
+static void test_publish_message_roundtrip(void **state) {
+        static const uint8_t payload[] = {0, 1, 0, 0xff, 'x', 0};
+        struct proto_publish pin = {.pub_id = 11, .payload = payload, .size = sizeof(payload)};
+        struct proto_message min = {.sub_id = 2, .seq = UINT64_C(1) << 40,
+                                    .timestamp_ns = UINT64_C(1700000000123456789),
+                                    .channel = "a.b", .channel_len = 3, .payload = payload,
+                                    .size = sizeof(payload)};
+        struct proto_publish pout;
+        struct proto_message mout;
+        struct proto_header h;
+        struct frame f;
+
+        frame_finish(&f, proto_encode_publish(f.buf, PROTO_FLAG_RETAIN, &pin), payload,
+                     sizeof(payload));
+        assert_int_equal(
+                proto_decode_publish(frame_body(&f, PROTO_PUBLISH, &h), f.len - PROTO_HEADER_BYTES, &pout), 0);
+        assert_int_equal(h.flags, PROTO_FLAG_RETAIN);
+        assert_int_equal(pout.pub_id, 11);
+        assert_int_equal(pout.size, sizeof(payload));
+        assert_memory_equal(pout.payload, payload, sizeof(payload));
+
+        frame_finish(&f, proto_encode_message(f.buf, 0, &min), payload, sizeof(payload));
+        assert_int_equal(
+                proto_decode_message(frame_body(&f, PROTO_MESSAGE, &h), f.len - PROTO_HEADER_BYTES, &mout), 0);
+        assert_int_equal(mout.sub_id, 2);
+        assert_true(mout.seq == UINT64_C(1) << 40);
+        assert_true(mout.timestamp_ns == UINT64_C(1700000000123456789));
+        assert_int_equal(mout.channel_len, 3);
+        assert_memory_equal(mout.channel, "a.b", 3);
+        assert_int_equal(mout.size, sizeof(payload));
+        assert_memory_equal(mout.payload, payload, sizeof(payload));
+
+        min.size = 0;
+        frame_finish(&f, proto_encode_message(f.buf, 0, &min), NULL, 0);
+        assert_int_equal(
+                proto_decode_message(frame_body(&f, PROTO_MESSAGE, &h), f.len - PROTO_HEADER_BYTES, &mout), 0);
+        assert_int_equal(mout.size, 0);
+}
+
+static void test_loss_roundtrip(void **state) {
+        struct proto_loss in = {.sub_id = 4, .count = 123456789012ULL}, out;
+        struct proto_header h;
+        struct frame f;
+
+        frame_finish(&f, proto_encode_loss(f.buf, &in), NULL, 0);
+        assert_int_equal(proto_decode_loss(frame_body(&f, PROTO_LOSS, &h), f.len - PROTO_HEADER_BYTES, &out), 0);
+        assert_int_equal(out.sub_id, 4);
+        assert_true(out.count == 123456789012ULL);
+}
+
+/* The longest name gives the longest head, which must fit PROTO_HEAD_MAX. */
+static void test_head_max_fits(void **state) {
+        char name[PROTO_NAME_MAX];
+        uint8_t buf[PROTO_HEAD_MAX];
+        struct proto_message m = {.channel = name, .channel_len = sizeof(name)};
+        struct proto_open o = {.name = name, .name_len = sizeof(name)};
+
+        memset(name, 'n', sizeof(name));
+        assert_true(proto_encode_message(buf, 0, &m) <= PROTO_HEAD_MAX);
+        assert_true(proto_encode_open(buf, PROTO_OPEN_PUB, &o) <= PROTO_HEAD_MAX);
+}
+
+static void test_header_bad_magic(void **state) {
+        uint8_t buf[PROTO_HEADER_BYTES] = {'G', 'E', 'T', ' ', '/', ' ', 'H', 'T'};
+        struct proto_header h;
+
+        assert_int_equal(proto_header_decode(buf, &h), -EBADMSG);
+}
+
+static void test_header_unknown_type(void **state) {
+        struct proto_loss l = {0};
+        struct proto_header h;
+        uint8_t buf[PROTO_HEAD_MAX];
+
+        (void)proto_encode_loss(buf, &l);
+        buf[2] = 0x7f;
+        assert_int_equal(proto_header_decode(buf, &h), -EPROTO);
+        buf[2] = 0;
+        assert_int_equal(proto_header_decode(buf, &h), -EPROTO);
+}
+
+/* A declared length is compared with the per-type limit in 64 bits, before any allocation. */
+static void test_body_limits(void **state) {
+        assert_true(proto_body_limit(PROTO_PUBLISH, 1024) == 4 + 1024);
+        assert_true(proto_body_limit(PROTO_PUBLISH, PROTO_MESSAGE_BYTES_MAX) >
+                    PROTO_MESSAGE_BYTES_MAX);
+        assert_true(proto_body_limit(PROTO_MESSAGE, 1024) >= 1024 + PROTO_NAME_MAX);
+        assert_true(proto_body_limit(PROTO_HELLO, UINT32_MAX) == PROTO_CONTROL_BODY_MAX);
+        assert_true(proto_body_limit(PROTO_REPLY, 0) == PROTO_REPLY_BODY_MAX);
+        /* No 32-bit wrap-around: a huge limit still yields a limit above it. */
+        assert_true(proto_body_limit(PROTO_PUBLISH, UINT32_MAX) > UINT32_MAX);
+}
+
+/* Every fixed-size decoder rejects each truncation of a valid body. */
+static void test_truncated_bodies(void **state) {
+        struct proto_open o = {.request_id = 1, .name = "abc", .name_len = 3};
+        struct proto_message m = {.channel = "abc", .channel_len = 3};
+        struct proto_close c = {0};
+        struct proto_loss l = {0};
+        struct proto_header h;
+        uint8_t buf[PROTO_HEAD_MAX];
+        union {
+                struct proto_open o;
+                struct proto_message m;
+                struct proto_close c;
+                struct proto_loss l;
+                struct proto_hello he;
+                struct proto_welcome w;
+                struct proto_reply r;
+                struct proto_request q;
+                struct proto_error e;
+                struct proto_publish p;
+        } out;
+        const uint8_t *body = buf + PROTO_HEADER_BYTES;
+
+        (void)proto_encode_open(buf, PROTO_OPEN_PUB, &o);
+        assert_int_equal(proto_header_decode(buf, &h), 0);
+        for (size_t n = 0; n < h.length; n++)
+                assert_int_equal(proto_decode_open(body, n, &out.o), -EBADMSG);
+        assert_int_equal(proto_decode_open(body, h.length + 1, &out.o), -EBADMSG);
+
+        (void)proto_encode_message(buf, 0, &m);
+        for (size_t n = 0; n < 21 + 3; n++)
+                assert_int_equal(proto_decode_message(body, n, &out.m), -EBADMSG);
+
+        (void)proto_encode_close(buf, PROTO_CLOSE_PUB, &c);
+        for (size_t n = 0; n < 8; n++)
+                assert_int_equal(proto_decode_close(body, n, &out.c), -EBADMSG);
+        assert_int_equal(proto_decode_close(body, 9, &out.c), -EBADMSG);
+
+        (void)proto_encode_loss(buf, &l);
+        for (size_t n = 0; n < 12; n++)
+                assert_int_equal(proto_decode_loss(body, n, &out.l), -EBADMSG);
+
+        for (size_t n = 0; n < 8; n++) {
+                assert_int_equal(proto_decode_hello(body, n, &out.he), -EBADMSG);
+                assert_int_equal(proto_decode_reply(body, n, &out.r), -EBADMSG);
+                assert_int_equal(proto_decode_request(body, n, &out.q), -EBADMSG);
+        }
+        for (size_t n = 0; n < 12; n++)
+                assert_int_equal(proto_decode_welcome(body, n, &out.w), -EBADMSG);
+        for (size_t n = 0; n < 4; n++) {
+                assert_int_equal(proto_decode_error(body, n, &out.e), -EBADMSG);
+                assert_int_equal(proto_decode_publish(body, n, &out.p), -EBADMSG);
+        }
+}
+
+static void test_bad_fields(void **state) {
+        uint8_t body[64] = {0};
+        struct proto_open o;
+        struct proto_message m;
+        struct proto_hello he;
+        struct proto_reply r;
+        struct proto_request q;
+
+        /* OPEN with a zero-length name, and with a name length past the body. */
+        body[4] = 0;
+        assert_int_equal(proto_decode_open(body, 5, &o), -EBADMSG);
+        body[4] = 200;
+        assert_int_equal(proto_decode_open(body, 10, &o), -EBADMSG);
+
+        /* MESSAGE whose name length runs past the body. */
+        memset(body, 0, sizeof(body));
+        body[20] = 60;
+        assert_int_equal(proto_decode_message(body, 30, &m), -EBADMSG);
+        body[20] = 0;
+        assert_int_equal(proto_decode_message(body, 30, &m), -EBADMSG);
+
+        /* HELLO with a client name over the limit. */
+        {
+                uint8_t big[8 + PROTO_NAME_MAX + 1] = {0};
+
+                assert_int_equal(proto_decode_hello(big, sizeof(big), &he), -EBADMSG);
+                assert_int_equal(proto_decode_hello(big, sizeof(big) - 1, &he), 0);
+        }
+
+        /* REPLY status must be 0 or negative; REQUEST reserved field must be 0. */
+        memset(body, 0, sizeof(body));
+        le32_put(body + 4, 5);
+        assert_int_equal(proto_decode_reply(body, 8, &r), -EBADMSG);
+        memset(body, 0, sizeof(body));
+        le16_put(body + 6, 1);
+        assert_int_equal(proto_decode_request(body, 8, &q), -EBADMSG);
+}
+
+static void test_negotiate_version(void **state) {
+        uint16_t v = 0;
+
+        assert_int_equal(proto_negotiate_version(1, 1, &v), 0);
+        assert_int_equal(v, 1);
+        assert_int_equal(proto_negotiate_version(1, 9, &v), 0);
+        assert_int_equal(v, PROTO_VERSION_MAX);
+        assert_int_equal(proto_negotiate_version(2, 9, &v), -EPROTONOSUPPORT);
+        assert_int_equal(proto_negotiate_version(0, 0, &v), -EPROTONOSUPPORT);
+        assert_int_equal(proto_negotiate_version(3, 1, &v), -EPROTONOSUPPORT);
+}
+
+/* Deterministic random bodies must never crash a decoder (ASan watches reads). */
+static void test_random_bodies(void **state) {
+        uint32_t seed = 12345;
+
+        for (int i = 0; i < 20000; i++) {
+                size_t len = (seed = seed * 1103515245u + 12345u) % 64;
+                uint8_t *body = malloc(len ? len : 1);
+                union {
+                        struct proto_open o;
+                        struct proto_message m;
+                        struct proto_hello he;
+                        struct proto_welcome w;
+                        struct proto_reply r;
+                        struct proto_request q;
+                } out;
+
+                assert_non_null(body);
+                for (size_t j = 0; j < len; j++)
+                        body[j] = (uint8_t)((seed = seed * 1103515245u + 12345u) >> 16);
+                (void)proto_decode_open(body, len, &out.o);
+                (void)proto_decode_message(body, len, &out.m);
+                (void)proto_decode_hello(body, len, &out.he);
+                (void)proto_decode_welcome(body, len, &out.w);
+                (void)proto_decode_reply(body, len, &out.r);
+                (void)proto_decode_request(body, len, &out.q);
+                free(body);
+        }
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_hello_roundtrip),
+                cmocka_unit_test(test_welcome_roundtrip),
+                cmocka_unit_test(test_error_roundtrip),
+                cmocka_unit_test(test_open_close_roundtrip),
+                cmocka_unit_test(test_request_reply_roundtrip),
+                cmocka_unit_test(test_open_reply_roundtrip),
+                cmocka_unit_test(test_publish_message_roundtrip),
+                cmocka_unit_test(test_loss_roundtrip),
+                cmocka_unit_test(test_head_max_fits),
+                cmocka_unit_test(test_header_bad_magic),
+                cmocka_unit_test(test_header_unknown_type),
+                cmocka_unit_test(test_body_limits),
+                cmocka_unit_test(test_truncated_bodies),
+                cmocka_unit_test(test_bad_fields),
+                cmocka_unit_test(test_negotiate_version),
+                cmocka_unit_test(test_random_bodies),
+        };
+
+        return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
+}
