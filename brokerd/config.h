@@ -53,7 +53,9 @@ struct config {
         /* "limits" */
         uint32_t max_connections;     /* default 1024, 1..1000000 */
         uint32_t max_message_bytes;   /* broker-wide ceiling, default 1 MiB, 1..256 MiB;
-                                         every channel's limit is clamped to it */
+                                         a channel limit the file sets above it is an
+                                         error; the built-in channel default follows
+                                         it down */
         uint64_t output_queue_bytes;  /* per-client queue cap, default 8 MiB, 64 KiB..4 GiB */
         uint64_t stall_timeout_usec;  /* "stall_timeout_ms": block-policy subscriber making no
                                          progress this long is disconnected; default 30000 ms,
@@ -74,20 +76,37 @@ void config_init_defaults(struct config *c);
 
 /*
  * Loads and validates a config file on top of the defaults.
- * @path: the file.
- * @required: when false, a missing file (ENOENT) yields the defaults.
- * @errbuf: receives the message on failure ("FILE: KEY.PATH: problem" or
- *          "FILE:LINE:COLUMN: problem").
- * Return: 0; -EINVAL on an invalid file (errbuf filled); -ENOENT (required
- * file missing); other negative errno from reading (errbuf filled).
+ * @c: written only on success, so a failed load leaves it as it was. It is
+ *     overwritten, not freed: pass a fresh struct (or one after
+ *     config_deinit()). For a SIGHUP reload, load into a scratch struct and,
+ *     on success, config_deinit() the running one and copy the scratch over.
+ * @path: the file. Keys are applied in a fixed order (listen, limits,
+ *        channel_defaults, channels), not file order, so channel entries
+ *        inherit channel_defaults and are checked against limits wherever
+ *        they appear. Any object may hold a "comment" string, ignored; in
+ *        "channels" a "comment" key with an object value is a channel.
+ * @required: when false, a missing file (ENOENT) yields the defaults with
+ *            path NULL, and errbuf is set to "".
+ * @errbuf: receives the message on failure, no trailing newline:
+ *          "FILE:LINE:COLUMN: jansson text" for syntax errors, else
+ *          "FILE: KEY.PATH: problem" (a path segment is double-quoted when
+ *          it is not a plain name token, e.g. channels."a.b".overflow), or
+ *          "FILE: cannot read: strerror".
+ * Return: 0; -EINVAL on an invalid file; -ENOENT (required file missing);
+ * -EISDIR, -EACCES or another negative errno from opening; -ENOMEM. errbuf
+ * is filled in every failure case.
  */
 int config_load(struct config *c, const char *path, bool required, char *errbuf, size_t errlen);
 
-/* Frees what config_load() allocated; the struct may be loaded again. */
+/* Frees what config_load() allocated and resets *c to the defaults; it may be loaded again. */
 void config_deinit(struct config *c);
 
-/* Settings a new channel of this name gets (rules, else channel_defaults). */
+/*
+ * Settings a new channel of this name gets: the exact rule, else the first
+ * matching pattern rule in file order, else channel_defaults. The pointer
+ * lives as long as *c.
+ */
 const struct channel_settings *config_channel_settings(const struct config *c, const char *name);
 
-/* "block", "drop", "disconnect". */
+/* "block", "drop", "disconnect" ("unknown" for an out-of-range value). */
 const char *config_overflow_name(enum proto_overflow o);

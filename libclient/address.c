@@ -36,7 +36,7 @@ static int parse_port(const char *s, char *ret, size_t size) {
         return 0;
 }
 
-/* "HOST:PORT" or "[V6]:PORT". Port 0 is refused here; listeners use parse with port_zero. */
+/* "HOST:PORT" or "[V6]:PORT"; port "0" is accepted (a listener binds any free port). */
 static int parse_tcp(const char *s, struct address *ret) {
         const char *host = s, *colon;
         size_t host_len;

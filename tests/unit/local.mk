@@ -13,5 +13,7 @@ tests_unit_test_channel_name_CFLAGS = $(unit_cflags)
 tests_unit_test_channel_name_LDADD = $(unit_ldadd)
 tests_unit_test_address_CFLAGS = $(unit_cflags)
 tests_unit_test_address_LDADD = $(unit_ldadd)
+# The loader alone, not all of libbrokerd.la: it needs nothing else of the daemon.
+tests_unit_test_config_SOURCES = tests/unit/test-config.c brokerd/config.c brokerd/config.h
 tests_unit_test_config_CFLAGS = $(unit_cflags) $(JANSSON_CFLAGS)
-tests_unit_test_config_LDADD = brokerd/libbrokerd.la $(unit_ldadd)
+tests_unit_test_config_LDADD = $(unit_ldadd) $(JANSSON_LIBS)

@@ -1,0 +1,599 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Configuration loader (see config.h and ipc-brokerd.json(5)).
+ *
+ * Every JSON object the file may hold is described by a table of keys: a
+ * name, a loader that checks the value's type and range, and a setter that
+ * stores it. object_load() first rejects any key its table does not name,
+ * then applies the present keys in *table* order rather than file order, so
+ * "limits" is known before "channel_defaults" is checked against it, and
+ * both before the "channels" entries that inherit from them, whatever order
+ * the file lists them in.
+ *
+ * jansson keeps no positions once parsing is done, so semantic errors name a
+ * key path ("channels."a.b".ring_bytes") instead of a line.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "address.h"
+#include "channel-name.h"
+#include "config.h"
+#include "util.h"
+
+#define KIB UINT64_C(1024)
+#define MIB (KIB * 1024)
+#define GIB (MIB * 1024)
+
+#define CHANNEL_SETTINGS_DEFAULT                                                                   \
+        ((struct channel_settings){                                                                \
+                .max_message_bytes = 1 * MIB,                                                      \
+                .ring_bytes = 4 * MIB,                                                             \
+                .overflow = PROTO_OVERFLOW_BLOCK,                                                  \
+        })
+
+static const char *const overflow_names[_PROTO_OVERFLOW_MAX] = {
+        [PROTO_OVERFLOW_BLOCK] = "block",
+        [PROTO_OVERFLOW_DROP] = "drop",
+        [PROTO_OVERFLOW_DISCONNECT] = "disconnect",
+};
+
+/* State of one load: the config being built and the key path being checked. */
+struct loader {
+        struct config *c;
+        const char *file;
+        char path[CONFIG_ERROR_MAX]; /* truncated if ever longer; errbuf is no bigger */
+        size_t path_len;
+        char *errbuf;
+        size_t errlen;
+};
+
+struct key;
+typedef int (*key_load_fn)(struct loader *l, const struct key *k, json_t *v, void *target);
+
+struct key {
+        const char *name;
+        key_load_fn load;                      /* the value's type */
+        uint64_t min, max;                     /* its range, for integers */
+        void (*set)(void *target, uint64_t v); /* stores a checked value */
+};
+
+DEFINE_CLEANUP(FILE *, fclose)
+
+/* --- key paths and error messages --- */
+
+/* A segment needs no quotes when it is one token of a channel name. */
+static bool segment_plain(const char *s, size_t len) {
+        return channel_name_valid(s, len) && !memchr(s, '.', len);
+}
+
+static void path_put(struct loader *l, const char *s, size_t len) {
+        size_t room = sizeof(l->path) - 1 - l->path_len;
+
+        len = MIN(len, room);
+        memcpy(l->path + l->path_len, s, len);
+        l->path_len += len;
+        l->path[l->path_len] = '\0';
+}
+
+/* Appends a double-quoted segment, escaping quotes, backslashes and control bytes. */
+static void path_put_quoted(struct loader *l, const char *s, size_t len) {
+        path_put(l, "\"", 1);
+        for (size_t i = 0; i < len; i++) {
+                unsigned char ch = (unsigned char)s[i];
+                char esc[8];
+                int n;
+
+                if (ch == '"' || ch == '\\')
+                        n = snprintf(esc, sizeof(esc), "\\%c", ch);
+                else if (ch < 0x20 || ch == 0x7f)
+                        n = snprintf(esc, sizeof(esc), "\\u%04x", ch);
+                else
+                        n = snprintf(esc, sizeof(esc), "%c", ch);
+                path_put(l, esc, (size_t)n);
+        }
+        path_put(l, "\"", 1);
+}
+
+/*
+ * Appends ".seg" to the key path, quoting the segment unless it is made of
+ * name characters only, so a channel name holding dots stays one segment.
+ * Return: the previous length, for path_pop().
+ */
+static size_t path_push(struct loader *l, const char *seg, size_t len) {
+        size_t old = l->path_len;
+
+        if (old > 0)
+                path_put(l, ".", 1);
+        if (segment_plain(seg, len))
+                path_put(l, seg, len);
+        else
+                path_put_quoted(l, seg, len);
+        return old;
+}
+
+static size_t path_push_index(struct loader *l, size_t i) {
+        size_t old = l->path_len;
+        char buf[32];
+
+        (void)snprintf(buf, sizeof(buf), "[%zu]", i);
+        path_put(l, buf, strlen(buf));
+        return old;
+}
+
+static void path_pop(struct loader *l, size_t old) {
+        l->path_len = old;
+        l->path[old] = '\0';
+}
+
+/* Writes "FILE: PATH: message" (or "FILE: message" at the top level). Return: -EINVAL. */
+static _printf_(2, 3) int loader_error(struct loader *l, const char *fmt, ...) {
+        char msg[CONFIG_ERROR_MAX];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (l->path_len > 0)
+                (void)snprintf(l->errbuf, l->errlen, "%s: %s: %s", l->file, l->path, msg);
+        else
+                (void)snprintf(l->errbuf, l->errlen, "%s: %s", l->file, msg);
+        return -EINVAL;
+}
+
+static int loader_oom(struct loader *l) {
+        (void)snprintf(l->errbuf, l->errlen, "%s: %s", l->file, strerror(ENOMEM));
+        return -ENOMEM;
+}
+
+/* The offending value as the user wrote it: JSON text for scalars, a word for containers. */
+static void value_describe(json_t *v, char *buf, size_t size) {
+        char *s;
+
+        if (json_is_object(v) || json_is_array(v)) {
+                (void)snprintf(buf, size, "%s", json_is_object(v) ? "an object" : "an array");
+                return;
+        }
+        s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        (void)snprintf(buf, size, "%s", s ? s : "a value");
+        free(s);
+}
+
+/* Writes "expected WHAT, got VALUE". Return: -EINVAL. */
+static _printf_(3, 4) int loader_expected(struct loader *l, json_t *v, const char *fmt, ...) {
+        char what[CONFIG_ERROR_MAX / 2], got[CONFIG_ERROR_MAX / 2];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void)vsnprintf(what, sizeof(what), fmt, ap);
+        va_end(ap);
+        value_describe(v, got, sizeof(got));
+        return loader_error(l, "expected %s, got %s", what, got);
+}
+
+/* --- scalar key types --- */
+
+static bool value_in_range(json_t *v, uint64_t min, uint64_t max, uint64_t *ret) {
+        json_int_t i;
+
+        if (!json_is_integer(v))
+                return false;
+        i = json_integer_value(v);
+        if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
+                return false;
+        *ret = (uint64_t)i;
+        return true;
+}
+
+static int key_uint(struct loader *l, const struct key *k, json_t *v, void *target) {
+        uint64_t x;
+
+        if (!value_in_range(v, k->min, k->max, &x))
+                return loader_expected(l, v, "an integer from %" PRIu64 " to %" PRIu64, k->min,
+                                       k->max);
+        k->set(target, x);
+        return 0;
+}
+
+static int key_pow2(struct loader *l, const struct key *k, json_t *v, void *target) {
+        uint64_t x;
+
+        if (!value_in_range(v, k->min, k->max, &x) || (x & (x - 1)) != 0)
+                return loader_expected(l, v, "a power of two from %" PRIu64 " to %" PRIu64, k->min,
+                                       k->max);
+        k->set(target, x);
+        return 0;
+}
+
+/* Not above the broker-wide limit ("limits" loads first); a failed load is discarded whole. */
+static int key_channel_max(struct loader *l, const struct key *k, json_t *v, void *target) {
+        int r = key_uint(l, k, v, target);
+
+        if (r >= 0 && (uint64_t)json_integer_value(v) > l->c->max_message_bytes)
+                return loader_error(l,
+                                    "%" JSON_INTEGER_FORMAT
+                                    " exceeds limits.max_message_bytes (%" PRIu32 ")",
+                                    json_integer_value(v), l->c->max_message_bytes);
+        return r;
+}
+
+static int key_overflow(struct loader *l, const struct key *k, json_t *v, void *target) {
+        const char *s = json_string_value(v);
+
+        for (size_t i = 0; s && i < ARRAY_SIZE(overflow_names); i++) {
+                if (strcmp(s, overflow_names[i]) == 0) {
+                        k->set(target, i);
+                        return 0;
+                }
+        }
+        return loader_expected(l, v, "one of \"block\", \"drop\", \"disconnect\"");
+}
+
+/* "comment": any string, ignored, so a file can document itself. */
+static int key_comment(struct loader *l, const struct key *k, json_t *v, void *target) {
+        if (!json_is_string(v))
+                return loader_expected(l, v, "a string");
+        return 0;
+}
+
+#define DEFINE_SETTER(fn, type, field, scale)                                                      \
+        static void fn(void *target, uint64_t v) {                                                 \
+                ((type *)target)->field = v * (scale);                                             \
+        }
+
+DEFINE_SETTER(set_max_connections, struct config, max_connections, 1)
+DEFINE_SETTER(set_max_message_bytes, struct config, max_message_bytes, 1)
+DEFINE_SETTER(set_output_queue_bytes, struct config, output_queue_bytes, 1)
+DEFINE_SETTER(set_stall_timeout, struct config, stall_timeout_usec, USEC_PER_MSEC)
+DEFINE_SETTER(set_handshake_timeout, struct config, handshake_timeout_usec, USEC_PER_MSEC)
+DEFINE_SETTER(set_max_subscriptions, struct config, max_subscriptions, 1)
+DEFINE_SETTER(set_channel_max, struct channel_settings, max_message_bytes, 1)
+DEFINE_SETTER(set_ring_bytes, struct channel_settings, ring_bytes, 1)
+DEFINE_SETTER(set_overflow, struct channel_settings, overflow, 1)
+
+/* --- objects --- */
+
+static const struct key *key_find(const struct key *table, const char *name, size_t len) {
+        for (; table->name; table++)
+                if (strlen(table->name) == len && memcmp(table->name, name, len) == 0)
+                        return table;
+        return NULL;
+}
+
+static int object_check_keys(struct loader *l, const struct key *table, json_t *obj) {
+        const char *name;
+        size_t len;
+        json_t *v;
+
+        json_object_keylen_foreach(obj, name, len, v) {
+                (void)v;
+                if (!key_find(table, name, len)) {
+                        (void)path_push(l, name, len);
+                        return loader_error(l, "unknown key");
+                }
+        }
+        return 0;
+}
+
+/* Checks that obj holds only keys of table, then loads them in table order. */
+static int object_load(struct loader *l, const struct key *table, json_t *obj, void *target) {
+        int r;
+
+        if (!json_is_object(obj))
+                return loader_expected(l, obj, "an object");
+        r = object_check_keys(l, table, obj);
+        if (r < 0)
+                return r;
+        for (const struct key *k = table; k->name; k++) {
+                json_t *v = json_object_get(obj, k->name);
+                size_t old;
+
+                if (!v)
+                        continue;
+                old = path_push(l, k->name, strlen(k->name));
+                r = k->load(l, k, v, target);
+                path_pop(l, old);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* --- "listen" --- */
+
+/* address_parse() decides what a listener may be; both forms fit in ADDRESS_STRING_MAX. */
+static bool address_valid(const char *scheme, const char *s) {
+        char full[ADDRESS_STRING_MAX];
+        struct address a;
+        int n;
+
+        n = snprintf(full, sizeof(full), "%s%s", scheme, s);
+        if (n < 0 || (size_t)n >= sizeof(full))
+                return false;
+        return address_parse(full, &a) == 0;
+}
+
+static int key_unix(struct loader *l, const struct key *k, json_t *v, void *target) {
+        struct config *c = target;
+        char *p;
+
+        if (json_is_null(v)) {
+                c->unix_disabled = true;
+                return 0;
+        }
+        if (!json_is_string(v) || !address_valid("unix:", json_string_value(v)))
+                return loader_expected(l, v, "null or a socket path of 1 to %zu bytes",
+                                       ADDRESS_PATH_MAX - 1);
+        p = strdup(json_string_value(v));
+        if (!p)
+                return loader_oom(l);
+        c->unix_path = p;
+        return 0;
+}
+
+static int tcp_add(struct loader *l, struct config *c, json_t *v) {
+        char *s;
+
+        if (!json_is_string(v) || !address_valid("tcp:", json_string_value(v)))
+                return loader_expected(l, v, "\"HOST:PORT\" or \"[IPV6]:PORT\"");
+        s = strdup(json_string_value(v));
+        if (!s)
+                return loader_oom(l);
+        c->tcp[c->n_tcp++] = s;
+        return 0;
+}
+
+static int key_tcp(struct loader *l, const struct key *k, json_t *v, void *target) {
+        struct config *c = target;
+        json_t *item;
+        size_t i;
+
+        if (!json_is_array(v))
+                return loader_expected(l, v, "an array of \"HOST:PORT\" strings");
+        if (json_array_size(v) > CONFIG_TCP_MAX)
+                return loader_error(l, "expected at most %d addresses, got %zu", CONFIG_TCP_MAX,
+                                    json_array_size(v));
+        json_array_foreach(v, i, item) {
+                size_t old = path_push_index(l, i);
+                int r = tcp_add(l, c, item);
+
+                path_pop(l, old);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static const struct key listen_keys[] = {
+        {"comment", key_comment},
+        {"unix", key_unix},
+        {"tcp", key_tcp},
+        {},
+};
+
+static int key_listen(struct loader *l, const struct key *k, json_t *v, void *target) {
+        return object_load(l, listen_keys, v, target);
+}
+
+/* --- "limits" and channel settings --- */
+
+static const struct key limits_keys[] = {
+        {"comment", key_comment},
+        {"max_connections", key_uint, 1, 1000000, set_max_connections},
+        {"max_message_bytes", key_uint, 1, PROTO_MESSAGE_BYTES_MAX, set_max_message_bytes},
+        {"output_queue_bytes", key_uint, 64 * KIB, 4 * GIB, set_output_queue_bytes},
+        {"stall_timeout_ms", key_uint, 100, 3600000, set_stall_timeout},
+        {"handshake_timeout_ms", key_uint, 100, 600000, set_handshake_timeout},
+        {"max_subscriptions", key_uint, 1, 1000000, set_max_subscriptions},
+        {},
+};
+
+static const struct key channel_keys[] = {
+        {"comment", key_comment},
+        {"max_message_bytes", key_channel_max, 1, PROTO_MESSAGE_BYTES_MAX, set_channel_max},
+        {"ring_bytes", key_pow2, 64 * KIB, GIB, set_ring_bytes},
+        {"overflow", key_overflow, 0, 0, set_overflow},
+        {},
+};
+
+/*
+ * A lower broker-wide limit lowers the built-in channel default with it; only
+ * a channel limit the file states is an error when above it.
+ */
+static int key_limits(struct loader *l, const struct key *k, json_t *v, void *target) {
+        struct config *c = target;
+        int r;
+
+        r = object_load(l, limits_keys, v, c);
+        if (r < 0)
+                return r;
+        c->channel_defaults.max_message_bytes =
+                MIN(c->channel_defaults.max_message_bytes, c->max_message_bytes);
+        return 0;
+}
+
+static int key_channel_defaults(struct loader *l, const struct key *k, json_t *v, void *target) {
+        struct config *c = target;
+
+        return object_load(l, channel_keys, v, &c->channel_defaults);
+}
+
+/* --- "channels" --- */
+
+/* One entry: the rule starts as channel_defaults and the entry overrides keys. */
+static int channel_rule_load(struct loader *l, const char *key, size_t len, json_t *v) {
+        struct config *c = l->c;
+        struct channel_rule *rule = &c->rules[c->n_rules];
+
+        if (!channel_pattern_valid(key, len))
+                return loader_error(l, "invalid channel name or pattern");
+        rule->pattern = strndup(key, len);
+        if (!rule->pattern)
+                return loader_oom(l);
+        c->n_rules++; /* owned from here on, even if the settings fail */
+        rule->is_pattern = channel_pattern_has_wildcard(key, len);
+        rule->settings = c->channel_defaults;
+        return object_load(l, channel_keys, v, &rule->settings);
+}
+
+/* "comment" is also a channel name: a string makes it a comment, an object a channel. */
+static int key_channels(struct loader *l, const struct key *k, json_t *v, void *target) {
+        struct config *c = target;
+        const char *key;
+        json_t *entry;
+        size_t len;
+
+        if (!json_is_object(v))
+                return loader_expected(l, v, "an object");
+        if (json_object_size(v) == 0)
+                return 0;
+        c->rules = calloc(json_object_size(v), sizeof(*c->rules));
+        if (!c->rules)
+                return loader_oom(l);
+        json_object_keylen_foreach(v, key, len, entry) {
+                size_t old;
+                int r;
+
+                if (len == strlen("comment") && memcmp(key, "comment", len) == 0 &&
+                    json_is_string(entry))
+                        continue;
+                old = path_push(l, key, len);
+                r = channel_rule_load(l, key, len, entry);
+                path_pop(l, old);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Order matters: each entry may depend on those above it. */
+static const struct key top_keys[] = {
+        {"comment", key_comment},
+        {"listen", key_listen},
+        {"limits", key_limits},                     /* clamps channel_defaults */
+        {"channel_defaults", key_channel_defaults}, /* checked against limits */
+        {"channels", key_channels},                 /* inherit channel_defaults */
+        {},
+};
+
+/* --- files --- */
+
+static int read_error(const char *path, int r, char *errbuf, size_t errlen) {
+        (void)snprintf(errbuf, errlen, "%s: cannot read: %s", path, strerror(-r));
+        return r;
+}
+
+/*
+ * Parses the file. fopen() + json_loadf() rather than json_load_file(), so
+ * the errno of a failed open is ours to report (jansson only folds it into
+ * its message text) and a directory is refused instead of parsed as empty.
+ */
+static int config_read(const char *path, json_t **ret, char *errbuf, size_t errlen) {
+        _cleanup_(fclosep) FILE *f = NULL;
+        json_error_t err;
+        struct stat st;
+        json_t *root;
+
+        f = fopen(path, "re");
+        if (!f)
+                return read_error(path, -errno, errbuf, errlen);
+        if (fstat(fileno(f), &st) < 0)
+                return read_error(path, -errno, errbuf, errlen);
+        if (S_ISDIR(st.st_mode))
+                return read_error(path, -EISDIR, errbuf, errlen);
+        root = json_loadf(f, JSON_REJECT_DUPLICATES, &err);
+        if (!root) {
+                if (err.line > 0)
+                        (void)snprintf(errbuf, errlen, "%s:%d:%d: %s", path, err.line, err.column,
+                                       err.text);
+                else
+                        (void)snprintf(errbuf, errlen, "%s: %s", path, err.text);
+                return -EINVAL;
+        }
+        *ret = root;
+        return 0;
+}
+
+static int config_apply(struct config *c, const char *path, json_t *root, char *errbuf,
+                        size_t errlen) {
+        struct loader l = {.c = c, .file = path, .errbuf = errbuf, .errlen = errlen};
+
+        c->path = strdup(path);
+        if (!c->path)
+                return loader_oom(&l);
+        return object_load(&l, top_keys, root, c);
+}
+
+void config_init_defaults(struct config *c) {
+        *c = (struct config){
+                .max_connections = 1024,
+                .max_message_bytes = 1 * MIB,
+                .output_queue_bytes = 8 * MIB,
+                .stall_timeout_usec = 30000 * USEC_PER_MSEC,
+                .handshake_timeout_usec = 10000 * USEC_PER_MSEC,
+                .max_subscriptions = 1024,
+                .channel_defaults = CHANNEL_SETTINGS_DEFAULT,
+        };
+}
+
+int config_load(struct config *c, const char *path, bool required, char *errbuf, size_t errlen) {
+        struct config n;
+        json_t *root = NULL;
+        int r;
+
+        config_init_defaults(&n);
+        r = config_read(path, &root, errbuf, errlen);
+        if (r == -ENOENT && !required) {
+                if (errlen > 0)
+                        errbuf[0] = '\0';
+                *c = n;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        r = config_apply(&n, path, root, errbuf, errlen);
+        json_decref(root);
+        if (r < 0) {
+                config_deinit(&n);
+                return r;
+        }
+        *c = n;
+        return 0;
+}
+
+void config_deinit(struct config *c) {
+        free(c->path);
+        free(c->unix_path);
+        for (size_t i = 0; i < c->n_tcp; i++)
+                free(c->tcp[i]);
+        for (size_t i = 0; i < c->n_rules; i++)
+                free(c->rules[i].pattern);
+        free(c->rules);
+        config_init_defaults(c);
+}
+
+const struct channel_settings *config_channel_settings(const struct config *c, const char *name) {
+        size_t len = strlen(name);
+
+        for (size_t i = 0; i < c->n_rules; i++)
+                if (!c->rules[i].is_pattern && strcmp(c->rules[i].pattern, name) == 0)
+                        return &c->rules[i].settings;
+        for (size_t i = 0; i < c->n_rules; i++)
+                if (c->rules[i].is_pattern &&
+                    channel_pattern_match(c->rules[i].pattern, strlen(c->rules[i].pattern), name,
+                                          len))
+                        return &c->rules[i].settings;
+        return &c->channel_defaults;
+}
+
+const char *config_overflow_name(enum proto_overflow o) {
+        if ((unsigned)o >= ARRAY_SIZE(overflow_names))
+                return "unknown";
+        return overflow_names[o];
+}

@@ -1,0 +1,529 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Config loader: every error shape with its exact text (a user fixes a file
+ * from this message alone), the built-in defaults, a file setting every
+ * key, the exact-then-pattern lookup order, and the shipped sample.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+/* By path: a bare "config.h" would find autoconf's in the build directory. */
+#include "../../brokerd/config.h"
+#include "util.h"
+
+#define MIB (UINT64_C(1024) * 1024)
+
+/* A temporary file holding some text; unlinked by tmp_file_done(). */
+struct tmp_file {
+        char path[64];
+};
+
+static void tmp_file_write(struct tmp_file *t, const char *text) {
+        size_t len = strlen(text);
+        int fd;
+
+        strcpy(t->path, "/tmp/test-config-XXXXXX");
+        fd = mkstemp(t->path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, len), (ssize_t)len);
+        assert_int_equal(close(fd), 0);
+}
+
+static void tmp_file_done(struct tmp_file *t) {
+        (void)unlink(t->path);
+}
+
+/* Loads text as a file; on success *c must be deinitialised by the caller. */
+static int load_text(const char *text, struct config *c, char *errbuf, struct tmp_file *t) {
+        int r;
+
+        tmp_file_write(t, text);
+        r = config_load(c, t->path, true, errbuf, CONFIG_ERROR_MAX);
+        tmp_file_done(t);
+        return r;
+}
+
+static void load_ok(const char *text, struct config *c) {
+        char err[CONFIG_ERROR_MAX] = "";
+        struct tmp_file t;
+        int r;
+
+        r = load_text(text, c, err, &t);
+        if (r < 0)
+                fail_msg("unexpected error %d: %s", r, err);
+}
+
+/*
+ * Expects text to fail with "FILE<sep>message", sep being ": " for key
+ * errors and ":" for syntax errors (whose message starts LINE:COLUMN).
+ */
+static void load_fails(const char *text, const char *sep, const char *message) {
+        char err[CONFIG_ERROR_MAX], want[CONFIG_ERROR_MAX];
+        struct config c;
+        struct tmp_file t;
+
+        memset(&c, 0xa5, sizeof(c));
+        assert_int_equal(load_text(text, &c, err, &t), -EINVAL);
+        (void)snprintf(want, sizeof(want), "%s%s%s", t.path, sep, message);
+        assert_string_equal(err, want);
+}
+
+static void key_fails(const char *text, const char *message) {
+        load_fails(text, ": ", message);
+}
+
+static void assert_defaults(const struct config *c) {
+        assert_null(c->path);
+        assert_null(c->unix_path);
+        assert_false(c->unix_disabled);
+        assert_int_equal(c->n_tcp, 0);
+        assert_int_equal(c->max_connections, 1024);
+        assert_int_equal(c->max_message_bytes, 1 * MIB);
+        assert_int_equal(c->output_queue_bytes, 8 * MIB);
+        assert_int_equal(c->stall_timeout_usec, 30000 * USEC_PER_MSEC);
+        assert_int_equal(c->handshake_timeout_usec, 10000 * USEC_PER_MSEC);
+        assert_int_equal(c->max_subscriptions, 1024);
+        assert_int_equal(c->channel_defaults.max_message_bytes, 1 * MIB);
+        assert_int_equal(c->channel_defaults.ring_bytes, 4 * MIB);
+        assert_int_equal(c->channel_defaults.overflow, PROTO_OVERFLOW_BLOCK);
+        assert_int_equal(c->n_rules, 0);
+}
+
+static void test_defaults(void **state) {
+        struct config c;
+
+        config_init_defaults(&c);
+        assert_defaults(&c);
+        assert_ptr_equal(config_channel_settings(&c, "any.name"), &c.channel_defaults);
+        config_deinit(&c);
+        assert_defaults(&c);
+}
+
+static void test_missing_file(void **state) {
+        const char *path = "/nonexistent-dir/ipc-brokerd.json";
+        char err[CONFIG_ERROR_MAX];
+        struct config c;
+
+        assert_int_equal(config_load(&c, path, false, err, sizeof(err)), 0);
+        assert_defaults(&c);
+        config_deinit(&c);
+
+        memset(&c, 0xa5, sizeof(c));
+        assert_int_equal(config_load(&c, path, true, err, sizeof(err)), -ENOENT);
+        assert_string_equal(err, "/nonexistent-dir/ipc-brokerd.json: cannot read: "
+                                 "No such file or directory");
+        assert_int_equal(((unsigned char *)&c)[0], 0xa5); /* untouched on failure */
+
+        assert_int_equal(config_load(&c, "/tmp", false, err, sizeof(err)), -EISDIR);
+        assert_string_equal(err, "/tmp: cannot read: Is a directory");
+}
+
+/* Runs in a child that is not root (root reads mode-0 files): exit 0 on the expected error. */
+static int unreadable_child(const char *path) {
+        char err[CONFIG_ERROR_MAX], want[CONFIG_ERROR_MAX];
+        struct config c;
+
+        if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
+                return 2;
+        if (config_load(&c, path, false, err, sizeof(err)) != -EACCES)
+                return 3;
+        (void)snprintf(want, sizeof(want), "%s: cannot read: Permission denied", path);
+        return strcmp(err, want) == 0 ? 0 : 4;
+}
+
+static void test_unreadable_file(void **state) {
+        struct tmp_file t;
+        int status;
+        pid_t pid;
+
+        tmp_file_write(&t, "{}");
+        assert_int_equal(chmod(t.path, 0), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(unreadable_child(t.path));
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        tmp_file_done(&t);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_syntax_errors(void **state) {
+        load_fails("", ":", "1:0: '[' or '{' expected near end of file");
+        load_fails("{\n  \"limits\": {},\n  \"listen\" {}\n}\n", ":",
+                   "3:12: ':' expected near '{'");
+        load_fails("{\"limits\": {},}", ":", "1:15: string or '}' expected near '}'");
+        load_fails("{\"limits\": {}, \"limits\": {}}", ":",
+                   "1:23: duplicate object key near '\"limits\"'");
+        load_fails("{} x", ":", "1:4: end of file expected near 'x'");
+        load_fails("{\"limits\": {\"max_connections\": 99999999999999999999}}", ":",
+                   "1:51: too big integer near '99999999999999999999'");
+}
+
+static void test_type_errors(void **state) {
+        key_fails("[]", "expected an object, got an array");
+        key_fails("{\"limits\": 5}", "limits: expected an object, got 5");
+        key_fails("{\"listen\": []}", "listen: expected an object, got an array");
+        key_fails("{\"channel_defaults\": null}", "channel_defaults: expected an object, got null");
+        key_fails("{\"channels\": \"x\"}", "channels: expected an object, got \"x\"");
+        key_fails("{\"comment\": 1}", "comment: expected a string, got 1");
+        key_fails("{\"limits\": {\"comment\": {}}}",
+                  "limits.comment: expected a string, got an object");
+        key_fails("{\"channels\": {\"a\": 1}}", "channels.a: expected an object, got 1");
+        key_fails("{\"channels\": {\"comment\": 1}}",
+                  "channels.comment: expected an object, got 1");
+}
+
+static void test_unknown_keys(void **state) {
+        key_fails("{\"bogus\": 1}", "bogus: unknown key");
+        key_fails("{\"limits\": {\"bogus\": 1}}", "limits.bogus: unknown key");
+        key_fails("{\"listen\": {\"udp\": []}}", "listen.udp: unknown key");
+        key_fails("{\"channel_defaults\": {\"retain\": true}}",
+                  "channel_defaults.retain: unknown key");
+        key_fails("{\"channels\": {\"a.b\": {\"size\": 1}}}", "channels.\"a.b\".size: unknown key");
+        /* Segments quote anything but name characters, and escape what JSON would. */
+        key_fails("{\"a.b\": 1}", "\"a.b\": unknown key");
+        key_fails("{\"\": 1}", "\"\": unknown key");
+        key_fails("{\"a b\": 1}", "\"a b\": unknown key");
+        key_fails("{\"q\\\"\\\\\\t\": 1}", "\"q\\\"\\\\\\u0009\": unknown key");
+        key_fails("{\"x:y/z@w_-1\": 1}", "x:y/z@w_-1: unknown key");
+        /* Unknown keys are reported before any value is checked. */
+        key_fails("{\"limits\": {\"max_connections\": 0, \"zz\": 1}}", "limits.zz: unknown key");
+}
+
+static void test_limit_ranges(void **state) {
+        key_fails("{\"limits\": {\"max_connections\": \"lots\"}}",
+                  "limits.max_connections: expected an integer from 1 to 1000000, got \"lots\"");
+        key_fails("{\"limits\": {\"max_connections\": 0}}",
+                  "limits.max_connections: expected an integer from 1 to 1000000, got 0");
+        key_fails("{\"limits\": {\"max_connections\": 1000001}}",
+                  "limits.max_connections: expected an integer from 1 to 1000000, got 1000001");
+        key_fails("{\"limits\": {\"max_connections\": -1}}",
+                  "limits.max_connections: expected an integer from 1 to 1000000, got -1");
+        key_fails("{\"limits\": {\"max_connections\": 1.5}}",
+                  "limits.max_connections: expected an integer from 1 to 1000000, got 1.5");
+        key_fails("{\"limits\": {\"max_connections\": true}}",
+                  "limits.max_connections: expected an integer from 1 to 1000000, got true");
+        key_fails("{\"limits\": {\"max_message_bytes\": 268435457}}",
+                  "limits.max_message_bytes: expected an integer from 1 to 268435456, got "
+                  "268435457");
+        key_fails("{\"limits\": {\"output_queue_bytes\": 65535}}",
+                  "limits.output_queue_bytes: expected an integer from 65536 to 4294967296, got "
+                  "65535");
+        key_fails("{\"limits\": {\"output_queue_bytes\": 4294967297}}",
+                  "limits.output_queue_bytes: expected an integer from 65536 to 4294967296, got "
+                  "4294967297");
+        key_fails("{\"limits\": {\"stall_timeout_ms\": 99}}",
+                  "limits.stall_timeout_ms: expected an integer from 100 to 3600000, got 99");
+        key_fails(
+                "{\"limits\": {\"handshake_timeout_ms\": 600001}}",
+                "limits.handshake_timeout_ms: expected an integer from 100 to 600000, got 600001");
+        key_fails("{\"limits\": {\"max_subscriptions\": [1]}}",
+                  "limits.max_subscriptions: expected an integer from 1 to 1000000, got an array");
+}
+
+static void test_channel_setting_errors(void **state) {
+        key_fails("{\"channel_defaults\": {\"overflow\": \"x\"}}",
+                  "channel_defaults.overflow: expected one of \"block\", \"drop\", "
+                  "\"disconnect\", got \"x\"");
+        key_fails("{\"channel_defaults\": {\"overflow\": 0}}",
+                  "channel_defaults.overflow: expected one of \"block\", \"drop\", "
+                  "\"disconnect\", got 0");
+        key_fails("{\"channel_defaults\": {\"ring_bytes\": 100000}}",
+                  "channel_defaults.ring_bytes: expected a power of two from 65536 to "
+                  "1073741824, got 100000");
+        key_fails("{\"channel_defaults\": {\"ring_bytes\": 32768}}",
+                  "channel_defaults.ring_bytes: expected a power of two from 65536 to "
+                  "1073741824, got 32768");
+        key_fails("{\"channel_defaults\": {\"ring_bytes\": 2147483648}}",
+                  "channel_defaults.ring_bytes: expected a power of two from 65536 to "
+                  "1073741824, got 2147483648");
+        key_fails("{\"channel_defaults\": {\"max_message_bytes\": 0}}",
+                  "channel_defaults.max_message_bytes: expected an integer from 1 to 268435456, "
+                  "got 0");
+        key_fails("{\"channel_defaults\": {\"max_message_bytes\": 2097152}}",
+                  "channel_defaults.max_message_bytes: 2097152 exceeds "
+                  "limits.max_message_bytes (1048576)");
+        /* "limits" is applied first whatever the file order. */
+        key_fails("{\"channels\": {\"a\": {\"max_message_bytes\": 8192}},"
+                  " \"limits\": {\"max_message_bytes\": 4096}}",
+                  "channels.a.max_message_bytes: 8192 exceeds limits.max_message_bytes (4096)");
+}
+
+static void test_channel_name_errors(void **state) {
+        key_fails("{\"channels\": {\"a..b\": {}}}",
+                  "channels.\"a..b\": invalid channel name or pattern");
+        key_fails("{\"channels\": {\".a\": {}}}",
+                  "channels.\".a\": invalid channel name or pattern");
+        key_fails("{\"channels\": {\"a.\": {}}}",
+                  "channels.\"a.\": invalid channel name or pattern");
+        key_fails("{\"channels\": {\"\": {}}}", "channels.\"\": invalid channel name or pattern");
+        key_fails("{\"channels\": {\"a.>.b\": {}}}",
+                  "channels.\"a.>.b\": invalid channel name or pattern");
+        key_fails("{\"channels\": {\"a*\": {}}}",
+                  "channels.\"a*\": invalid channel name or pattern");
+        key_fails("{\"channels\": {\"a b\": {}}}",
+                  "channels.\"a b\": invalid channel name or pattern");
+        key_fails("{\"channels\": {\"ok\": {}, \"x.*\": {\"overflow\": \"lossy\"}}}",
+                  "channels.\"x.*\".overflow: expected one of \"block\", \"drop\", "
+                  "\"disconnect\", got \"lossy\"");
+}
+
+static void test_listen_errors(void **state) {
+        char text[4096], want[1024], longpath[200];
+
+        key_fails("{\"listen\": {\"unix\": 5}}",
+                  "listen.unix: expected null or a socket path of 1 to 107 bytes, got 5");
+        key_fails("{\"listen\": {\"unix\": \"\"}}",
+                  "listen.unix: expected null or a socket path of 1 to 107 bytes, got \"\"");
+        memset(longpath, 'p', 108);
+        longpath[0] = '/';
+        longpath[108] = '\0';
+        (void)snprintf(text, sizeof(text), "{\"listen\": {\"unix\": \"%s\"}}", longpath);
+        (void)snprintf(want, sizeof(want),
+                       "listen.unix: expected null or a socket path of 1 to 107 bytes, got \"%s\"",
+                       longpath);
+        key_fails(text, want);
+        key_fails("{\"listen\": {\"tcp\": \"127.0.0.1:1\"}}",
+                  "listen.tcp: expected an array of \"HOST:PORT\" strings, got \"127.0.0.1:1\"");
+        key_fails("{\"listen\": {\"tcp\": [\"127.0.0.1:1\", \"nope\"]}}",
+                  "listen.tcp[1]: expected \"HOST:PORT\" or \"[IPV6]:PORT\", got \"nope\"");
+        key_fails("{\"listen\": {\"tcp\": [\"h:65536\"]}}",
+                  "listen.tcp[0]: expected \"HOST:PORT\" or \"[IPV6]:PORT\", got \"h:65536\"");
+        key_fails("{\"listen\": {\"tcp\": [\"::1:80\"]}}",
+                  "listen.tcp[0]: expected \"HOST:PORT\" or \"[IPV6]:PORT\", got \"::1:80\"");
+        key_fails("{\"listen\": {\"tcp\": [7]}}",
+                  "listen.tcp[0]: expected \"HOST:PORT\" or \"[IPV6]:PORT\", got 7");
+        (void)snprintf(text, sizeof(text), "{\"listen\": {\"tcp\": [");
+        for (int i = 0; i <= CONFIG_TCP_MAX; i++)
+                (void)snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s\"h:%d\"",
+                               i ? ", " : "", 1000 + i);
+        (void)snprintf(text + strlen(text), sizeof(text) - strlen(text), "]}}");
+        key_fails(text, "listen.tcp: expected at most 16 addresses, got 17");
+}
+
+static const char full_file[] =
+        "{\n"
+        "  \"comment\": \"every key set to something other than its default\",\n"
+        "  \"listen\": {\"comment\": \"c\", \"unix\": \"/tmp/x.sock\",\n"
+        "             \"tcp\": [\"127.0.0.1:7420\", \"[::1]:0\", \"localhost:65535\"]},\n"
+        "  \"limits\": {\"comment\": \"c\", \"max_connections\": 7, \"max_message_bytes\": 65536,\n"
+        "             \"output_queue_bytes\": 4294967296, \"stall_timeout_ms\": 100,\n"
+        "             \"handshake_timeout_ms\": 600000, \"max_subscriptions\": 1000000},\n"
+        "  \"channel_defaults\": {\"comment\": \"c\", \"max_message_bytes\": 4096,\n"
+        "                       \"ring_bytes\": 65536, \"overflow\": \"drop\"},\n"
+        "  \"channels\": {\n"
+        "    \"comment\": \"a string here is a comment, not a channel\",\n"
+        "    \"a.*\": {\"overflow\": \"disconnect\"},\n"
+        "    \"a.>\": {\"ring_bytes\": 1073741824},\n"
+        "    \"a.b\": {\"comment\": \"exact\", \"max_message_bytes\": 65536},\n"
+        "    \">\": {\"max_message_bytes\": 100},\n"
+        "    \"zzzzzzz\": {}\n"
+        "  }\n"
+        "}\n";
+
+static void test_every_key(void **state) {
+        struct config c;
+
+        load_ok(full_file, &c);
+        assert_non_null(c.path);
+        assert_string_equal(c.unix_path, "/tmp/x.sock");
+        assert_false(c.unix_disabled);
+        assert_int_equal(c.n_tcp, 3);
+        assert_string_equal(c.tcp[0], "127.0.0.1:7420");
+        assert_string_equal(c.tcp[1], "[::1]:0");
+        assert_string_equal(c.tcp[2], "localhost:65535");
+        assert_int_equal(c.max_connections, 7);
+        assert_int_equal(c.max_message_bytes, 65536);
+        assert_int_equal(c.output_queue_bytes, UINT64_C(4294967296));
+        assert_int_equal(c.stall_timeout_usec, 100 * USEC_PER_MSEC);
+        assert_int_equal(c.handshake_timeout_usec, 600000 * USEC_PER_MSEC);
+        assert_int_equal(c.max_subscriptions, 1000000);
+        assert_int_equal(c.channel_defaults.max_message_bytes, 4096);
+        assert_int_equal(c.channel_defaults.ring_bytes, 65536);
+        assert_int_equal(c.channel_defaults.overflow, PROTO_OVERFLOW_DROP);
+        assert_int_equal(c.n_rules, 5);
+        assert_string_equal(c.rules[0].pattern, "a.*");
+        assert_true(c.rules[0].is_pattern);
+        /* Keys an entry omits come from channel_defaults. */
+        assert_int_equal(c.rules[0].settings.overflow, PROTO_OVERFLOW_DISCONNECT);
+        assert_int_equal(c.rules[0].settings.max_message_bytes, 4096);
+        assert_int_equal(c.rules[0].settings.ring_bytes, 65536);
+        assert_string_equal(c.rules[2].pattern, "a.b");
+        assert_false(c.rules[2].is_pattern);
+        assert_int_equal(c.rules[2].settings.max_message_bytes, 65536);
+        assert_int_equal(c.rules[2].settings.overflow, PROTO_OVERFLOW_DROP);
+        assert_string_equal(c.rules[4].pattern, "zzzzzzz");
+        assert_false(c.rules[4].is_pattern);
+        config_deinit(&c);
+        assert_defaults(&c);
+}
+
+/* In "channels", "comment" with a string is a comment; with an object, a channel. */
+static void test_comment_channel(void **state) {
+        struct config c;
+
+        load_ok("{\"channels\": {\"comment\": {\"overflow\": \"drop\"}}}", &c);
+        assert_int_equal(c.n_rules, 1);
+        assert_string_equal(c.rules[0].pattern, "comment");
+        assert_int_equal(config_channel_settings(&c, "comment")->overflow, PROTO_OVERFLOW_DROP);
+        config_deinit(&c);
+
+        load_ok("{\"channels\": {\"comment\": \"nothing declared\"}}", &c);
+        assert_int_equal(c.n_rules, 0);
+        config_deinit(&c);
+}
+
+static void test_lookup_order(void **state) {
+        struct config c;
+
+        load_ok("{\"channels\": {"
+                "\"s.*\": {\"ring_bytes\": 65536},"
+                "\"s.>\": {\"ring_bytes\": 131072},"
+                "\"s.exact\": {\"ring_bytes\": 262144},"
+                "\">\": {\"ring_bytes\": 524288},"
+                "\"s.*.x\": {\"ring_bytes\": 2097152}},"
+                "\"channel_defaults\": {\"overflow\": \"drop\"}}",
+                &c);
+        /* An exact rule wins over patterns listed before it. */
+        assert_int_equal(config_channel_settings(&c, "s.exact")->ring_bytes, 262144);
+        /* Otherwise the first matching pattern in file order. */
+        assert_int_equal(config_channel_settings(&c, "s.other")->ring_bytes, 65536);
+        assert_int_equal(config_channel_settings(&c, "s.a.x")->ring_bytes, 131072);
+        assert_int_equal(config_channel_settings(&c, "t")->ring_bytes, 524288);
+        assert_int_equal(config_channel_settings(&c, "s")->ring_bytes, 524288);
+        /* Rules inherit channel_defaults even when "channels" comes first. */
+        assert_int_equal(config_channel_settings(&c, "s.exact")->overflow, PROTO_OVERFLOW_DROP);
+        config_deinit(&c);
+
+        load_ok("{\"channels\": {\"a.b\": {\"overflow\": \"disconnect\"}}}", &c);
+        assert_int_equal(config_channel_settings(&c, "a.b")->overflow, PROTO_OVERFLOW_DISCONNECT);
+        assert_ptr_equal(config_channel_settings(&c, "a.b.c"), &c.channel_defaults);
+        assert_ptr_equal(config_channel_settings(&c, "a"), &c.channel_defaults);
+        config_deinit(&c);
+}
+
+static void test_limits_lower_defaults(void **state) {
+        struct config c;
+
+        /* A lower ceiling alone lowers the built-in channel default with it. */
+        load_ok("{\"limits\": {\"max_message_bytes\": 4096}, \"channels\": {\"x\": {}}}", &c);
+        assert_int_equal(c.channel_defaults.max_message_bytes, 4096);
+        assert_int_equal(config_channel_settings(&c, "x")->max_message_bytes, 4096);
+        config_deinit(&c);
+
+        load_ok("{\"limits\": {\"max_message_bytes\": 268435456},"
+                " \"channel_defaults\": {\"max_message_bytes\": 268435456}}",
+                &c);
+        assert_int_equal(c.channel_defaults.max_message_bytes, 268435456);
+        config_deinit(&c);
+}
+
+static void test_listen_forms(void **state) {
+        struct config c;
+
+        load_ok("{\"listen\": {\"unix\": null, \"tcp\": []}}", &c);
+        assert_true(c.unix_disabled);
+        assert_null(c.unix_path);
+        assert_int_equal(c.n_tcp, 0);
+        config_deinit(&c);
+
+        load_ok("{}", &c);
+        assert_false(c.unix_disabled);
+        assert_null(c.unix_path);
+        config_deinit(&c);
+}
+
+static void test_reload(void **state) {
+        char err[CONFIG_ERROR_MAX];
+        struct config c, scratch;
+        struct tmp_file t;
+
+        load_ok("{\"channels\": {\"a\": {}}, \"listen\": {\"tcp\": [\"h:1\"]}}", &c);
+        /* A failed reload leaves the running config alone... */
+        memset(&scratch, 0x5a, sizeof(scratch));
+        assert_int_equal(load_text("{\"channels\": {\"b\": {}, \"c..\": {}}}", &scratch, err, &t),
+                         -EINVAL);
+        assert_int_equal(((unsigned char *)&scratch)[0], 0x5a);
+        assert_int_equal(c.n_rules, 1);
+        /* ...and a good one is swapped in by the caller. */
+        assert_int_equal(load_text("{\"channels\": {\"b\": {}, \"c\": {}}}", &scratch, err, &t), 0);
+        config_deinit(&c);
+        c = scratch;
+        assert_int_equal(c.n_rules, 2);
+        assert_string_equal(c.rules[1].pattern, "c");
+        config_deinit(&c);
+}
+
+static void test_overflow_names(void **state) {
+        assert_string_equal(config_overflow_name(PROTO_OVERFLOW_BLOCK), "block");
+        assert_string_equal(config_overflow_name(PROTO_OVERFLOW_DROP), "drop");
+        assert_string_equal(config_overflow_name(PROTO_OVERFLOW_DISCONNECT), "disconnect");
+        assert_string_equal(config_overflow_name(_PROTO_OVERFLOW_MAX), "unknown");
+}
+
+static void test_sample(void **state) {
+        const char *top = getenv("IPC_TOP_SRCDIR");
+        char path[4096], err[CONFIG_ERROR_MAX] = "";
+        const struct channel_settings *s;
+        struct config c;
+        int r;
+
+        if (!top)
+                fail_msg("IPC_TOP_SRCDIR is unset (make check sets it)");
+        (void)snprintf(path, sizeof(path), "%s/conf/ipc-brokerd.json", top);
+        r = config_load(&c, path, true, err, sizeof(err));
+        if (r < 0)
+                fail_msg("%s", err);
+        /* The sample shows the defaults: only its two example rules differ. */
+        free(c.path);
+        c.path = NULL;
+        assert_int_equal(c.n_rules, 2);
+        s = config_channel_settings(&c, "metrics.cpu.load");
+        assert_int_equal(s->overflow, PROTO_OVERFLOW_DROP);
+        s = config_channel_settings(&c, "audit.log");
+        assert_int_equal(s->overflow, PROTO_OVERFLOW_DISCONNECT);
+        assert_ptr_equal(config_channel_settings(&c, "other"), &c.channel_defaults);
+        for (size_t i = 0; i < c.n_rules; i++)
+                free(c.rules[i].pattern);
+        free(c.rules);
+        c.rules = NULL;
+        c.n_rules = 0;
+        assert_defaults(&c);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_missing_file),
+                cmocka_unit_test(test_unreadable_file),
+                cmocka_unit_test(test_syntax_errors),
+                cmocka_unit_test(test_type_errors),
+                cmocka_unit_test(test_unknown_keys),
+                cmocka_unit_test(test_limit_ranges),
+                cmocka_unit_test(test_channel_setting_errors),
+                cmocka_unit_test(test_channel_name_errors),
+                cmocka_unit_test(test_listen_errors),
+                cmocka_unit_test(test_comment_channel),
+                cmocka_unit_test(test_every_key),
+                cmocka_unit_test(test_lookup_order),
+                cmocka_unit_test(test_limits_lower_defaults),
+                cmocka_unit_test(test_listen_forms),
+                cmocka_unit_test(test_reload),
+                cmocka_unit_test(test_overflow_names),
+                cmocka_unit_test(test_sample),
+        };
+
+        return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
