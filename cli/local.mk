@@ -3,7 +3,9 @@
 bin_PROGRAMS += cli/ipcctl
 cli_ipcctl_SOURCES = \
 	cli/ipcctl.c cli/cli.h \
+	cli/cli-options.c \
 	cli/cli-util.c \
+	cli/cli-table.c \
 	cli/cmd-publish.c \
 	cli/cmd-subscribe.c \
 	cli/cmd-channels.c \

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ipcctl stats [--json]: broker counters, then a table of channels and a
+ * table of clients, from the JSON object of ipc_client_stats(); or that
+ * JSON unchanged for scripts.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+
+#include "cli.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct cli_option stats_options[] = {
+        {CLI_OPT_JSON, "json", NULL, "print the broker's JSON object instead of tables"},
+        {'h', "help", NULL, "show this help and exit"},
+        {},
+};
+
+/* Broker-wide counters, in the order they are printed. */
+static const struct {
+        const char *label;
+        const char *key;
+} stats_counters[] = {
+        {"Connections", "connections"}, {"Channels", "channels"},
+        {"Published", "published"},     {"Delivered", "delivered"},
+        {"Dropped", "dropped"},         {"Slow disconnects", "slow_disconnects"},
+};
+
+static const struct cli_column stats_channel_columns[] = {
+        {"CHANNEL", "name", CLI_COLUMN_STRING},
+        {"PUBLISHERS", "publishers", CLI_COLUMN_INTEGER},
+        {"SUBSCRIBERS", "subscribers", CLI_COLUMN_INTEGER},
+        {"PUBLISHED", "published", CLI_COLUMN_INTEGER},
+        {"DELIVERED", "delivered", CLI_COLUMN_INTEGER},
+        {"DROPPED", "dropped", CLI_COLUMN_INTEGER},
+        {"TRANSPORT", "transport", CLI_COLUMN_STRING},
+};
+
+static const struct cli_column stats_client_columns[] = {
+        {"CLIENT", "id", CLI_COLUMN_INTEGER},
+        {"NAME", "name", CLI_COLUMN_STRING},
+        {"PID", "pid", CLI_COLUMN_INTEGER},
+        {"UID", "uid", CLI_COLUMN_INTEGER},
+        {"TRANSPORT", "transport", CLI_COLUMN_STRING},
+        {"PUBS", "publishers", CLI_COLUMN_INTEGER},
+        {"SUBS", "subscriptions", CLI_COLUMN_INTEGER},
+        {"QUEUED", "queued_bytes", CLI_COLUMN_INTEGER},
+        {"RECEIVED", "received", CLI_COLUMN_INTEGER},
+        {"SENT", "sent", CLI_COLUMN_INTEGER},
+        {"DROPPED", "dropped", CLI_COLUMN_INTEGER},
+};
+
+/* "3d 4h 5m 6s", leaving out leading zero units. */
+static void uptime_format(uint64_t usec, char *buf, size_t size) {
+        uint64_t s = usec / 1000000;
+        uint64_t d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60;
+
+        if (d > 0)
+                (void)snprintf(buf, size, "%" PRIu64 "d %" PRIu64 "h %" PRIu64 "m %" PRIu64 "s", d,
+                               h, m, s % 60);
+        else if (h > 0)
+                (void)snprintf(buf, size, "%" PRIu64 "h %" PRIu64 "m %" PRIu64 "s", h, m, s % 60);
+        else if (m > 0)
+                (void)snprintf(buf, size, "%" PRIu64 "m %" PRIu64 "s", m, s % 60);
+        else
+                (void)snprintf(buf, size, "%" PRIu64 "s", s);
+}
+
+static void stats_summary(struct cli *cli, const json_t *stats) {
+        const json_t *uptime = json_object_get(stats, "uptime_usec");
+        const char *version = json_string_value(json_object_get(stats, "version"));
+        char buf[64] = "-";
+        const json_t *v;
+
+        printf("%-18s%s %s at %s\n", "Broker:", "ipc-brokerd", version ?: "?", cli->address_shown);
+        if (json_is_integer(uptime) && json_integer_value(uptime) >= 0)
+                uptime_format((uint64_t)json_integer_value(uptime), buf, sizeof(buf));
+        printf("%-18s%s\n", "Uptime:", buf);
+        for (size_t i = 0; i < ARRAY_LEN(stats_counters); i++) {
+                v = json_object_get(stats, stats_counters[i].key);
+                (void)snprintf(buf, sizeof(buf), "%s:", stats_counters[i].label);
+                if (json_is_integer(v))
+                        printf("%-18s%" JSON_INTEGER_FORMAT "\n", buf, json_integer_value(v));
+                else
+                        printf("%-18s-\n", buf);
+        }
+}
+
+static int stats_print(struct cli *cli, const char *text) {
+        _cli_cleanup_(cli_json_decrefp) json_t *stats = NULL;
+        json_t *empty = json_array();
+        const json_t *rows;
+        int r;
+
+        r = cli_json_parse(text, JSON_OBJECT, "statistics object", &stats);
+        if (r != 0 || !empty) {
+                json_decref(empty);
+                return r != 0 ? r : cli_error(EX_SOFTWARE, "out of memory");
+        }
+        stats_summary(cli, stats);
+        putchar('\n');
+        rows = json_object_get(stats, "channel_stats");
+        r = cli_table_print(stdout, json_is_array(rows) ? rows : empty, stats_channel_columns,
+                            ARRAY_LEN(stats_channel_columns));
+        if (r == 0) {
+                putchar('\n');
+                rows = json_object_get(stats, "clients");
+                r = cli_table_print(stdout, json_is_array(rows) ? rows : empty,
+                                    stats_client_columns, ARRAY_LEN(stats_client_columns));
+        }
+        json_decref(empty);
+        return r != 0 ? r : cli_flush_stdout();
+}
+
+static int cmd_stats(struct cli *cli, const struct cli_verb *verb, int argc, char **argv) {
+        _cli_cleanup_(cli_ipc_freep) char *text = NULL;
+        struct cli_getopt g;
+        bool json = false;
+        int c, r;
+
+        cli_getopt_init(&g, verb);
+        while ((c = cli_getopt(&g, argc, argv)) != -1) {
+                switch (c) {
+                case CLI_OPT_JSON:
+                        json = true;
+                        break;
+                case CLI_GETOPT_EXIT:
+                        return g.exit_code;
+                }
+        }
+        if (optind < argc)
+                return cli_usage_error(verb, "stats takes no arguments");
+
+        r = cli_connect(cli);
+        if (r != 0)
+                return r;
+        r = ipc_client_stats(cli->client, cli->timeout_usec, &text);
+        if (r < 0)
+                return cli_request_error(cli, r, "cannot get statistics");
+        return json ? cli_print_json_text(text) : stats_print(cli, text);
+}
+
+const struct cli_verb cli_verb_stats = {
+        .name = "stats",
+        .synopsis = "[--json]",
+        .brief = "Show broker, channel and client statistics.",
+        .summary = "Show broker statistics: version, uptime and message counters, then one\n"
+                   "line per channel and one per connected client.",
+        .options = stats_options,
+        .run = cmd_stats,
+};
