@@ -138,9 +138,9 @@ IPC_EXPORT int ipc_options_set_name(ipc_options *opts, const char *name);
  *
  * Return: 0; -EINVAL (bad address); -ENOENT, -ECONNREFUSED, -EACCES
  * (socket missing, nobody listening, no permission); -ETIMEDOUT;
- * -EPROTONOSUPPORT (no common protocol version); -EPROTO (the broker
- * answered with something else); -ECONNRESET (broker closed, e.g. too many
- * connections: see the broker log); -ENOMEM.
+ * -EPROTONOSUPPORT (no common protocol version); -EMFILE (the broker is at
+ * its connection limit); -EPROTO (the broker answered with something else);
+ * -ECONNRESET (broker closed the connection); -ENOMEM.
  */
 IPC_EXPORT int ipc_client_connect(const char *address, const ipc_options *opts, ipc_client **ret);
 
@@ -200,7 +200,7 @@ IPC_EXPORT int ipc_client_get_timeout(const ipc_client *client, uint64_t *ret_us
  *
  * Return: 1 if messages are ready to receive, 0 if not; -ECONNRESET or
  * -EPIPE (broker gone); -EPROTO (broker sent a malformed frame, or closed
- * the connection with an error: see ipc_client_get_error()).
+ * the connection with an error: see ipc_client_get_error()); -ENOMEM.
  */
 IPC_EXPORT int ipc_client_process(ipc_client *client);
 
@@ -222,7 +222,7 @@ IPC_EXPORT int ipc_client_flush(ipc_client *client, uint64_t timeout_usec);
  * Messages of a subscription freed meanwhile are skipped.
  *
  * Return: 0; -EAGAIN (timeout 0, none ready); -ETIMEDOUT; -ECONNRESET;
- * -EPROTO; -EINVAL.
+ * -EPROTO; -ENOMEM; -EINVAL.
  */
 IPC_EXPORT int ipc_client_receive(ipc_client *client, uint64_t timeout_usec, const ipc_msg **ret);
 
@@ -251,10 +251,10 @@ IPC_EXPORT int ipc_client_list_channels(ipc_client *client, uint64_t timeout_use
 IPC_EXPORT int ipc_client_stats(ipc_client *client, uint64_t timeout_usec, char **ret_json);
 
 /**
- * ipc_client_get_error() - the text of the last error the broker reported
- * (a failed open, or the ERROR frame it sent before closing), e.g.
- * "channel name \"a..b\" is invalid". Return: a string owned by the client,
- * "" when none.
+ * ipc_client_get_error() - a text describing the last failure: the
+ * broker's own words where it gave some (a refused open, the ERROR frame
+ * it sent before closing), else the library's ("connection closed by
+ * broker"). Return: a string owned by the client, "" when none.
  */
 IPC_EXPORT const char *ipc_client_get_error(const ipc_client *client);
 
@@ -310,7 +310,8 @@ IPC_EXPORT int ipc_publish(ipc_pub *pub, const void *data, size_t size, unsigned
  * channels arrive first.
  * @ret: the subscription; free with ipc_sub_free() to unsubscribe.
  *
- * Return: as ipc_pub_new().
+ * Return: as ipc_pub_new(), and -EDQUOT when the connection holds the
+ * broker's maximum number of subscriptions.
  */
 IPC_EXPORT int ipc_sub_new(ipc_client *client, const char *pattern, uint64_t timeout_usec,
                            ipc_sub **ret);

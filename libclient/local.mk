@@ -17,6 +17,7 @@ libclient_libipcclient_la_SOURCES = \
 	libclient/client-internal.h \
 	libclient/client.c \
 	libclient/client-io.c \
+	libclient/client-frame.c \
 	libclient/request.c \
 	libclient/options.c \
 	libclient/pub.c \

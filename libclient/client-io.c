@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The socket transport of libipcclient: the output buffer and its writes,
+ * the input buffer and its reads, and the wait step every blocking call
+ * loops on. Frames themselves are checked and dispatched in
+ * client-frame.c; this file only moves bytes.
+ *
+ * Output is written whole (one send() of everything pending, repeated until
+ * the kernel stops taking it) and input is read in chunks of at least
+ * CLIENT_READ_MIN_BYTES, so a burst of small messages costs few syscalls.
+ */
+#include <errno.h>
+#include <sys/socket.h>
+
+#include "client-internal.h"
+#include "util.h"
+
+/* ---- Output ----------------------------------------------------------- */
+
+static int wbuf_reserve(struct wbuf *b, size_t size) {
+        size_t pending = b->end - b->start, cap;
+        uint8_t *p;
+
+        if (b->cap - b->end >= size)
+                return 0;
+        if (b->start > 0) {
+                memmove(b->data, b->data + b->start, pending);
+                b->start = 0;
+                b->end = pending;
+                if (b->cap - b->end >= size)
+                        return 0;
+        }
+        if (size > SIZE_MAX / 4 - pending)
+                return -ENOMEM;
+        cap = MAX(MAX(b->cap * 2, pending + size), (size_t)4096);
+        p = realloc(b->data, cap);
+        if (!p)
+                return -ENOMEM;
+        b->data = p;
+        b->cap = cap;
+        return 0;
+}
+
+/* Everything was written: start over at offset 0, and drop a huge buffer. */
+static void wbuf_reset(struct wbuf *b) {
+        b->start = b->end = 0;
+        if (b->cap > CLIENT_BUF_KEEP_BYTES) {
+                free(b->data);
+                b->data = NULL;
+                b->cap = 0;
+        }
+}
+
+/*
+ * Write interest makes the application's fd wake us while output is pending.
+ * A failure (epoll_ctl out of memory) is not reported: the bytes are queued
+ * or written either way, and the next write attempt retries it.
+ */
+static void client_update_poller(ipc_client *c) {
+        (void)plat_poller_set_write(c->poller, client_out_pending(c) > 0);
+}
+
+/**
+ * client_append() - queue one frame for sending.
+ * @head: header and head bytes from a proto_encode_*() call.
+ * @tail: the frame's tail (payload, name, JSON), copied after @head; may be
+ *        NULL when @tail_len is 0.
+ *
+ * Nothing is written here, so callers batch frames and choose when to send.
+ *
+ * Return: 0; -ENOMEM (the frame was not queued).
+ */
+int client_append(ipc_client *c, const uint8_t *head, size_t head_len, const void *tail,
+                  size_t tail_len) {
+        struct wbuf *b = &c->out;
+        int r;
+
+        if (tail_len > SIZE_MAX / 4 - head_len)
+                return -ENOMEM;
+        r = wbuf_reserve(b, head_len + tail_len);
+        if (r < 0)
+                return r;
+        memcpy(b->data + b->end, head, head_len);
+        b->end += head_len;
+        if (tail_len > 0) {
+                memcpy(b->data + b->end, tail, tail_len);
+                b->end += tail_len;
+        }
+        client_update_poller(c);
+        return 0;
+}
+
+/**
+ * client_write() - write as much pending output as the socket takes now.
+ *
+ * Return: 0 (some output may remain: write interest is then set on the
+ * poller); -EPIPE or -ECONNRESET when the broker is gone (the client is
+ * dead); the client's earlier error if it is dead already.
+ */
+int client_write(ipc_client *c) {
+        struct wbuf *b = &c->out;
+
+        if (c->dead)
+                return c->dead;
+        while (b->start < b->end) {
+                ssize_t n = send(c->sock, b->data + b->start, b->end - b->start,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN || errno == EWOULDBLOCK)
+                                break;
+                        if (errno == EPIPE)
+                                return client_fail(c, -EPIPE, "connection to the broker broken");
+                        return client_fail(c, -errno, NULL);
+                }
+                b->start += (size_t)n;
+        }
+        if (b->start == b->end)
+                wbuf_reset(b);
+        client_update_poller(c);
+        return 0;
+}
+
+/* ---- Input ------------------------------------------------------------ */
+
+/*
+ * Makes room for @want more bytes after `len`. Consumed bytes before `head`
+ * are reclaimed unless the message view still points into this buffer; then
+ * the live bytes move to a fresh buffer and the old one stays allocated
+ * until the view is released (client_release_view()).
+ */
+static int rbuf_reserve(struct rbuf *b, size_t want) {
+        size_t live = b->len - b->head, cap;
+        uint8_t *p;
+
+        if (b->cap - b->len >= want)
+                return 0;
+        if (want > SIZE_MAX / 4 - live)
+                return -ENOMEM;
+        if (!b->view || b->view != b->data) {
+                if (b->head > 0) {
+                        memmove(b->data, b->data + b->head, live);
+                        b->scan -= b->head;
+                        b->len = live;
+                        b->head = 0;
+                        if (b->cap - b->len >= want)
+                                return 0;
+                }
+                cap = MAX(b->cap * 2, live + want);
+                p = realloc(b->data, cap);
+                if (!p)
+                        return -ENOMEM;
+                b->data = p;
+                b->cap = cap;
+                return 0;
+        }
+        cap = MAX(b->cap, live + want);
+        p = malloc(cap);
+        if (!p)
+                return -ENOMEM;
+        memcpy(p, b->data + b->head, live);
+        free(b->retired); /* never set while the view is in `data`; defensive */
+        b->retired = b->data;
+        b->data = p;
+        b->cap = cap;
+        b->scan -= b->head;
+        b->len = live;
+        b->head = 0;
+        return 0;
+}
+
+/* Bytes still missing from the partial frame at `scan` (its header was checked). */
+static size_t rbuf_missing(const struct rbuf *b) {
+        size_t have = b->len - b->scan;
+
+        if (have < PROTO_HEADER_BYTES)
+                return PROTO_HEADER_BYTES - have;
+        return PROTO_HEADER_BYTES + (size_t)le32_get(b->data + b->scan + 4) - have;
+}
+
+/**
+ * client_release_view() - the message last returned is no longer used: its
+ * memory may move again. Called at the start of receive and process.
+ */
+void client_release_view(ipc_client *c) {
+        struct rbuf *b = &c->in;
+
+        b->view = NULL;
+        c->msg.sub = NULL;
+        free(b->retired);
+        b->retired = NULL;
+        if (b->head < b->len)
+                return;
+        b->head = b->scan = b->len = 0;
+        if (b->cap > CLIENT_BUF_KEEP_BYTES) {
+                free(b->data);
+                b->data = NULL;
+                b->cap = 0;
+        }
+}
+
+/**
+ * client_read() - read what the socket has, up to @max_reads chunks, and
+ * check and dispatch every complete frame (client_scan()).
+ *
+ * Return: 0; -ECONNRESET on EOF or reset, -EPROTO on a bad frame (the
+ * client is dead); -ENOMEM (not fatal: nothing was read).
+ */
+int client_read(ipc_client *c, unsigned max_reads) {
+        struct rbuf *b = &c->in;
+        int r;
+
+        if (c->dead)
+                return c->dead;
+        for (unsigned i = 0; i < max_reads; i++) {
+                size_t space;
+                ssize_t n;
+
+                r = rbuf_reserve(b, MAX((size_t)CLIENT_READ_MIN_BYTES, rbuf_missing(b)));
+                if (r < 0)
+                        return r;
+                space = b->cap - b->len;
+                n = recv(c->sock, b->data + b->len, space, MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN || errno == EWOULDBLOCK)
+                                return 0;
+                        if (errno == ECONNRESET)
+                                return client_fail(c, -ECONNRESET, "connection reset by broker");
+                        return client_fail(c, -errno, NULL);
+                }
+                if (n == 0)
+                        return client_fail(c, -ECONNRESET, "connection closed by broker");
+                b->len += (size_t)n;
+                r = client_scan(c);
+                if (r < 0)
+                        return r;
+                if ((size_t)n < space)
+                        break;
+        }
+        return 0;
+}
+
+/**
+ * client_wait() - one step of a blocking loop: wait until the socket is
+ * readable (or writable, while output is pending) or @deadline_usec
+ * passes, then write and read what is possible.
+ *
+ * Callers re-check their condition after every step, and give up only after
+ * a step that returned 1, so I/O done in the last step is never ignored.
+ *
+ * Return: 0; 1 when the deadline has passed; the client's error when it
+ * is (or becomes) dead; -ENOMEM; another negative errno from poll.
+ */
+int client_wait(ipc_client *c, uint64_t deadline_usec) {
+        int events = PLAT_EV_READ, ready, r;
+
+        if (c->dead)
+                return c->dead;
+        if (client_out_pending(c) > 0)
+                events |= PLAT_EV_WRITE;
+        ready = plat_wait(c->sock, events, deadline_usec);
+        if (ready < 0)
+                return ready;
+        if (ready & PLAT_EV_WRITE) {
+                r = client_write(c);
+                if (r < 0)
+                        return r;
+        }
+        if (ready & PLAT_EV_READ) {
+                r = client_read(c, CLIENT_PROCESS_READS_MAX);
+                if (r < 0)
+                        return r;
+        }
+        return deadline_usec != USEC_INFINITY && plat_now_usec() >= deadline_usec;
+}
+
+/**
+ * client_flush_until() - write until at most @goal bytes of output remain
+ * pending, reading input meanwhile so a broker that waits for us to read
+ * (its "block" policy) can never deadlock against us.
+ *
+ * Return: 0; -ETIMEDOUT; the client's error when it is dead; -ENOMEM.
+ */
+int client_flush_until(ipc_client *c, uint64_t deadline_usec, size_t goal) {
+        int r;
+
+        r = client_write(c);
+        if (r < 0)
+                return r;
+        for (;;) {
+                if (client_out_pending(c) <= goal)
+                        return 0;
+                r = client_wait(c, deadline_usec);
+                if (r < 0)
+                        return r;
+                if (r > 0 && client_out_pending(c) > goal)
+                        return -ETIMEDOUT;
+        }
+}
+
+void client_buffers_free(ipc_client *c) {
+        free(c->out.data);
+        free(c->in.data);
+        free(c->in.retired);
+        c->out = (struct wbuf){};
+        c->in = (struct rbuf){};
+}

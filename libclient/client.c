@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client handle: connecting and the handshake, the event-loop
+ * interface (fd, events, timeout, process), flushing, receiving, and the
+ * error state every other call consults.
+ *
+ * A client that hits a fatal error (the broker went away, or sent
+ * something we cannot trust) is "dead": the first error is kept and every
+ * later call returns it, except that messages already received are still
+ * handed out by ipc_client_receive() before it.
+ */
+#include <errno.h>
+#include <poll.h>
+
+#include "client-internal.h"
+#include "util.h"
+
+/**
+ * client_fail() - make the client dead with @error, keeping the first one.
+ * @text: what to report through ipc_client_get_error(), or NULL to keep
+ *        what is stored (an ERROR frame's text, set just before).
+ *
+ * Return: the client's error (the first one if it was dead already).
+ */
+int client_fail(ipc_client *c, int error, const char *text) {
+        if (c->dead)
+                return c->dead;
+        c->dead = error;
+        if (text)
+                client_set_error(c, text, strlen(text));
+        return error;
+}
+
+/*
+ * Stores broker-supplied text for ipc_client_get_error(). It is untrusted:
+ * truncated, and control characters are replaced so it is safe to print.
+ */
+void client_set_error(ipc_client *c, const char *text, size_t len) {
+        len = MIN(len, sizeof(c->error) - 1);
+        for (size_t i = 0; i < len; i++) {
+                unsigned char ch = (unsigned char)text[i];
+
+                c->error[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+        }
+        c->error[len] = '\0';
+}
+
+static int client_new(ipc_client **ret) {
+        ipc_client *c = calloc(1, sizeof(*c));
+
+        if (!c)
+                return -ENOMEM;
+        c->sock = PLAT_SOCK_INVALID;
+        *ret = c;
+        return 0;
+}
+
+static void client_close(ipc_client *c) {
+        client_subs_detach(c);
+        client_pubs_detach(c);
+        c->poller = plat_poller_free(c->poller);
+        plat_sock_close(c->sock);
+        c->sock = PLAT_SOCK_INVALID;
+        client_buffers_free(c);
+        free(c->subs);
+        free(c);
+}
+
+static int client_resolve(const char *address, struct address *ret) {
+        if (!address)
+                return address_default_client(ret);
+        return address_parse(address, ret) < 0 ? -EINVAL : 0;
+}
+
+/* Sends HELLO and waits for WELCOME (or the ERROR that refuses us). */
+static int client_handshake(ipc_client *c, const char *name, uint64_t deadline_usec) {
+        struct proto_hello hello = {
+                .version_min = PROTO_VERSION_MIN,
+                .version_max = PROTO_VERSION_MAX,
+                .name = name,
+                .name_len = strlen(name),
+        };
+        uint8_t head[PROTO_HEAD_MAX];
+        size_t n = proto_encode_hello(head, &hello);
+        int r;
+
+        r = client_append(c, head, n, name, hello.name_len);
+        if (r < 0)
+                return r;
+        r = client_write(c);
+        while (r >= 0 && !c->welcomed) {
+                r = client_wait(c, deadline_usec);
+                if (r > 0 && !c->welcomed)
+                        return -ETIMEDOUT;
+        }
+        return r < 0 ? r : 0;
+}
+
+IPC_EXPORT int ipc_client_connect(const char *address, const ipc_options *opts, ipc_client **ret) {
+        uint64_t timeout = opts ? opts->connect_timeout_usec : CLIENT_CONNECT_TIMEOUT_USEC;
+        const char *name = opts ? opts->name : "";
+        uint64_t deadline = usec_add(plat_now_usec(), timeout);
+        struct address addr;
+        ipc_client *c;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        r = client_resolve(address, &addr);
+        if (r < 0)
+                return r;
+        r = client_new(&c);
+        if (r < 0)
+                return r;
+        address_format(&addr, c->address, sizeof(c->address));
+        r = plat_connect(&addr, timeout, &c->sock);
+        if (r >= 0)
+                r = plat_poller_new(c->sock, &c->poller);
+        if (r >= 0)
+                r = client_handshake(c, name, deadline);
+        if (r < 0) {
+                client_close(c);
+                return r;
+        }
+        c->error[0] = '\0';
+        client_skip_control(c);
+        *ret = c;
+        return 0;
+}
+
+IPC_EXPORT ipc_client *ipc_client_free(ipc_client *client) {
+        if (!client)
+                return NULL;
+        if (!client->dead)
+                (void)client_flush_until(client, usec_add(plat_now_usec(), CLIENT_FREE_FLUSH_USEC),
+                                         0);
+        client_close(client);
+        return NULL;
+}
+
+IPC_EXPORT const char *ipc_client_get_address(const ipc_client *client) {
+        return client ? client->address : "";
+}
+
+IPC_EXPORT const char *ipc_client_get_server(const ipc_client *client) {
+        return client ? client->server : "";
+}
+
+IPC_EXPORT size_t ipc_client_get_max_message_size(const ipc_client *client) {
+        return client ? client->max_message_bytes : 0;
+}
+
+IPC_EXPORT const char *ipc_client_get_error(const ipc_client *client) {
+        return client ? client->error : "";
+}
+
+IPC_EXPORT void ipc_free(void *p) {
+        free(p);
+}
+
+IPC_EXPORT ipc_fd_t ipc_client_get_fd(const ipc_client *client) {
+        if (!client)
+                return -EINVAL;
+        return plat_poller_fd(client->poller);
+}
+
+IPC_EXPORT int ipc_client_get_events(const ipc_client *client) {
+        if (!client)
+                return -EINVAL;
+        /* The poller fd turns readable for socket writability too (write interest). */
+        return POLLIN;
+}
+
+/*
+ * Frames may already sit in the input buffer (read during a blocking call)
+ * while the socket itself is quiet: then process must run now, or the
+ * application would sleep on buffered messages. A dead client also asks
+ * for a call, so the application learns the error.
+ */
+IPC_EXPORT int ipc_client_get_timeout(const ipc_client *client, uint64_t *ret_usec) {
+        if (!client || !ret_usec)
+                return -EINVAL;
+        *ret_usec = (client->dead || client->in.head < client->in.scan) ? 0 : IPC_USEC_INFINITY;
+        return 0;
+}
+
+IPC_EXPORT int ipc_client_process(ipc_client *client) {
+        int r = 0;
+
+        if (!client)
+                return -EINVAL;
+        client_release_view(client);
+        if (!client->dead) {
+                r = client_write(client);
+                if (r >= 0)
+                        r = client_read(client, CLIENT_PROCESS_READS_MAX);
+        }
+        /* Messages read before a fatal error are still delivered first. */
+        if (client_peek_message(client))
+                return 1;
+        return client->dead ? client->dead : MIN(r, 0);
+}
+
+IPC_EXPORT int ipc_client_flush(ipc_client *client, uint64_t timeout_usec) {
+        if (!client)
+                return -EINVAL;
+        return client_flush_until(client, usec_add(plat_now_usec(), timeout_usec), 0);
+}
+
+/* timeout 0: one non-blocking write and read, no poll(). */
+static int client_receive_once(ipc_client *c) {
+        int r;
+
+        if (c->dead)
+                return c->dead;
+        r = client_write(c);
+        if (r >= 0)
+                r = client_read(c, 1);
+        return r;
+}
+
+IPC_EXPORT int ipc_client_receive(ipc_client *client, uint64_t timeout_usec, const ipc_msg **ret) {
+        uint64_t deadline;
+        bool expired = false;
+        int r;
+
+        if (!client || !ret)
+                return -EINVAL;
+        client_release_view(client);
+        deadline = usec_add(plat_now_usec(), timeout_usec);
+        for (unsigned i = 0;; i++) {
+                if (client_peek_message(client)) {
+                        client_take_message(client);
+                        *ret = &client->msg;
+                        return 0;
+                }
+                if (client->dead)
+                        return client->dead;
+                if (timeout_usec == 0) {
+                        if (i > 0)
+                                return -EAGAIN;
+                        r = client_receive_once(client);
+                } else {
+                        if (expired)
+                                return -ETIMEDOUT;
+                        r = client_wait(client, deadline);
+                        expired = r > 0;
+                }
+                /* A dead client may still have messages read before the error. */
+                if (r < 0 && !client->dead)
+                        return r;
+        }
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Connection options: the extension point of ipc_client_connect(). New
+ * settings become new setters here, never new connect variants.
+ */
+#include <errno.h>
+
+#include "client-internal.h"
+#include "util.h"
+
+IPC_EXPORT int ipc_options_new(ipc_options **ret) {
+        ipc_options *opts;
+
+        if (!ret)
+                return -EINVAL;
+        opts = calloc(1, sizeof(*opts));
+        if (!opts)
+                return -ENOMEM;
+        opts->connect_timeout_usec = CLIENT_CONNECT_TIMEOUT_USEC;
+        *ret = opts;
+        return 0;
+}
+
+IPC_EXPORT ipc_options *ipc_options_free(ipc_options *opts) {
+        free(opts);
+        return NULL;
+}
+
+IPC_EXPORT int ipc_options_set_connect_timeout(ipc_options *opts, uint64_t timeout_usec) {
+        if (!opts)
+                return -EINVAL;
+        opts->connect_timeout_usec = timeout_usec;
+        return 0;
+}
+
+IPC_EXPORT int ipc_options_set_name(ipc_options *opts, const char *name) {
+        size_t len;
+
+        if (!opts || !name)
+                return -EINVAL;
+        len = strnlen(name, sizeof(opts->name));
+        if (len >= sizeof(opts->name))
+                return -EINVAL;
+        memcpy(opts->name, name, len + 1);
+        return 0;
+}

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Subscriptions and the messages they receive.
+ *
+ * Every incoming MESSAGE names its subscription by the id the broker
+ * assigned. The broker hands out ids in increasing order and never reuses
+ * one on a connection, so the table is an array kept sorted by id: new
+ * subscriptions append, lookups are a binary search behind a one-entry
+ * cache (consecutive messages usually belong to the same subscription).
+ * A message whose id is not in the table belongs to a subscription the
+ * application freed, and is skipped.
+ */
+#include <errno.h>
+
+#include "channel-name.h"
+#include "client-internal.h"
+#include "util.h"
+
+/* Index of the first entry with an id >= @id. */
+static size_t subs_bsearch(const ipc_client *c, uint32_t id) {
+        size_t lo = 0, hi = c->n_subs;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (c->subs[mid]->id < id)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+ipc_sub *client_sub_lookup(ipc_client *c, uint32_t id) {
+        size_t i;
+
+        if (c->sub_cache && c->sub_cache->id == id)
+                return c->sub_cache;
+        i = subs_bsearch(c, id);
+        if (i == c->n_subs || c->subs[i]->id != id)
+                return NULL;
+        c->sub_cache = c->subs[i];
+        return c->sub_cache;
+}
+
+static int subs_reserve(ipc_client *c) {
+        ipc_sub **p;
+        size_t cap;
+
+        if (c->n_subs < c->subs_cap)
+                return 0;
+        cap = MAX(c->subs_cap * 2, (size_t)8);
+        p = realloc(c->subs, cap * sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        c->subs = p;
+        c->subs_cap = cap;
+        return 0;
+}
+
+/* Room was reserved before the request, so inserting cannot fail. */
+static void subs_insert(ipc_client *c, ipc_sub *sub) {
+        size_t i = subs_bsearch(c, sub->id);
+
+        memmove(c->subs + i + 1, c->subs + i, (c->n_subs - i) * sizeof(*c->subs));
+        c->subs[i] = sub;
+        c->n_subs++;
+}
+
+static void subs_remove(ipc_client *c, ipc_sub *sub) {
+        size_t i = subs_bsearch(c, sub->id);
+
+        if (i < c->n_subs && c->subs[i] == sub) {
+                memmove(c->subs + i, c->subs + i + 1, (c->n_subs - i - 1) * sizeof(*c->subs));
+                c->n_subs--;
+        }
+        if (c->sub_cache == sub)
+                c->sub_cache = NULL;
+}
+
+/* See client_pubs_detach(): subscriptions outliving their client become shells. */
+void client_subs_detach(ipc_client *c) {
+        for (size_t i = 0; i < c->n_subs; i++)
+                c->subs[i]->client = NULL;
+        c->n_subs = 0;
+        c->sub_cache = NULL;
+}
+
+IPC_EXPORT int ipc_sub_new(ipc_client *client, const char *pattern, uint64_t timeout_usec,
+                           ipc_sub **ret) {
+        struct proto_open_reply open;
+        ipc_sub *sub;
+        size_t len;
+        int r;
+
+        if (!client || !pattern || !ret)
+                return -EINVAL;
+        len = strnlen(pattern, IPC_CHANNEL_NAME_MAX + 1);
+        if (!channel_pattern_valid(pattern, len))
+                return -EINVAL;
+        if (client->dead)
+                return client->dead;
+        r = subs_reserve(client);
+        if (r < 0)
+                return r;
+        sub = calloc(1, sizeof(*sub));
+        if (!sub)
+                return -ENOMEM;
+        r = client_open(client, PROTO_SUBSCRIBE, pattern, timeout_usec, &open);
+        if (r < 0) {
+                free(sub);
+                return r;
+        }
+        sub->client = client;
+        sub->id = open.id;
+        memcpy(sub->pattern, pattern, len + 1);
+        subs_insert(client, sub);
+        *ret = sub;
+        return 0;
+}
+
+IPC_EXPORT ipc_sub *ipc_sub_free(ipc_sub *sub) {
+        struct proto_close cl = {.request_id = 0};
+        uint8_t head[PROTO_HEAD_MAX];
+        ipc_client *c;
+
+        if (!sub)
+                return NULL;
+        c = sub->client;
+        if (c) {
+                subs_remove(c, sub);
+                if (c->msg.sub == sub)
+                        c->msg.sub = NULL;
+                if (!c->dead) {
+                        cl.id = sub->id;
+                        if (client_append(c, head, proto_encode_close(head, PROTO_UNSUBSCRIBE, &cl),
+                                          NULL, 0) >= 0)
+                                (void)client_write(c);
+                }
+        }
+        free(sub);
+        return NULL;
+}
+
+IPC_EXPORT const char *ipc_sub_get_pattern(const ipc_sub *sub) {
+        return sub ? sub->pattern : "";
+}
+
+IPC_EXPORT uint64_t ipc_sub_get_lost(const ipc_sub *sub) {
+        return sub ? sub->lost : 0;
+}
+
+IPC_EXPORT void ipc_sub_set_userdata(ipc_sub *sub, void *userdata) {
+        if (sub)
+                sub->userdata = userdata;
+}
+
+IPC_EXPORT void *ipc_sub_get_userdata(const ipc_sub *sub) {
+        return sub ? sub->userdata : NULL;
+}
+
+/* ---- Messages: views into the client's input buffer ------------------- */
+
+IPC_EXPORT ipc_sub *ipc_msg_get_sub(const ipc_msg *msg) {
+        return msg ? msg->sub : NULL;
+}
+
+IPC_EXPORT const char *ipc_msg_get_channel(const ipc_msg *msg) {
+        return msg ? msg->channel : "";
+}
+
+IPC_EXPORT const void *ipc_msg_get_data(const ipc_msg *msg, size_t *ret_size) {
+        if (ret_size)
+                *ret_size = msg ? msg->size : 0;
+        return msg ? msg->data : NULL;
+}
+
+IPC_EXPORT size_t ipc_msg_get_size(const ipc_msg *msg) {
+        return msg ? msg->size : 0;
+}
+
+IPC_EXPORT uint64_t ipc_msg_get_sequence(const ipc_msg *msg) {
+        return msg ? msg->seq : 0;
+}
+
+IPC_EXPORT uint64_t ipc_msg_get_timestamp(const ipc_msg *msg) {
+        return msg ? msg->timestamp_ns : 0;
+}
+
+IPC_EXPORT unsigned ipc_msg_get_flags(const ipc_msg *msg) {
+        return msg ? msg->flags : 0;
+}
+
+IPC_EXPORT uint64_t ipc_msg_get_lost(const ipc_msg *msg) {
+        return msg ? msg->lost : 0;
+}
