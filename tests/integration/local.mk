@@ -1,8 +1,48 @@
 # SPDX-License-Identifier: MIT
 # Integration tests: a real ipc-brokerd per test, started by tests/util/harness.c.
 check_LTLIBRARIES += tests/util/libharness.la
-tests_util_libharness_la_SOURCES = tests/util/harness.c tests/util/harness.h
-tests_util_libharness_la_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_util_libharness_la_SOURCES = tests/util/harness.c tests/util/harness.h \
+	tests/util/harness-proc.c tests/util/harness-internal.h
+tests_util_libharness_la_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
+tests_util_libharness_la_LIBADD = libclient/libipcclient.la $(JANSSON_LIBS) $(CMOCKA_LIBS)
 
-integ_cflags = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -I$(top_srcdir)/tests/util
-integ_ldadd = tests/util/libharness.la libclient/libipcclient.la $(CMOCKA_LIBS)
+integ_cflags = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS) -I$(top_srcdir)/tests/util
+integ_ldadd = tests/util/libharness.la libclient/libipcclient.la $(JANSSON_LIBS) $(CMOCKA_LIBS) -lpthread
+
+integ_tests = \
+	tests/integration/test-roundtrip \
+	tests/integration/test-fanout \
+	tests/integration/test-policy \
+	tests/integration/test-payload \
+	tests/integration/test-wildcard \
+	tests/integration/test-misbehave \
+	tests/integration/test-daemon \
+	tests/integration/test-control
+check_PROGRAMS += $(integ_tests)
+TESTS += $(integ_tests)
+tests_integration_test_roundtrip_CFLAGS = $(integ_cflags)
+tests_integration_test_roundtrip_LDADD = $(integ_ldadd)
+tests_integration_test_fanout_CFLAGS = $(integ_cflags)
+tests_integration_test_fanout_LDADD = $(integ_ldadd)
+tests_integration_test_policy_CFLAGS = $(integ_cflags)
+tests_integration_test_policy_LDADD = $(integ_ldadd)
+tests_integration_test_payload_CFLAGS = $(integ_cflags)
+tests_integration_test_payload_LDADD = $(integ_ldadd)
+tests_integration_test_wildcard_CFLAGS = $(integ_cflags)
+tests_integration_test_wildcard_LDADD = $(integ_ldadd)
+tests_integration_test_misbehave_CFLAGS = $(integ_cflags)
+tests_integration_test_misbehave_LDADD = $(integ_ldadd)
+tests_integration_test_daemon_CFLAGS = $(integ_cflags)
+tests_integration_test_daemon_LDADD = $(integ_ldadd)
+tests_integration_test_control_CFLAGS = $(integ_cflags)
+tests_integration_test_control_LDADD = $(integ_ldadd)
+
+# The transport-independent tests once more, every client over TCP (IPC_TEST_TRANSPORT=tcp).
+TESTS += tests/integration/test-tcp.sh
+EXTRA_DIST += tests/integration/test-tcp.sh
+
+# ipcctl end to end (cli/ipcctl, run through $IPCCTL, against the real daemon).
+check_PROGRAMS += tests/integration/test-ipcctl
+TESTS += tests/integration/test-ipcctl
+tests_integration_test_ipcctl_CFLAGS = $(integ_cflags)
+tests_integration_test_ipcctl_LDADD = $(integ_ldadd)
