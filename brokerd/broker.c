@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The broker object and its loop (see broker.h): signals, the reaper that
+ * frees closed peers outside of any peer callback, the stall tick, and the
+ * admission of new connections.
+ *
+ * An idle broker has no timer armed: the stall tick runs once a second,
+ * and only while some connection is congested with block-policy data;
+ * handshake deadlines are one-shot timers per connection.
+ */
+#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "broker.h"
+#include "listener.h"
+#include "notify.h"
+#include "peer.h"
+#include "platform.h"
+
+#define BROKER_TICK_USEC  USEC_PER_SEC
+#define BROKER_STATUS_MAX 400
+
+static void broker_signal_cb(evutil_socket_t sig, short what, void *userdata) {
+        struct broker *b = userdata;
+
+        if (b->stopping)
+                return;
+        log_info("received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        notify_stopping();
+        b->stopping = true;
+        (void)event_base_loopbreak(b->base);
+}
+
+static void broker_reaper_cb(evutil_socket_t fd, short what, void *userdata) {
+        struct broker *b = userdata;
+        struct list_node *n;
+
+        while ((n = list_first(&b->closing))) {
+                struct peer *p = list_entry(n, struct peer, closing_node);
+
+                list_unlink(n);
+                peer_reap(p);
+        }
+}
+
+static void broker_tick_cb(evutil_socket_t fd, short what, void *userdata) {
+        struct broker *b = userdata;
+        uint64_t now = plat_now_usec();
+        struct peer *p, *tmp;
+
+        list_for_each_safe(p, tmp, &b->congested, congested_node) {
+                peer_check_stall(p, now);
+        }
+        if (!list_is_empty(&b->congested))
+                broker_watch_congestion(b);
+}
+
+void broker_watch_congestion(struct broker *b) {
+        struct timeval tv = {.tv_sec = BROKER_TICK_USEC / USEC_PER_SEC};
+
+        if (!evtimer_pending(b->tick, NULL))
+                (void)evtimer_add(b->tick, &tv);
+}
+
+void broker_schedule_reap(struct broker *b) {
+        event_active(b->reaper, EV_TIMEOUT, 0);
+}
+
+static int broker_setup_events(struct broker *b) {
+        b->base = event_base_new();
+        if (!b->base)
+                return -ENOMEM;
+        b->sig_term = evsignal_new(b->base, SIGTERM, broker_signal_cb, b);
+        b->sig_int = evsignal_new(b->base, SIGINT, broker_signal_cb, b);
+        b->reaper = event_new(b->base, -1, 0, broker_reaper_cb, b);
+        b->tick = evtimer_new(b->base, broker_tick_cb, b);
+        if (!b->sig_term || !b->sig_int || !b->reaper || !b->tick)
+                return -ENOMEM;
+        if (evsignal_add(b->sig_term, NULL) < 0 || evsignal_add(b->sig_int, NULL) < 0)
+                return -EIO;
+        return 0;
+}
+
+int broker_new(const struct config *config, struct broker **ret) {
+        struct broker *b;
+        int r;
+
+        b = calloc(1, sizeof(*b));
+        if (!b)
+                return -ENOMEM;
+        b->config = config;
+        list_init(&b->listeners);
+        list_init(&b->peers);
+        list_init(&b->closing);
+        list_init(&b->congested);
+        b->rl_accept = (struct log_ratelimit)LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 5);
+        b->rl_clients = (struct log_ratelimit)LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 200);
+        b->start_usec = plat_now_usec();
+        r = channel_registry_init(&b->registry, config);
+        if (r >= 0)
+                r = broker_setup_events(b);
+        if (r >= 0)
+                r = channel_registry_declare(&b->registry);
+        if (r < 0) {
+                broker_free(b);
+                return r;
+        }
+        *ret = b;
+        return 0;
+}
+
+static void event_freep_(struct event **e) {
+        if (*e)
+                event_free(*e);
+        *e = NULL;
+}
+
+struct broker *broker_free(struct broker *b) {
+        struct list_node *n;
+
+        if (!b)
+                return NULL;
+        while ((n = list_first(&b->listeners)))
+                listener_free(list_entry(n, struct listener, node));
+        while ((n = list_first(&b->peers)))
+                peer_free(list_entry(n, struct peer, node));
+        channel_registry_deinit(&b->registry);
+        event_freep_(&b->sig_term);
+        event_freep_(&b->sig_int);
+        event_freep_(&b->reaper);
+        event_freep_(&b->tick);
+        if (b->base)
+                event_base_free(b->base);
+        free(b);
+        return NULL;
+}
+
+int broker_listen(struct broker *b, const struct address *a) {
+        char name[ADDRESS_STRING_MAX];
+        struct listener *l;
+        int r;
+
+        r = listener_new(b, a, &l);
+        if (r < 0) {
+                address_format(a, name, sizeof(name));
+                log_errno(LOG_ERR, r, "cannot listen on %s: %m", name);
+                return -BROKER_E_LISTEN;
+        }
+        list_append(&b->listeners, &l->node);
+        log_info("listening on %s", l->name);
+        return 0;
+}
+
+static void broker_status(struct broker *b, char *buf, size_t size) {
+        struct listener *l;
+        size_t o;
+
+        o = (size_t)snprintf(buf, size, "Listening on");
+        list_for_each(l, &b->listeners, node) {
+                if (o >= size)
+                        break;
+                o += (size_t)snprintf(buf + o, size - o, " %s", l->name);
+        }
+}
+
+int broker_run(struct broker *b) {
+        char status[BROKER_STATUS_MAX];
+
+        broker_status(b, status, sizeof(status));
+        notify_ready(status);
+        log_info("ready (%s)", status);
+        if (event_base_dispatch(b->base) < 0)
+                return log_errno(LOG_ERR, -EIO, "event loop failed");
+        return 0;
+}
+
+/*
+ * Over the connection limit: say why in an ERROR frame and close. The
+ * socket is fresh and the frame small, so one non-blocking write suffices;
+ * reading what the client already sent first avoids a TCP reset that could
+ * discard the frame before the client reads it.
+ */
+static void broker_reject(struct broker *b, int fd) {
+        uint8_t head[PROTO_HEAD_MAX], junk[4096];
+        char text[128];
+        struct proto_error e = {.code = EMFILE, .text = text};
+        struct iovec iov[2];
+
+        e.text_len = (size_t)snprintf(text, sizeof(text), "too many connections (limit %u)",
+                                      b->config->max_connections);
+        iov[0] = (struct iovec){.iov_base = head, .iov_len = proto_encode_error(head, &e)};
+        iov[1] = (struct iovec){.iov_base = text, .iov_len = e.text_len};
+        (void)log_rl(&b->rl_accept, LOG_WARNING, "rejecting a connection: %s", text);
+        (void)!writev(fd, iov, 2);
+        (void)shutdown(fd, SHUT_WR);
+        (void)!read(fd, junk, sizeof(junk));
+        (void)close(fd);
+}
+
+void broker_accept(struct broker *b, int fd, enum peer_transport transport) {
+        struct peer *p;
+        int r;
+
+        if (b->stopping) {
+                (void)close(fd);
+                return;
+        }
+        if (b->n_peers >= b->config->max_connections) {
+                broker_reject(b, fd);
+                return;
+        }
+        r = peer_new(b, fd, transport, &p);
+        if (r < 0) {
+                (void)log_rl(&b->rl_accept, LOG_ERR, "cannot set up a connection: %s",
+                             strerror(-r));
+                return;
+        }
+        log_debug("%s: accepted over %s", p->label,
+                  transport == PEER_TRANSPORT_TCP ? "tcp" : "unix");
+}

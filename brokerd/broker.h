@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The broker: one libevent loop owning the listeners, the peers (client
+ * connections), the channel registry and the daemon-wide timers and
+ * counters. main.c builds it from the configuration and runs it until
+ * SIGTERM or SIGINT.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "address.h"
+#include "channel.h"
+#include "config.h"
+#include "list.h"
+#include "log.h"
+
+struct event;
+struct event_base;
+
+/* Broker-wide failures main() maps to exit codes; negative errno otherwise. */
+enum {
+        BROKER_E_LISTEN = 1, /* a listener could not be set up (logged) */
+};
+
+enum peer_transport {
+        PEER_TRANSPORT_UNIX,
+        PEER_TRANSPORT_TCP,
+};
+
+struct broker {
+        struct event_base *base;
+        const struct config *config;
+        struct channel_registry registry;
+
+        struct list_node listeners; /* struct listener.node */
+        struct list_node peers;     /* struct peer.node, every live connection */
+        struct list_node closing;   /* struct peer.closing_node, waiting for the reaper */
+        struct list_node congested; /* struct peer.congested_node, watched for stalls */
+        size_t n_peers;
+        uint64_t next_peer_id;
+
+        uint64_t start_usec;
+        uint64_t slow_disconnects;
+
+        struct event *sig_term;
+        struct event *sig_int;
+        struct event *reaper; /* manual event: frees closed peers outside their callbacks */
+        struct event *tick;   /* 1 s stall check, armed only while a peer is congested */
+        bool stopping;
+
+        struct log_ratelimit rl_accept;  /* accept failures, over-limit rejections */
+        struct log_ratelimit rl_clients; /* every per-client line, all clients together */
+};
+
+/*
+ * broker_new() - set up the loop, signals and channel registry.
+ * @config: must outlive the broker.
+ * Return: 0; -ENOMEM; other negative errno.
+ */
+int broker_new(const struct config *config, struct broker **ret);
+
+/* Closes listeners and connections, frees everything. Accepts NULL. Return: NULL. */
+struct broker *broker_free(struct broker *b);
+
+/*
+ * broker_listen() - add a listener (logs "listening on ADDRESS").
+ * Return: 0; -BROKER_E_LISTEN (the reason is logged).
+ */
+int broker_listen(struct broker *b, const struct address *a);
+
+/*
+ * broker_run() - send READY=1 and dispatch until a shutdown signal.
+ * Return: 0 after a clean shutdown; negative errno on a loop failure.
+ */
+int broker_run(struct broker *b);
+
+/* Takes ownership of an accepted, non-blocking socket and starts a peer. */
+void broker_accept(struct broker *b, int fd, enum peer_transport transport);
+
+/* Lets the reaper run at the end of this loop iteration. */
+void broker_schedule_reap(struct broker *b);
+
+/* Arms the stall tick if it is not armed; called when a peer becomes congested. */
+void broker_watch_congestion(struct broker *b);

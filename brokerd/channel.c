@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Channel registry, lifetime, retained values and fan-out (see channel.h).
+ *
+ * Names are looked up on every OPEN_PUB and SUBSCRIBE, never per message
+ * (a publisher holds its channel), so a plain chained hash table is enough;
+ * listings sort a snapshot instead of keeping the table ordered.
+ */
+#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "channel.h"
+#include "platform.h"
+#include "proto.h"
+#include "util.h"
+
+/* Payloads at least this big are shared by reference between output queues. */
+#define PAYLOAD_SHARE_MIN_BYTES 4096
+#define REGISTRY_BUCKETS_MIN    64
+
+int payload_new(const void *data, size_t size, struct payload **ret) {
+        struct payload *p;
+
+        p = malloc(sizeof(*p) + size);
+        if (!p)
+                return -ENOMEM;
+        p->refs = 1;
+        p->size = size;
+        if (size > 0)
+                memcpy(p->data, data, size);
+        *ret = p;
+        return 0;
+}
+
+struct payload *payload_ref(struct payload *p) {
+        if (p)
+                p->refs++;
+        return p;
+}
+
+struct payload *payload_unref(struct payload *p) {
+        if (p && --p->refs == 0)
+                free(p);
+        return NULL;
+}
+
+/* FNV-1a: names are short and this is not exposed to hash flooding beyond one client's own
+ * channels, whose count is bounded by its memory and subscription limits. */
+static size_t name_hash(const char *name, size_t len) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+        for (size_t i = 0; i < len; i++) {
+                h ^= (uint8_t)name[i];
+                h *= UINT64_C(0x100000001b3);
+        }
+        return (size_t)h;
+}
+
+int channel_registry_init(struct channel_registry *reg, const struct config *config) {
+        *reg = (struct channel_registry){
+                .config = config,
+                .n_buckets = REGISTRY_BUCKETS_MIN,
+                .channels = LIST_INIT(reg->channels),
+                .wildcards = LIST_INIT(reg->wildcards),
+        };
+        reg->buckets = calloc(reg->n_buckets, sizeof(*reg->buckets));
+        return reg->buckets ? 0 : -ENOMEM;
+}
+
+static void channel_free(struct channel *c);
+
+void channel_registry_deinit(struct channel_registry *reg) {
+        struct channel *c, *tmp;
+
+        list_for_each_safe(c, tmp, &reg->channels, node) {
+                channel_free(c);
+        }
+        free(reg->buckets);
+        reg->buckets = NULL;
+        reg->n_buckets = 0;
+}
+
+struct channel *channel_registry_find(struct channel_registry *reg, const char *name, size_t len) {
+        struct channel *c;
+
+        for (c = reg->buckets[name_hash(name, len) & (reg->n_buckets - 1)]; c; c = c->hash_next)
+                if (c->name_len == len && memcmp(c->name, name, len) == 0)
+                        return c;
+        return NULL;
+}
+
+/* Doubles the table when it gets full; failure only costs longer chains. */
+static void registry_grow(struct channel_registry *reg) {
+        size_t n = reg->n_buckets * 2;
+        struct channel **b;
+        struct channel *c;
+
+        if (reg->n_channels < reg->n_buckets)
+                return;
+        b = calloc(n, sizeof(*b));
+        if (!b)
+                return;
+        list_for_each(c, &reg->channels, node) {
+                size_t i = name_hash(c->name, c->name_len) & (n - 1);
+
+                c->hash_next = b[i];
+                b[i] = c;
+        }
+        free(reg->buckets);
+        reg->buckets = b;
+        reg->n_buckets = n;
+}
+
+static void registry_unhash(struct channel_registry *reg, struct channel *c) {
+        struct channel **p = &reg->buckets[name_hash(c->name, c->name_len) & (reg->n_buckets - 1)];
+
+        for (; *p; p = &(*p)->hash_next)
+                if (*p == c) {
+                        *p = c->hash_next;
+                        return;
+                }
+}
+
+static void channel_free(struct channel *c) {
+        struct sub_link *l, *tmp;
+
+        list_for_each_safe(l, tmp, &c->links, channel_node) {
+                sub_link_free(l);
+        }
+        registry_unhash(c->registry, c);
+        list_unlink(&c->node);
+        c->registry->n_channels--;
+        payload_unref(c->retained);
+        free(c->name);
+        free(c);
+}
+
+static int channel_new(struct channel_registry *reg, const char *name, size_t len,
+                       struct channel **ret) {
+        const struct channel_settings *s;
+        struct channel *c;
+        size_t i;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->name = strndup(name, len);
+        if (!c->name) {
+                free(c);
+                return -ENOMEM;
+        }
+        c->registry = reg;
+        c->name_len = len;
+        list_init(&c->links);
+        s = config_channel_settings(reg->config, c->name);
+        c->settings = *s;
+        c->settings.max_message_bytes =
+                MIN(c->settings.max_message_bytes, reg->config->max_message_bytes);
+
+        registry_grow(reg);
+        i = name_hash(name, len) & (reg->n_buckets - 1);
+        c->hash_next = reg->buckets[i];
+        reg->buckets[i] = c;
+        list_append(&reg->channels, &c->node);
+        reg->n_channels++;
+        *ret = c;
+        return 0;
+}
+
+int channel_registry_acquire(struct channel_registry *reg, const char *name, size_t len,
+                             struct channel **ret) {
+        struct channel *c;
+        int r;
+
+        c = channel_registry_find(reg, name, len);
+        if (c) {
+                *ret = c;
+                return 0;
+        }
+        r = channel_new(reg, name, len, &c);
+        if (r < 0)
+                return r;
+        r = subscription_attach_wildcards(c);
+        if (r < 0) {
+                channel_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+int channel_registry_declare(struct channel_registry *reg) {
+        const struct config *cfg = reg->config;
+        struct channel *c;
+        int r;
+
+        for (size_t i = 0; i < cfg->n_rules; i++) {
+                if (cfg->rules[i].is_pattern)
+                        continue;
+                r = channel_registry_acquire(reg, cfg->rules[i].pattern,
+                                             strlen(cfg->rules[i].pattern), &c);
+                if (r < 0)
+                        return r;
+                c->declared = true;
+        }
+        return 0;
+}
+
+void channel_release(struct channel *c) {
+        if (c->n_publishers > 0 || c->n_subscribers > 0 || c->retained || c->declared)
+                return;
+        channel_free(c);
+}
+
+void channel_publisher_add(struct channel *c) {
+        c->n_publishers++;
+}
+
+void channel_publisher_remove(struct channel *c) {
+        c->n_publishers--;
+        channel_release(c);
+}
+
+/* Stores (or, for an empty payload, clears) the retained value, MQTT style. */
+static void channel_retain(struct channel *c, struct payload *p, uint64_t seq, uint64_t ts) {
+        c->retained = payload_unref(c->retained);
+        if (!p || p->size == 0)
+                return;
+        c->retained = payload_ref(p);
+        c->retained_seq = seq;
+        c->retained_timestamp_ns = ts;
+}
+
+static void channel_count(struct channel *c, enum deliver_result r) {
+        switch (r) {
+        case DELIVER_QUEUED:
+                c->delivered++;
+                c->registry->delivered++;
+                break;
+        case DELIVER_DROPPED:
+                c->dropped++;
+                c->registry->dropped++;
+                break;
+        case DELIVER_SKIPPED:
+                break;
+        }
+}
+
+int channel_publish(struct channel *c, uint8_t flags, const void *data, size_t size,
+                    struct peer *origin) {
+        bool retain = flags & PROTO_FLAG_RETAIN;
+        struct channel_message m = {
+                .channel = c,
+                .data = data,
+                .size = size,
+        };
+        struct sub_link *l;
+        int r;
+
+        if ((retain && size > 0) || (size >= PAYLOAD_SHARE_MIN_BYTES && c->n_subscribers > 1)) {
+                r = payload_new(data, size, &m.payload);
+                if (r < 0)
+                        return r;
+                m.data = m.payload->data;
+        }
+        m.seq = ++c->seq;
+        m.timestamp_ns = plat_realtime_nsec();
+        c->published++;
+        c->registry->published++;
+        if (retain)
+                channel_retain(c, m.payload, m.seq, m.timestamp_ns);
+
+        /* Targets never unlink here: a target that must go away defers it. */
+        list_for_each(l, &c->links, channel_node) {
+                channel_count(c, l->sub->ops->deliver(l->sub, &m, origin));
+        }
+
+        payload_unref(m.payload);
+        return 0;
+}

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Channels: the registry of named channels, wildcard matching, retained
+ * values, sequence numbers and counters, and the fan-out of a published
+ * message to every subscription of a channel.
+ *
+ * This module knows nothing about connections. A subscription is the link
+ * between channels and a delivery target, reached only through
+ * subscription_ops, so the socket peer (peer.c) is one kind of target and
+ * the shared-memory ring transport can add another. Publishers are counted
+ * per channel for the same reason: whoever publishes holds a count.
+ *
+ * Lifetime: a channel exists while it has publishers, subscriptions (a
+ * wildcard one attached to it counts), a retained value, or a declaration
+ * in the configuration; otherwise channel_release() frees it. Keeping it
+ * while a wildcard subscriber is attached keeps its sequence numbers
+ * running for that subscriber across publisher restarts.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "list.h"
+
+struct channel;
+struct channel_registry;
+struct subscription;
+struct peer;
+
+/*
+ * A reference-counted copy of a payload: a retained value, or a large
+ * message shared by many output queues without one copy per subscriber.
+ */
+struct payload {
+        unsigned refs;
+        size_t size;
+        uint8_t data[];
+};
+
+/* One message as handed to delivery targets. */
+struct channel_message {
+        struct channel *channel;
+        uint64_t seq;
+        uint64_t timestamp_ns;
+        uint8_t flags; /* PROTO_FLAG_RETAIN: a retained value replayed to a new subscriber */
+        const void *data;
+        size_t size;
+        struct payload *payload; /* the same bytes, shareable (payload_ref()), or NULL */
+};
+
+/* What a delivery target did with a message; drives the channel's counters. */
+enum deliver_result {
+        DELIVER_QUEUED,
+        DELIVER_DROPPED, /* overflow policy "drop" */
+        DELIVER_SKIPPED, /* target is going away; not counted */
+};
+
+struct subscription_ops {
+        /*
+         * Queues @m for @s, applying the channel's overflow policy. @origin
+         * is the publishing connection (NULL for replays), which a "block"
+         * target stops reading from. Must not free subscriptions or
+         * channels: closing a target is deferred by its owner.
+         */
+        enum deliver_result (*deliver)(struct subscription *s, const struct channel_message *m,
+                                       struct peer *origin);
+};
+
+struct channel {
+        struct channel_registry *registry;
+        struct channel *hash_next;
+        struct list_node node; /* registry->channels */
+        char *name;            /* NUL-terminated, valid channel name */
+        size_t name_len;
+        struct channel_settings settings; /* max_message_bytes clamped to the global limit */
+        bool declared;                    /* exact name in the configuration */
+
+        uint64_t seq; /* last sequence number given out; the first message gets 1 */
+        struct payload *retained;
+        uint64_t retained_seq;
+        uint64_t retained_timestamp_ns;
+
+        struct list_node links; /* struct sub_link.channel_node */
+        unsigned n_publishers;
+        unsigned n_subscribers; /* links, exact and wildcard */
+
+        uint64_t published;
+        uint64_t delivered;
+        uint64_t dropped;
+};
+
+struct channel_registry {
+        const struct config *config;
+        struct channel **buckets;
+        size_t n_buckets;
+        size_t n_channels;
+        struct list_node channels;  /* struct channel.node, creation order */
+        struct list_node wildcards; /* struct subscription.wildcard_node */
+
+        uint64_t published;
+        uint64_t delivered;
+        uint64_t dropped;
+};
+
+struct subscription {
+        struct channel_registry *registry;
+        const struct subscription_ops *ops;
+        void *owner; /* the delivery target's object (a struct peer for sockets) */
+        uint32_t id;
+        char *pattern; /* NUL-terminated */
+        size_t pattern_len;
+        bool wildcard;
+        uint64_t lost;               /* dropped since the last LOSS report */
+        struct list_node links;      /* struct sub_link.sub_node */
+        struct list_node owner_node; /* free for the owner's use */
+        struct list_node wildcard_node;
+};
+
+/* The attachment of one subscription to one channel. */
+struct sub_link {
+        struct channel *channel;
+        struct subscription *sub;
+        struct list_node channel_node;
+        struct list_node sub_node;
+};
+
+/* ---- payloads ---- */
+int payload_new(const void *data, size_t size, struct payload **ret);
+struct payload *payload_ref(struct payload *p);
+struct payload *payload_unref(struct payload *p);
+
+/* ---- registry ---- */
+int channel_registry_init(struct channel_registry *reg, const struct config *config);
+/* Frees every channel; subscriptions must be gone already. */
+void channel_registry_deinit(struct channel_registry *reg);
+/* Creates the channels the configuration declares by exact name. */
+int channel_registry_declare(struct channel_registry *reg);
+struct channel *channel_registry_find(struct channel_registry *reg, const char *name, size_t len);
+
+/*
+ * channel_registry_acquire() - find or create a channel.
+ * @name, @len: a valid channel name (the caller checked it).
+ * A new channel gets config_channel_settings() and every matching wildcard
+ * subscription attached.
+ * Return: 0; -ENOMEM.
+ */
+int channel_registry_acquire(struct channel_registry *reg, const char *name, size_t len,
+                             struct channel **ret);
+
+/* Frees @c if nothing keeps it alive any more (see above). */
+void channel_release(struct channel *c);
+
+/* ---- publishing ---- */
+void channel_publisher_add(struct channel *c);
+/* May free @c. */
+void channel_publisher_remove(struct channel *c);
+
+/*
+ * channel_publish() - sequence, retain and fan out one message.
+ * @flags: PROTO_FLAG_RETAIN to store it as the retained value (an empty
+ *         payload clears it); live deliveries never carry the flag.
+ * @origin: the publishing connection, for back-pressure.
+ * Return: 0; -ENOMEM (nothing was delivered).
+ */
+int channel_publish(struct channel *c, uint8_t flags, const void *data, size_t size,
+                    struct peer *origin);
+
+/* ---- subscriptions (subscription.c) ---- */
+
+/*
+ * subscription_new() - subscribe a delivery target to a name or pattern.
+ * @pattern, @len: valid per channel_pattern_valid().
+ * An exact name creates its channel; a pattern attaches to every existing
+ * matching channel now and to matching channels created later.
+ * Return: 0; -ENOMEM.
+ */
+int subscription_new(struct channel_registry *reg, const char *pattern, size_t len,
+                     const struct subscription_ops *ops, void *owner, uint32_t id,
+                     struct subscription **ret);
+
+/* Detaches from every channel (which may free them). Accepts NULL. Return: NULL. */
+struct subscription *subscription_free(struct subscription *s);
+
+/*
+ * subscription_replay_retained() - deliver the retained value of every
+ * channel @s is attached to, with PROTO_FLAG_RETAIN, in channel order.
+ */
+void subscription_replay_retained(struct subscription *s);
+
+/* Attaches every matching wildcard subscription to the new channel @c. */
+int subscription_attach_wildcards(struct channel *c);
+
+/* Frees one link (called by channel teardown). */
+void sub_link_free(struct sub_link *l);

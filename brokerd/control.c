@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Control request replies (see control.h and ipc-broker(7)). Documents are
+ * built fully in memory: the largest, a listing of every channel and
+ * client, stays far below the 64 MiB REPLY limit for any realistic broker.
+ */
+#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "broker.h"
+#include "control.h"
+#include "peer.h"
+#include "platform.h"
+
+#define CONTROL_SERVER "ipc-brokerd"
+
+static json_t *json_u64(uint64_t v) {
+        /* json_int_t is long long: counters never get near 2^63. */
+        return json_integer((json_int_t)v);
+}
+
+/* Sets a member, taking the reference of @v; a NULL @v (allocation failure) fails. */
+static int obj_set(json_t *obj, const char *key, json_t *v) {
+        return v && json_object_set_new(obj, key, v) == 0 ? 0 : -ENOMEM;
+}
+
+static int arr_add(json_t *arr, json_t *v) {
+        return v && json_array_append_new(arr, v) == 0 ? 0 : -ENOMEM;
+}
+
+static int cmp_channel(const void *a, const void *b) {
+        const struct channel *const *x = a, *const *y = b;
+
+        return strcmp((*x)->name, (*y)->name);
+}
+
+/* The channels sorted by name, in a malloc'd array of registry->n_channels pointers. */
+static struct channel **channels_sorted(struct channel_registry *reg) {
+        struct channel **v;
+        struct channel *c;
+        size_t n = 0;
+
+        v = calloc(reg->n_channels ? reg->n_channels : 1, sizeof(*v));
+        if (!v)
+                return NULL;
+        list_for_each(c, &reg->channels, node) {
+                v[n++] = c;
+        }
+        qsort(v, n, sizeof(*v), cmp_channel);
+        return v;
+}
+
+static json_t *channel_listing(const struct channel *c) {
+        json_t *o = json_object();
+
+        if (!o || obj_set(o, "name", json_string(c->name)) < 0 ||
+            obj_set(o, "publishers", json_u64(c->n_publishers)) < 0 ||
+            obj_set(o, "subscribers", json_u64(c->n_subscribers)) < 0 ||
+            obj_set(o, "published", json_u64(c->published)) < 0 ||
+            obj_set(o, "retained", json_boolean(c->retained != NULL)) < 0 ||
+            obj_set(o, "overflow", json_string(config_overflow_name(c->settings.overflow))) < 0 ||
+            obj_set(o, "max_message_bytes", json_u64(c->settings.max_message_bytes)) < 0)
+                return json_decref(o), NULL;
+        return o;
+}
+
+static json_t *channel_stats(const struct channel *c) {
+        json_t *o = json_object();
+
+        if (!o || obj_set(o, "name", json_string(c->name)) < 0 ||
+            obj_set(o, "publishers", json_u64(c->n_publishers)) < 0 ||
+            obj_set(o, "subscribers", json_u64(c->n_subscribers)) < 0 ||
+            obj_set(o, "published", json_u64(c->published)) < 0 ||
+            obj_set(o, "delivered", json_u64(c->delivered)) < 0 ||
+            obj_set(o, "dropped", json_u64(c->dropped)) < 0 ||
+            obj_set(o, "transport", json_string("socket")) < 0)
+                return json_decref(o), NULL;
+        return o;
+}
+
+/* An array of fn(channel) for every channel, sorted by name. */
+static json_t *channels_json(struct broker *b, json_t *(*fn)(const struct channel *)) {
+        struct channel **v = channels_sorted(&b->registry);
+        json_t *arr = json_array();
+
+        if (!v || !arr)
+                goto fail;
+        for (size_t i = 0; i < b->registry.n_channels; i++)
+                if (arr_add(arr, fn(v[i])) < 0)
+                        goto fail;
+        free(v);
+        return arr;
+fail:
+        free(v);
+        json_decref(arr);
+        return NULL;
+}
+
+/* Client names are arbitrary bytes: JSON needs UTF-8, so fall back to an escaped form. */
+static json_t *client_name(const struct peer *p) {
+        char esc[LOG_ESCAPE_BYTES(PROTO_NAME_MAX)];
+        json_t *s = json_stringn(p->name, p->name_len);
+
+        return s ? s : json_string(log_escape(p->name, p->name_len, esc, sizeof(esc)));
+}
+
+static json_t *client_stats(const struct peer *p) {
+        json_t *o = json_object();
+
+        if (!o || obj_set(o, "id", json_u64(p->id)) < 0 || obj_set(o, "name", client_name(p)) < 0 ||
+            obj_set(o, "pid", p->has_creds ? json_integer(p->pid) : json_null()) < 0 ||
+            obj_set(o, "uid", p->has_creds ? json_integer(p->uid) : json_null()) < 0 ||
+            obj_set(o, "transport",
+                    json_string(p->transport == PEER_TRANSPORT_TCP ? "tcp" : "unix")) < 0 ||
+            obj_set(o, "publishers", json_u64(p->n_pubs)) < 0 ||
+            obj_set(o, "subscriptions", json_u64(p->n_subs)) < 0 ||
+            obj_set(o, "queued_bytes", json_u64(peer_queued(p))) < 0 ||
+            obj_set(o, "received", json_u64(p->received)) < 0 ||
+            obj_set(o, "sent", json_u64(p->sent)) < 0 ||
+            obj_set(o, "dropped", json_u64(p->dropped)) < 0)
+                return json_decref(o), NULL;
+        return o;
+}
+
+static json_t *clients_json(struct broker *b) {
+        json_t *arr = json_array();
+        struct peer *p;
+
+        if (!arr)
+                return NULL;
+        list_for_each(p, &b->peers, node) {
+                if (p->state >= PEER_CLOSING)
+                        continue;
+                if (arr_add(arr, client_stats(p)) < 0)
+                        return json_decref(arr), NULL;
+        }
+        return arr;
+}
+
+/* Connections being closed still hold a descriptor, but are no longer clients. */
+static size_t count_clients(struct broker *b) {
+        struct peer *p;
+        size_t n = 0;
+
+        list_for_each(p, &b->peers, node) {
+                n += p->state < PEER_CLOSING;
+        }
+        return n;
+}
+
+static json_t *stats_json(struct broker *b) {
+        const struct channel_registry *reg = &b->registry;
+        json_t *o = json_object();
+
+        if (!o || obj_set(o, "version", json_string(PACKAGE_VERSION)) < 0 ||
+            obj_set(o, "uptime_usec", json_u64(plat_now_usec() - b->start_usec)) < 0 ||
+            obj_set(o, "connections", json_u64(count_clients(b))) < 0 ||
+            obj_set(o, "channels", json_u64(reg->n_channels)) < 0 ||
+            obj_set(o, "published", json_u64(reg->published)) < 0 ||
+            obj_set(o, "delivered", json_u64(reg->delivered)) < 0 ||
+            obj_set(o, "dropped", json_u64(reg->dropped)) < 0 ||
+            obj_set(o, "slow_disconnects", json_u64(b->slow_disconnects)) < 0 ||
+            obj_set(o, "channel_stats", channels_json(b, channel_stats)) < 0 ||
+            obj_set(o, "clients", clients_json(b)) < 0)
+                return json_decref(o), NULL;
+        return o;
+}
+
+static json_t *ping_json(void) {
+        return json_pack("{s:s, s:s}", "server", CONTROL_SERVER, "version", PACKAGE_VERSION);
+}
+
+static int control_unsupported(uint16_t op, int32_t *ret_status, char **ret_text, size_t *ret_len) {
+        char *text;
+        int n;
+
+        n = asprintf(&text, "unknown request operation %u", op);
+        if (n < 0)
+                return -ENOMEM;
+        *ret_status = -EOPNOTSUPP;
+        *ret_text = text;
+        *ret_len = (size_t)n;
+        return 0;
+}
+
+int control_request(struct broker *b, uint16_t op, int32_t *ret_status, char **ret_text,
+                    size_t *ret_len) {
+        json_t *doc;
+        char *text;
+
+        switch (op) {
+        case PROTO_OP_PING:
+                doc = ping_json();
+                break;
+        case PROTO_OP_LIST_CHANNELS:
+                doc = channels_json(b, channel_listing);
+                break;
+        case PROTO_OP_STATS:
+                doc = stats_json(b);
+                break;
+        default:
+                return control_unsupported(op, ret_status, ret_text, ret_len);
+        }
+        if (!doc)
+                return -ENOMEM;
+        text = json_dumps(doc, JSON_COMPACT);
+        json_decref(doc);
+        if (!text)
+                return -ENOMEM;
+        *ret_status = 0;
+        *ret_text = text;
+        *ret_len = strlen(text);
+        return 0;
+}

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Listening sockets (see listener.h).
+ *
+ * Accepting is done by hand rather than with evconnlistener so that
+ * running out of file descriptors can pause the listener: a listening
+ * socket with a pending connection stays readable, and retrying accept()
+ * at once would spin the CPU.
+ */
+#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "broker.h"
+#include "listener.h"
+#include "log.h"
+#include "platform.h"
+
+#define LISTEN_BACKLOG 128
+/* Connections accepted per wake-up, so one listener cannot starve the loop. */
+#define ACCEPT_BATCH      64
+#define ACCEPT_PAUSE_USEC (1 * USEC_PER_SEC)
+
+static bool accept_error_is_transient(int err) {
+        switch (err) {
+        case EINTR:
+        case ECONNABORTED:
+        case EPROTO:
+        case EPERM:
+        case ENETDOWN:
+        case ENOPROTOOPT:
+        case EHOSTDOWN:
+        case ENONET:
+        case EHOSTUNREACH:
+        case EOPNOTSUPP:
+        case ENETUNREACH:
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* Out of descriptors or memory: stop accepting for a while instead of spinning. */
+static void listener_pause(struct listener *l, int err) {
+        struct timeval tv = {.tv_sec = ACCEPT_PAUSE_USEC / USEC_PER_SEC};
+
+        (void)log_rl(&l->broker->rl_accept, LOG_WARNING, "cannot accept on %s: %s; pausing for 1 s",
+                     l->name, strerror(err));
+        (void)event_del(l->accept_ev);
+        (void)evtimer_add(l->retry_ev, &tv);
+}
+
+static void listener_accept_cb(evutil_socket_t fd, short what, void *userdata) {
+        struct listener *l = userdata;
+        enum peer_transport t =
+                l->address.kind == ADDRESS_UNIX ? PEER_TRANSPORT_UNIX : PEER_TRANSPORT_TCP;
+
+        for (int i = 0; i < ACCEPT_BATCH; i++) {
+                int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+                if (c >= 0) {
+                        broker_accept(l->broker, c, t);
+                        continue;
+                }
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                        return;
+                if (accept_error_is_transient(errno))
+                        continue;
+                listener_pause(l, errno);
+                return;
+        }
+}
+
+static void listener_retry_cb(evutil_socket_t fd, short what, void *userdata) {
+        struct listener *l = userdata;
+
+        (void)event_add(l->accept_ev, NULL);
+}
+
+/* A TCP port 0 means "any": report what the kernel picked, as a numeric address. */
+static int listener_resolve_bound(struct listener *l) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int r;
+
+        if (l->address.kind != ADDRESS_TCP)
+                return 0;
+        if (getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0)
+                return -errno;
+        r = getnameinfo((struct sockaddr *)&ss, len, l->address.host, sizeof(l->address.host),
+                        l->address.port, sizeof(l->address.port), NI_NUMERICHOST | NI_NUMERICSERV);
+        return r == 0 ? 0 : -EINVAL;
+}
+
+/* Records the node we bound, so shutdown removes ours and nothing else. */
+static int listener_own_node(struct listener *l) {
+        struct stat st;
+
+        if (l->address.kind != ADDRESS_UNIX)
+                return 0;
+        if (stat(l->address.path, &st) < 0)
+                return -errno;
+        l->created_node = true;
+        l->node_dev = st.st_dev;
+        l->node_ino = st.st_ino;
+        return chmod(l->address.path, 0666) < 0 ? -errno : 0;
+}
+
+int listener_new(struct broker *b, const struct address *a, struct listener **ret) {
+        struct listener *l;
+        int r;
+
+        l = calloc(1, sizeof(*l));
+        if (!l)
+                return -ENOMEM;
+        l->broker = b;
+        l->address = *a;
+        l->fd = -1;
+        list_init(&l->node);
+        r = plat_listen(a, LISTEN_BACKLOG, &l->fd);
+        if (r < 0)
+                goto fail;
+        r = listener_own_node(l);
+        if (r >= 0)
+                r = listener_resolve_bound(l);
+        if (r < 0)
+                goto fail;
+        address_format(&l->address, l->name, sizeof(l->name));
+        r = -ENOMEM;
+        l->accept_ev = event_new(b->base, l->fd, EV_READ | EV_PERSIST, listener_accept_cb, l);
+        l->retry_ev = evtimer_new(b->base, listener_retry_cb, l);
+        if (!l->accept_ev || !l->retry_ev || event_add(l->accept_ev, NULL) < 0)
+                goto fail;
+        *ret = l;
+        return 0;
+fail:
+        listener_free(l);
+        return r;
+}
+
+static void listener_unlink_node(struct listener *l) {
+        struct stat st;
+
+        if (!l->created_node)
+                return;
+        if (stat(l->address.path, &st) < 0 || st.st_dev != l->node_dev || st.st_ino != l->node_ino)
+                return;
+        if (unlink(l->address.path) < 0)
+                log_errno(LOG_WARNING, -errno, "cannot remove %s: %m", l->address.path);
+}
+
+struct listener *listener_free(struct listener *l) {
+        if (!l)
+                return NULL;
+        list_unlink(&l->node);
+        if (l->accept_ev)
+                event_free(l->accept_ev);
+        if (l->retry_ev)
+                event_free(l->retry_ev);
+        plat_sock_close(l->fd);
+        listener_unlink_node(l);
+        free(l);
+        return NULL;
+}

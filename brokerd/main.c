@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ipc-brokerd: command line, configuration, listeners, then the broker
+ * loop until SIGTERM/SIGINT. Exit codes follow sysexits(3): 0 after a
+ * clean shutdown, 64 usage, 78 bad configuration, 71 cannot listen,
+ * 70 internal error.
+ */
+#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "address.h"
+#include "broker.h"
+#include "config.h"
+#include "log.h"
+
+#define PROGRAM         "ipc-brokerd"
+#define LISTEN_ARGS_MAX 32
+/* parse_args(): stop now and exit 0 (--help, --version). */
+#define EXIT_NOW (-1)
+
+struct options {
+        const char *config_path;
+        bool config_required;
+        const char *socket_path;
+        const char *listen[LISTEN_ARGS_MAX];
+        size_t n_listen;
+        bool check_config;
+};
+
+/* The addresses to listen on, from the options and the configuration. */
+struct listen_set {
+        struct address addr[LISTEN_ARGS_MAX + CONFIG_TCP_MAX + 2];
+        size_t n;
+};
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "Usage: %s [OPTIONS]\n"
+                "Local publish/subscribe message broker.\n\n"
+                "  -c, --config FILE    configuration file (default %s, optional)\n"
+                "      --socket PATH    UNIX socket path (overrides the configuration)\n"
+                "      --listen ADDR    also listen on unix:/PATH or tcp:HOST:PORT (repeatable)\n"
+                "      --check-config   validate the configuration and exit\n"
+                "  -v, --verbose        log debug messages\n"
+                "  -V, --version        print the version and exit\n"
+                "  -h, --help           print this help and exit\n",
+                PROGRAM, CONFIG_DEFAULT_PATH);
+}
+
+static int parse_args(int argc, char **argv, struct options *o) {
+        enum { OPT_SOCKET = 0x100, OPT_LISTEN, OPT_CHECK };
+        static const struct option longopts[] = {
+                {"config", required_argument, NULL, 'c'},
+                {"socket", required_argument, NULL, OPT_SOCKET},
+                {"listen", required_argument, NULL, OPT_LISTEN},
+                {"check-config", no_argument, NULL, OPT_CHECK},
+                {"verbose", no_argument, NULL, 'v'},
+                {"version", no_argument, NULL, 'V'},
+                {"help", no_argument, NULL, 'h'},
+                {},
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "c:vVh", longopts, NULL)) >= 0) {
+                switch (c) {
+                case 'c':
+                        o->config_path = optarg;
+                        o->config_required = true;
+                        break;
+                case OPT_SOCKET:
+                        o->socket_path = optarg;
+                        break;
+                case OPT_LISTEN:
+                        if (o->n_listen == LISTEN_ARGS_MAX) {
+                                fprintf(stderr, "%s: at most %d --listen options\n", PROGRAM,
+                                        LISTEN_ARGS_MAX);
+                                return EX_USAGE;
+                        }
+                        o->listen[o->n_listen++] = optarg;
+                        break;
+                case OPT_CHECK:
+                        o->check_config = true;
+                        break;
+                case 'v':
+                        log_set_max_level(LOG_DEBUG);
+                        break;
+                case 'V':
+                        printf("%s %s\n", PROGRAM, PACKAGE_VERSION);
+                        return EXIT_NOW;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_NOW;
+                default:
+                        fprintf(stderr, "Try '%s --help' for more information.\n", PROGRAM);
+                        return EX_USAGE;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "%s: unexpected argument '%s'\n", PROGRAM, argv[optind]);
+                return EX_USAGE;
+        }
+        return 0;
+}
+
+static int add_unix(struct listen_set *s, const char *path) {
+        struct address *a = &s->addr[s->n];
+
+        if (!*path || strlen(path) >= sizeof(a->path))
+                return -ENAMETOOLONG;
+        *a = (struct address){.kind = ADDRESS_UNIX};
+        strcpy(a->path, path);
+        s->n++;
+        return 0;
+}
+
+/* Command line: --socket and every --listen. Return: 0 or EX_USAGE. */
+static int listen_from_args(const struct options *o, struct listen_set *s) {
+        if (o->socket_path && add_unix(s, o->socket_path) < 0) {
+                fprintf(stderr, "%s: --socket: invalid path '%s'\n", PROGRAM, o->socket_path);
+                return EX_USAGE;
+        }
+        for (size_t i = 0; i < o->n_listen; i++) {
+                if (address_parse(o->listen[i], &s->addr[s->n]) < 0) {
+                        fprintf(stderr,
+                                "%s: --listen: invalid address '%s' (unix:/PATH or "
+                                "tcp:HOST:PORT)\n",
+                                PROGRAM, o->listen[i]);
+                        return EX_USAGE;
+                }
+                s->n++;
+        }
+        return 0;
+}
+
+/*
+ * The UNIX socket: --socket or --listen unix:... replace the configured
+ * one, which replaces the default; "unix": null turns the default off.
+ */
+static int listen_unix_default(const struct config *c, struct listen_set *s, bool have_unix) {
+        char path[ADDRESS_PATH_MAX];
+        int r;
+
+        if (have_unix || c->unix_disabled)
+                return 0;
+        if (c->unix_path)
+                return add_unix(s, c->unix_path) < 0 ? EX_CONFIG : 0;
+        r = address_default_broker_path(path, sizeof(path));
+        if (r < 0) {
+                log_errno(LOG_ERR, r,
+                          "cannot determine the default socket path (%s); use --socket PATH",
+                          r == -ENXIO ? "XDG_RUNTIME_DIR is not set" : "%m");
+                return EX_OSERR;
+        }
+        return add_unix(s, path) < 0 ? EX_OSERR : 0;
+}
+
+static int listen_collect(const struct options *o, const struct config *c, struct listen_set *s) {
+        bool have_unix = false;
+        int r;
+
+        r = listen_from_args(o, s);
+        if (r != 0)
+                return r;
+        for (size_t i = 0; i < s->n; i++)
+                have_unix = have_unix || s->addr[i].kind == ADDRESS_UNIX;
+        r = listen_unix_default(c, s, have_unix);
+        if (r != 0)
+                return r;
+        for (size_t i = 0; i < c->n_tcp; i++) {
+                char buf[ADDRESS_STRING_MAX];
+
+                (void)snprintf(buf, sizeof(buf), "tcp:%s", c->tcp[i]);
+                if (address_parse(buf, &s->addr[s->n]) < 0) {
+                        log_error("%s: listen.tcp: invalid address \"%s\"",
+                                  c->path ? c->path : "configuration", c->tcp[i]);
+                        return EX_CONFIG;
+                }
+                s->n++;
+        }
+        if (s->n == 0) {
+                log_error("nothing to listen on: \"listen\" disables the UNIX socket and names "
+                          "no TCP address");
+                return EX_CONFIG;
+        }
+        return 0;
+}
+
+static int load_config(const struct options *o, struct config *c) {
+        const char *path = o->config_path ? o->config_path : CONFIG_DEFAULT_PATH;
+        char err[CONFIG_ERROR_MAX];
+        int r;
+
+        r = config_load(c, path, o->config_required, err, sizeof(err));
+        if (r == -ENOENT && !err[0])
+                (void)snprintf(err, sizeof(err), "%s: file not found", path);
+        if (r < 0) {
+                if (o->check_config)
+                        fprintf(stderr, "%s: %s\n", PROGRAM, err);
+                else
+                        log_error("%s", err);
+                return EX_CONFIG;
+        }
+        if (o->check_config) {
+                if (c->path)
+                        printf("%s: configuration %s OK\n", PROGRAM, c->path);
+                else
+                        printf("%s: no configuration file %s; built-in defaults OK\n", PROGRAM,
+                               path);
+                return EXIT_NOW;
+        }
+        if (c->path)
+                log_info("configuration loaded from %s", c->path);
+        else
+                log_info("no configuration file %s; using built-in defaults", path);
+        return 0;
+}
+
+static int run(const struct config *c, const struct listen_set *s) {
+        struct broker *b = NULL;
+        int r;
+
+        r = broker_new(c, &b);
+        if (r < 0) {
+                log_errno(LOG_ERR, r, "cannot set up the broker: %m");
+                return EX_SOFTWARE;
+        }
+        for (size_t i = 0; i < s->n; i++) {
+                r = broker_listen(b, &s->addr[i]);
+                if (r < 0) {
+                        broker_free(b);
+                        return EX_OSERR;
+                }
+        }
+        r = broker_run(b);
+        broker_free(b);
+        if (r < 0)
+                return EX_SOFTWARE;
+        log_info("shut down");
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        struct options o = {};
+        struct listen_set listen = {};
+        struct config c;
+        int r;
+
+        config_init_defaults(&c);
+        r = parse_args(argc, argv, &o);
+        if (r != 0)
+                return r == EXIT_NOW ? 0 : r;
+        (void)signal(SIGPIPE, SIG_IGN);
+        r = load_config(&o, &c);
+        if (r == 0)
+                r = listen_collect(&o, &c, &listen);
+        if (r == 0)
+                r = run(&c, &listen);
+        config_deinit(&c);
+        return r == EXIT_NOW ? 0 : r;
+}

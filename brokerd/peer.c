@@ -1,0 +1,499 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Peer lifecycle, I/O and framing (see peer.h).
+ *
+ * Input: the bufferevent reads up to PEER_IO_CHUNK_BYTES per syscall; each
+ * frame's header is checked against proto_body_limit() as soon as its 8
+ * bytes are in, before any body byte counts, and a frame is pulled up into
+ * contiguous memory only once it is complete. Output: frames are appended
+ * to the bufferevent's queue, which libevent writes with writev, many
+ * frames per call.
+ */
+#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "peer.h"
+#include "platform.h"
+
+#define PEER_LOG_INTERVAL_USEC (10 * USEC_PER_SEC)
+#define PEER_LOG_BURST         10
+
+size_t peer_queued(const struct peer *p) {
+        return evbuffer_get_length(bufferevent_get_output(p->bev));
+}
+
+static struct timeval usec_to_timeval(uint64_t usec) {
+        return (struct timeval){
+                .tv_sec = (time_t)(usec / USEC_PER_SEC),
+                .tv_usec = (suseconds_t)(usec % USEC_PER_SEC),
+        };
+}
+
+void peer_log(struct peer *p, int prio, const char *fmt, ...) {
+        char text[512];
+        va_list ap;
+
+        /* Per client, then for all clients together: reconnecting does not help a flood. */
+        if (!log_enabled(prio) || !log_ratelimit_pass(&p->rl, prio))
+                return;
+        va_start(ap, fmt);
+        (void)vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+        (void)log_rl(&p->broker->rl_clients, prio, "%s: %s", p->label, text);
+}
+
+void peer_close(struct peer *p) {
+        if (p->state >= PEER_CLOSING)
+                return;
+        p->state = PEER_CLOSING;
+        (void)bufferevent_disable(p->bev, EV_READ);
+        list_append(&p->broker->closing, &p->closing_node);
+        broker_schedule_reap(p->broker);
+}
+
+int peer_fail(struct peer *p, int code, const char *fmt, ...) {
+        uint8_t head[PROTO_HEAD_MAX];
+        struct proto_error e = {.code = (uint32_t)code};
+        char text[512];
+        va_list ap;
+        int n;
+
+        if (p->state >= PEER_CLOSING)
+                return -PEER_E_PROTOCOL;
+        va_start(ap, fmt);
+        n = vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+        e.text = text;
+        e.text_len = MIN((size_t)MAX(n, 0), sizeof(text) - 1);
+        peer_log(p, LOG_WARNING, "%s; disconnecting", text);
+        peer_queue(p, head, proto_encode_error(head, &e), e.text, e.text_len);
+        p->flush_on_close = true;
+        peer_close(p);
+        return -PEER_E_PROTOCOL;
+}
+
+void peer_queue(struct peer *p, const void *head, size_t head_len, const void *tail,
+                size_t tail_len) {
+        struct evbuffer *out = bufferevent_get_output(p->bev);
+
+        if (evbuffer_add(out, head, head_len) < 0 ||
+            (tail_len > 0 && evbuffer_add(out, tail, tail_len) < 0)) {
+                /* A half-queued frame corrupts the stream: the connection is lost. */
+                peer_log(p, LOG_ERR, "out of memory queueing output; disconnecting");
+                peer_close(p);
+                return;
+        }
+        p->queued_total += head_len + tail_len;
+}
+
+static void payload_cleanup(const void *data, size_t len, void *userdata) {
+        payload_unref(userdata);
+}
+
+void peer_queue_shared(struct peer *p, const void *head, size_t head_len, struct payload *payload) {
+        struct evbuffer *out = bufferevent_get_output(p->bev);
+
+        if (payload->size == 0) {
+                peer_queue(p, head, head_len, NULL, 0);
+                return;
+        }
+        if (evbuffer_add(out, head, head_len) < 0 ||
+            evbuffer_add_reference(out, payload->data, payload->size, payload_cleanup,
+                                   payload_ref(payload)) < 0) {
+                payload_unref(payload);
+                peer_log(p, LOG_ERR, "out of memory queueing output; disconnecting");
+                peer_close(p);
+                return;
+        }
+        p->queued_total += head_len + payload->size;
+}
+
+void peer_send_reply(struct peer *p, uint32_t request_id, int32_t status, const void *body,
+                     size_t len) {
+        uint8_t head[PROTO_HEAD_MAX];
+        struct proto_reply m = {
+                .request_id = request_id,
+                .status = status,
+                .body = body,
+                .body_len = len,
+        };
+
+        peer_queue(p, head, proto_encode_reply(head, &m), body, len);
+}
+
+void peer_send_reply_text(struct peer *p, uint32_t request_id, int32_t status, const char *fmt,
+                          ...) {
+        char text[512];
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+        peer_send_reply(p, request_id, status, text, MIN((size_t)MAX(n, 0), sizeof(text) - 1));
+}
+
+void peer_send_loss(struct peer *p, struct subscription *s) {
+        uint8_t head[PROTO_HEAD_MAX];
+        struct proto_loss m = {.sub_id = s->id, .count = s->lost};
+
+        peer_queue(p, head, proto_encode_loss(head, &m), NULL, 0);
+        s->lost = 0;
+}
+
+void peer_mark_congested(struct peer *p) {
+        if (p->block_congested)
+                return;
+        p->block_congested = true;
+        p->stall_written = p->queued_total - peer_queued(p);
+        p->stall_since_usec = plat_now_usec();
+        list_append(&p->broker->congested, &p->congested_node);
+        broker_watch_congestion(p->broker);
+}
+
+void peer_unmark_congested(struct peer *p) {
+        p->block_congested = false;
+        list_unlink(&p->congested_node);
+}
+
+void peer_check_stall(struct peer *p, uint64_t now_usec) {
+        const struct config *c = p->broker->config;
+        uint64_t written = p->queued_total - peer_queued(p);
+
+        if (p->state != PEER_RUNNING || peer_queued(p) <= c->output_queue_bytes / 2) {
+                peer_unmark_congested(p);
+                return;
+        }
+        if (written != p->stall_written) {
+                p->stall_written = written;
+                p->stall_since_usec = now_usec;
+                return;
+        }
+        if (now_usec - p->stall_since_usec < c->stall_timeout_usec)
+                return;
+        peer_log(p, LOG_WARNING, "no progress for %llu ms with %zu bytes queued; disconnecting",
+                 (unsigned long long)((now_usec - p->stall_since_usec) / USEC_PER_MSEC),
+                 peer_queued(p));
+        p->broker->slow_disconnects++;
+        peer_close(p);
+}
+
+/* Only the frame types a client may send. */
+static bool type_from_client(uint8_t type) {
+        switch (type) {
+        case PROTO_HELLO:
+        case PROTO_OPEN_PUB:
+        case PROTO_CLOSE_PUB:
+        case PROTO_SUBSCRIBE:
+        case PROTO_UNSUBSCRIBE:
+        case PROTO_REQUEST:
+        case PROTO_PUBLISH:
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* Checks a header before any of its body is accepted. Return: 0 or -PEER_E_PROTOCOL. */
+static int peer_read_header(struct peer *p, struct evbuffer *in) {
+        uint8_t buf[PROTO_HEADER_BYTES];
+        uint32_t max_message_bytes = p->broker->config->max_message_bytes;
+        struct proto_header *h = &p->hdr;
+        uint64_t limit;
+        int r;
+
+        if (evbuffer_copyout(in, buf, sizeof(buf)) != (ev_ssize_t)sizeof(buf))
+                return peer_fail(p, EIO, "cannot read frame header");
+        r = proto_header_decode(buf, h);
+        if (r == -EBADMSG)
+                return peer_fail(p, EBADMSG, "bad frame magic 0x%04x", le16_get(buf));
+        if (r < 0)
+                return peer_fail(p, EPROTO, "unknown frame type 0x%02x", buf[2]);
+        if (!type_from_client(h->type))
+                return peer_fail(p, EPROTO, "unexpected %s frame from a client",
+                                 proto_type_name(h->type));
+        if (p->state == PEER_HANDSHAKE && h->type != PROTO_HELLO)
+                return peer_fail(p, EPROTO, "expected HELLO, got %s", proto_type_name(h->type));
+        limit = proto_body_limit(h->type, max_message_bytes);
+        if (h->length > limit && h->type == PROTO_PUBLISH)
+                return peer_fail(p, EMSGSIZE, "message of %llu bytes exceeds the %u-byte limit",
+                                 (unsigned long long)h->length - (limit - max_message_bytes),
+                                 max_message_bytes);
+        if (h->length > limit)
+                return peer_fail(p, EMSGSIZE, "%s frame of %u bytes exceeds the %llu-byte limit",
+                                 proto_type_name(h->type), h->length, (unsigned long long)limit);
+        p->have_header = true;
+        return 0;
+}
+
+static void peer_close_eof(struct peer *p) {
+        struct evbuffer *in = bufferevent_get_input(p->bev);
+
+        if (p->have_header || evbuffer_get_length(in) > 0)
+                peer_log(p, LOG_NOTICE, "connection closed in the middle of a frame (%zu bytes)",
+                         evbuffer_get_length(in));
+        else
+                (void)log_rl(&p->broker->rl_clients, LOG_INFO, "%s: disconnected", p->label);
+        peer_close(p);
+}
+
+/* Handles every complete frame in the input buffer, unless back-pressure stops us. */
+static void peer_process_input(struct peer *p) {
+        struct evbuffer *in = bufferevent_get_input(p->bev);
+        uint8_t *frame;
+        size_t len;
+        int r;
+
+        for (;;) {
+                if (p->state >= PEER_CLOSING || flow_is_blocked(p))
+                        return;
+                if (!p->have_header) {
+                        if (evbuffer_get_length(in) < PROTO_HEADER_BYTES)
+                                break;
+                        if (peer_read_header(p, in) < 0)
+                                return;
+                }
+                len = PROTO_HEADER_BYTES + (size_t)p->hdr.length;
+                if (evbuffer_get_length(in) < len)
+                        break;
+                frame = evbuffer_pullup(in, (ev_ssize_t)len);
+                if (!frame) {
+                        peer_log(p, LOG_ERR, "out of memory reading a frame; disconnecting");
+                        peer_close(p);
+                        return;
+                }
+                p->have_header = false;
+                r = peer_dispatch(p, &p->hdr, frame + PROTO_HEADER_BYTES, p->hdr.length);
+                (void)evbuffer_drain(in, len);
+                if (r < 0) {
+                        if (r != -PEER_E_PROTOCOL) {
+                                peer_log(p, LOG_ERR, "cannot handle %s: %s; disconnecting",
+                                         proto_type_name(p->hdr.type), strerror(-r));
+                                peer_close(p);
+                        }
+                        return;
+                }
+        }
+        if (p->eof)
+                peer_close_eof(p);
+}
+
+static void peer_read_cb(struct bufferevent *bev, void *userdata) {
+        struct peer *p = userdata;
+
+        if (p->state == PEER_DRAINING) {
+                (void)evbuffer_drain(bufferevent_get_input(bev), SIZE_MAX);
+                return;
+        }
+        peer_process_input(p);
+}
+
+static void peer_resume_cb(evutil_socket_t fd, short what, void *userdata) {
+        peer_process_input(userdata);
+}
+
+void peer_resume(struct peer *p) {
+        if (p->state >= PEER_CLOSING)
+                return;
+        if (!p->eof)
+                (void)bufferevent_enable(p->bev, EV_READ);
+        /* Frames may already sit in our input buffer: no read event would announce them. */
+        event_active(p->resume, EV_TIMEOUT, 0);
+}
+
+/*
+ * The last frame (an ERROR) is written: half-close and discard whatever the
+ * client still sends until it closes or the drain timer fires. Closing with
+ * unread input would make TCP send a reset, which can destroy the ERROR
+ * frame in the client's receive buffer before it reads it.
+ */
+static void peer_linger(struct peer *p) {
+        if (p->lingering)
+                return;
+        p->lingering = true;
+        (void)shutdown(bufferevent_getfd(p->bev), SHUT_WR);
+        (void)evbuffer_drain(bufferevent_get_input(p->bev), SIZE_MAX);
+        (void)bufferevent_enable(p->bev, EV_READ);
+}
+
+/* Runs after every write that leaves at most half the cap queued. */
+static void peer_write_cb(struct bufferevent *bev, void *userdata) {
+        struct peer *p = userdata;
+
+        if (p->state == PEER_DRAINING) {
+                if (peer_queued(p) == 0)
+                        peer_linger(p);
+                return;
+        }
+        if (p->state != PEER_RUNNING)
+                return;
+        if (p->block_congested)
+                peer_unmark_congested(p);
+        if (!list_is_empty(&p->waiters))
+                flow_release_waiters(p);
+        if (p->loss_pending)
+                peer_flush_losses(p);
+}
+
+static void peer_event_cb(struct bufferevent *bev, short what, void *userdata) {
+        struct peer *p = userdata;
+        int err = EVUTIL_SOCKET_ERROR();
+
+        if (p->state == PEER_DRAINING) {
+                peer_free(p);
+                return;
+        }
+        if (p->state >= PEER_CLOSING)
+                return;
+        if (what & BEV_EVENT_EOF) {
+                p->eof = true;
+                /* Frames held back by back-pressure are still handled, then we close. */
+                if (!flow_is_blocked(p))
+                        peer_close_eof(p);
+                return;
+        }
+        (void)log_rl(&p->broker->rl_clients, LOG_INFO, "%s: connection error: %s", p->label,
+                     err ? strerror(err) : "unknown");
+        peer_close(p);
+}
+
+static void peer_timer_cb(evutil_socket_t fd, short what, void *userdata) {
+        struct peer *p = userdata;
+
+        if (p->state == PEER_HANDSHAKE) {
+                peer_log(p, LOG_NOTICE, "no HELLO within %llu ms; disconnecting",
+                         (unsigned long long)(p->broker->config->handshake_timeout_usec /
+                                              USEC_PER_MSEC));
+                peer_close(p);
+        } else if (p->state == PEER_DRAINING) {
+                peer_free(p);
+        }
+}
+
+void peer_reap(struct peer *p) {
+        struct timeval tv = usec_to_timeval(PEER_DRAIN_TIMEOUT_USEC);
+
+        peer_drop_endpoints(p);
+        flow_cancel_waits(p);
+        flow_release_waiters(p);
+        peer_unmark_congested(p);
+        (void)evtimer_del(p->timer);
+        if (p->flush_on_close) {
+                p->state = PEER_DRAINING;
+                (void)evtimer_add(p->timer, &tv);
+                if (peer_queued(p) == 0)
+                        peer_linger(p);
+                return;
+        }
+        peer_free(p);
+}
+
+static void peer_read_creds(struct peer *p, int fd) {
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        int one = 1;
+
+        if (p->transport == PEER_TRANSPORT_TCP) {
+                (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                return;
+        }
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+                p->pid = cred.pid;
+                p->uid = cred.uid;
+                p->has_creds = true;
+        }
+}
+
+static int peer_setup_events(struct peer *p, int fd) {
+        struct event_base *base = p->broker->base;
+        const struct config *c = p->broker->config;
+        struct timeval tv = usec_to_timeval(c->handshake_timeout_usec);
+
+        p->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+        if (!p->bev) {
+                (void)close(fd);
+                return -ENOMEM;
+        }
+        p->timer = evtimer_new(base, peer_timer_cb, p);
+        p->resume = event_new(base, -1, 0, peer_resume_cb, p);
+        if (!p->timer || !p->resume)
+                return -ENOMEM;
+        (void)bufferevent_set_max_single_read(p->bev, PEER_IO_CHUNK_BYTES);
+        (void)bufferevent_set_max_single_write(p->bev, PEER_IO_CHUNK_BYTES);
+        bufferevent_setwatermark(p->bev, EV_WRITE, (size_t)(c->output_queue_bytes / 2), 0);
+        bufferevent_setcb(p->bev, peer_read_cb, peer_write_cb, peer_event_cb, p);
+        if (evtimer_add(p->timer, &tv) < 0 || bufferevent_enable(p->bev, EV_READ | EV_WRITE) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int peer_new(struct broker *b, int fd, enum peer_transport transport, struct peer **ret) {
+        struct peer *p;
+        int r;
+
+        p = calloc(1, sizeof(*p));
+        if (!p) {
+                (void)close(fd);
+                return -ENOMEM;
+        }
+        p->broker = b;
+        p->id = ++b->next_peer_id;
+        p->transport = transport;
+        p->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(PEER_LOG_INTERVAL_USEC, PEER_LOG_BURST);
+        list_init(&p->node);
+        list_init(&p->closing_node);
+        list_init(&p->congested_node);
+        list_init(&p->waiters);
+        list_init(&p->waits);
+        (void)snprintf(p->label, sizeof(p->label), "client %llu", (unsigned long long)p->id);
+        peer_read_creds(p, fd);
+        r = peer_setup_events(p, fd);
+        if (r < 0) {
+                peer_free(p);
+                return r;
+        }
+        list_append(&b->peers, &p->node);
+        b->n_peers++;
+        *ret = p;
+        return 0;
+}
+
+struct peer *peer_free(struct peer *p) {
+        if (!p)
+                return NULL;
+        if (p->rl.suppressed > 0)
+                log_notice("%s: %u more messages about this client were suppressed", p->label,
+                           p->rl.suppressed);
+        peer_drop_endpoints(p);
+        flow_cancel_waits(p);
+        flow_release_waiters(p);
+        peer_unmark_congested(p);
+        list_unlink(&p->closing_node);
+        if (list_is_linked(&p->node)) {
+                list_unlink(&p->node);
+                p->broker->n_peers--;
+        }
+        if (p->timer)
+                event_free(p->timer);
+        if (p->resume)
+                event_free(p->resume);
+        if (p->bev)
+                bufferevent_free(p->bev);
+        free(p->pubs);
+        free(p->subs);
+        free(p);
+        return NULL;
+}

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Peers: one client connection each (socket transport). A peer owns the
+ * bufferevent, the framing of its input, its output queue, the handshake,
+ * its publishers and subscriptions (by id), and its side of flow control.
+ *
+ *   peer.c         lifecycle, I/O callbacks, framing, output, stall checks
+ *   peer-frames.c  the handler of each client frame type, message delivery
+ *   flow.c         back-pressure between publishers and congested subscribers
+ *
+ * Closing is deferred: peer_close() only marks the peer and wakes the
+ * broker's reaper, so a peer can be closed from inside another peer's
+ * callback (a fan-out loop, a flow release) without freeing anything that
+ * loop is walking.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "broker.h"
+#include "channel.h"
+#include "list.h"
+#include "log.h"
+#include "proto.h"
+
+struct bufferevent;
+struct event;
+
+/* Largest read and write per syscall: many frames per call under load. */
+#define PEER_IO_CHUNK_BYTES (256u * 1024u)
+/* How long a closing peer may take to flush its last frames (an ERROR) and linger. */
+#define PEER_DRAIN_TIMEOUT_USEC (2 * USEC_PER_SEC)
+
+enum peer_state {
+        PEER_HANDSHAKE, /* waiting for HELLO */
+        PEER_RUNNING,
+        PEER_CLOSING,  /* closed, waiting for the reaper */
+        PEER_DRAINING, /* detached from everything, flushing output before the close */
+};
+
+/* Protocol violations: logged once, answered with an ERROR frame, peer closed. */
+enum {
+        PEER_E_PROTOCOL = 1,
+};
+
+struct publisher {
+        struct channel *channel;
+        uint32_t id;
+};
+
+/* One publisher waiting for one congested subscriber (flow.c). */
+struct flow_wait {
+        struct peer *pub;
+        struct peer *sub;
+        struct list_node pub_node; /* pub->waits */
+        struct list_node sub_node; /* sub->waiters */
+};
+
+struct peer {
+        struct broker *broker;
+        struct list_node node;           /* broker->peers */
+        struct list_node closing_node;   /* broker->closing */
+        struct list_node congested_node; /* broker->congested */
+        uint64_t id;
+        enum peer_state state;
+        enum peer_transport transport;
+        struct bufferevent *bev;
+        struct event *timer;  /* handshake deadline, later the drain deadline */
+        struct event *resume; /* re-runs buffered input once back-pressure lifts */
+
+        char name[PROTO_NAME_MAX + 1]; /* client name from HELLO, raw bytes */
+        size_t name_len;
+        char label[128]; /* "client 7 \"escaped-name\"" for log lines */
+        pid_t pid;       /* UNIX peers only (SO_PEERCRED) */
+        uid_t uid;
+        bool has_creds;
+
+        bool have_header; /* hdr holds the header of the frame being received */
+        struct proto_header hdr;
+        bool eof;            /* the client closed its side; close once input is consumed */
+        bool flush_on_close; /* an ERROR frame is queued: drain before closing */
+        bool lingering;      /* DRAINING, output written, discarding input until EOF */
+
+        struct publisher **pubs; /* sorted by id (ids only grow) */
+        size_t n_pubs;
+        size_t cap_pubs;
+        struct subscription **subs; /* sorted by id */
+        size_t n_subs;
+        size_t cap_subs;
+        uint32_t last_pub_id;
+        uint32_t last_sub_id;
+
+        struct list_node waiters; /* flow_wait.sub_node: publishers stopped on our queue */
+        struct list_node waits;   /* flow_wait.pub_node: queues we are stopped on */
+        bool loss_pending;        /* some subscription has lost > 0 */
+        bool block_congested;     /* over the cap with block-policy data: watched for stalls */
+        uint64_t queued_total;    /* bytes ever queued; minus the queue length = bytes written */
+        uint64_t stall_written;
+        uint64_t stall_since_usec;
+
+        uint64_t received; /* messages published by this client */
+        uint64_t sent;     /* messages queued to it */
+        uint64_t dropped;  /* messages dropped for its subscriptions */
+        struct log_ratelimit rl;
+};
+
+/*
+ * peer_new() - start a connection on an accepted socket.
+ * @fd: non-blocking, close-on-exec; owned by the peer even on failure.
+ * Return: 0; -ENOMEM.
+ */
+int peer_new(struct broker *b, int fd, enum peer_transport transport, struct peer **ret);
+
+/* Frees a peer in any state, detaching it from everything. Accepts NULL. Return: NULL. */
+struct peer *peer_free(struct peer *p);
+
+/*
+ * peer_close() - stop a connection (deferred, see above); queued output is
+ * flushed first only when an ERROR frame was queued (peer_fail()).
+ */
+void peer_close(struct peer *p);
+
+/*
+ * peer_fail() - protocol violation: log one line, queue ERROR{@code, text},
+ * close after the flush.
+ * Return: -PEER_E_PROTOCOL, for the frame handlers to return.
+ */
+int peer_fail(struct peer *p, int code, const char *fmt, ...) _printf_(3, 4);
+
+/* Rate-limited log line about this peer, prefixed with its label. */
+void peer_log(struct peer *p, int prio, const char *fmt, ...) _printf_(3, 4);
+
+/* Called by the broker's reaper for each closed peer. */
+void peer_reap(struct peer *p);
+
+/* Stall check of a congested peer, from the broker's tick. */
+void peer_check_stall(struct peer *p, uint64_t now_usec);
+
+/* Bytes in the output queue. */
+size_t peer_queued(const struct peer *p);
+
+/* ---- output (peer.c) ---- */
+void peer_queue(struct peer *p, const void *head, size_t head_len, const void *tail,
+                size_t tail_len);
+/* Queues @head, then @payload's bytes by reference (no copy). */
+void peer_queue_shared(struct peer *p, const void *head, size_t head_len, struct payload *payload);
+void peer_send_reply(struct peer *p, uint32_t request_id, int32_t status, const void *body,
+                     size_t len);
+void peer_send_reply_text(struct peer *p, uint32_t request_id, int32_t status, const char *fmt, ...)
+        _printf_(4, 5);
+void peer_send_loss(struct peer *p, struct subscription *s);
+
+/* ---- frames (peer-frames.c) ---- */
+
+/*
+ * peer_dispatch() - handle one complete frame.
+ * Return: 0; -PEER_E_PROTOCOL (already failed and closed); negative errno.
+ */
+int peer_dispatch(struct peer *p, const struct proto_header *h, const uint8_t *body, size_t len);
+
+/* Sends LOSS for every subscription with a pending count. */
+void peer_flush_losses(struct peer *p);
+
+/* Frees all publishers and subscriptions (channels may be freed). */
+void peer_drop_endpoints(struct peer *p);
+
+/* Marks @p congested with block-policy data and starts watching it for stalls. */
+void peer_mark_congested(struct peer *p);
+void peer_unmark_congested(struct peer *p);
+
+/* Lets a peer whose input was stopped by back-pressure process it again. */
+void peer_resume(struct peer *p);
+
+/* ---- flow control (flow.c) ---- */
+
+/* Stops reading from @pub until @sub drains below half its cap. Return: 0; -ENOMEM. */
+int flow_wait(struct peer *pub, struct peer *sub);
+/* @sub drained or went away: release every publisher waiting on it. */
+void flow_release_waiters(struct peer *sub);
+/* @pub goes away: forget what it waits for. */
+void flow_cancel_waits(struct peer *pub);
+/* Whether @pub is currently stopped by back-pressure. */
+bool flow_is_blocked(const struct peer *pub);
