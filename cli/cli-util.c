@@ -279,3 +279,32 @@ int cli_flush_stdout(void) {
                 return EX_IOERR;
         return cli_error(EX_IOERR, "cannot write to standard output: %s", strerror(errno));
 }
+
+int cli_run_json_query(struct cli *cli, const struct cli_verb *verb, int argc, char **argv,
+                       const struct cli_json_query *q) {
+        _cli_cleanup_(cli_ipc_freep) char *text = NULL;
+        struct cli_getopt g;
+        bool json = false;
+        int c, r;
+
+        cli_getopt_init(&g, verb);
+        while ((c = cli_getopt(&g, argc, argv)) != -1) {
+                switch (c) {
+                case CLI_OPT_JSON:
+                        json = true;
+                        break;
+                case CLI_GETOPT_EXIT:
+                        return g.exit_code;
+                }
+        }
+        if (optind < argc)
+                return cli_usage_error(verb, "%s takes no arguments", verb->name);
+
+        r = cli_connect(cli);
+        if (r != 0)
+                return r;
+        r = q->fetch(cli->client, cli->timeout_usec, &text);
+        if (r < 0)
+                return cli_request_error(cli, r, "%s", q->failure);
+        return json ? cli_print_json_text(text) : q->print(cli, text);
+}

@@ -137,6 +137,20 @@ int cli_table_print(FILE *f, const json_t *rows, const struct cli_column *column
 int cli_json_parse(const char *text, json_type type, const char *what, json_t **ret);
 int cli_print_json_text(const char *text);
 
+/*
+ * A verb whose only option is --json: it fetches one JSON document from the
+ * broker and prints it unchanged (--json) or through @print (tables).
+ */
+struct cli_json_query {
+        int (*fetch)(ipc_client *client, uint64_t timeout_usec, char **ret_json);
+        const char *failure; /* "cannot list channels": prefix of the error */
+        int (*print)(struct cli *cli, const char *text);
+};
+
+/* Runs such a verb. Return: an exit code. */
+int cli_run_json_query(struct cli *cli, const struct cli_verb *verb, int argc, char **argv,
+                       const struct cli_json_query *q);
+
 /* ---- Cleanup helpers ---------------------------------------------------- */
 
 static inline void cli_json_decrefp(json_t **p) {

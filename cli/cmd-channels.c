@@ -22,7 +22,7 @@ static const struct cli_column channels_columns[] = {
         {"POLICY", "overflow", CLI_COLUMN_STRING},
 };
 
-static int channels_table(const char *text) {
+static int channels_table(struct cli *cli, const char *text) {
         _cli_cleanup_(cli_json_decrefp) json_t *rows = NULL;
         int r;
 
@@ -34,32 +34,14 @@ static int channels_table(const char *text) {
         return r != 0 ? r : cli_flush_stdout();
 }
 
+static const struct cli_json_query cmd_channels_query = {
+        .fetch = ipc_client_list_channels,
+        .failure = "cannot list channels",
+        .print = channels_table,
+};
+
 static int cmd_channels(struct cli *cli, const struct cli_verb *verb, int argc, char **argv) {
-        _cli_cleanup_(cli_ipc_freep) char *text = NULL;
-        struct cli_getopt g;
-        bool json = false;
-        int c, r;
-
-        cli_getopt_init(&g, verb);
-        while ((c = cli_getopt(&g, argc, argv)) != -1) {
-                switch (c) {
-                case CLI_OPT_JSON:
-                        json = true;
-                        break;
-                case CLI_GETOPT_EXIT:
-                        return g.exit_code;
-                }
-        }
-        if (optind < argc)
-                return cli_usage_error(verb, "channels takes no arguments");
-
-        r = cli_connect(cli);
-        if (r != 0)
-                return r;
-        r = ipc_client_list_channels(cli->client, cli->timeout_usec, &text);
-        if (r < 0)
-                return cli_request_error(cli, r, "cannot list channels");
-        return json ? cli_print_json_text(text) : channels_table(text);
+        return cli_run_json_query(cli, verb, argc, argv, &cmd_channels_query);
 }
 
 const struct cli_verb cli_verb_channels = {

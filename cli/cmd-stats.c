@@ -114,32 +114,14 @@ static int stats_print(struct cli *cli, const char *text) {
         return r != 0 ? r : cli_flush_stdout();
 }
 
+static const struct cli_json_query cmd_stats_query = {
+        .fetch = ipc_client_stats,
+        .failure = "cannot get statistics",
+        .print = stats_print,
+};
+
 static int cmd_stats(struct cli *cli, const struct cli_verb *verb, int argc, char **argv) {
-        _cli_cleanup_(cli_ipc_freep) char *text = NULL;
-        struct cli_getopt g;
-        bool json = false;
-        int c, r;
-
-        cli_getopt_init(&g, verb);
-        while ((c = cli_getopt(&g, argc, argv)) != -1) {
-                switch (c) {
-                case CLI_OPT_JSON:
-                        json = true;
-                        break;
-                case CLI_GETOPT_EXIT:
-                        return g.exit_code;
-                }
-        }
-        if (optind < argc)
-                return cli_usage_error(verb, "stats takes no arguments");
-
-        r = cli_connect(cli);
-        if (r != 0)
-                return r;
-        r = ipc_client_stats(cli->client, cli->timeout_usec, &text);
-        if (r < 0)
-                return cli_request_error(cli, r, "cannot get statistics");
-        return json ? cli_print_json_text(text) : stats_print(cli, text);
+        return cli_run_json_query(cli, verb, argc, argv, &cmd_stats_query);
 }
 
 const struct cli_verb cli_verb_stats = {
