@@ -7,7 +7,8 @@ libclient_libipccommon_la_SOURCES = \
 	libclient/proto.c libclient/proto.h \
 	libclient/channel-name.c libclient/channel-name.h \
 	libclient/address.c libclient/address.h \
-	libclient/platform.h libclient/platform-linux.c
+	libclient/platform.h libclient/platform-linux.c \
+	libclient/ring.c libclient/ring-reader.c libclient/ring.h libclient/ring-internal.h
 # Hidden by default: only IPC_EXPORT symbols leave libipcclient.so.
 libclient_libipccommon_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
 

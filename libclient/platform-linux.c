@@ -1,20 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Linux implementation of the platform seam (platform.h): sockets,
- * readiness waits, the epoll-based pollable handle, clocks.
+ * readiness waits, the epoll-based pollable handle, clocks, and for the
+ * rings memfd shared memory, eventfd wake-ups and shared futexes.
  */
+#include <config.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/futex.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -319,4 +327,122 @@ int plat_poller_set_write(plat_poller *p, int on) {
                 return 0;
         p->write_on = on;
         return poller_update(p, EPOLL_CTL_MOD);
+}
+
+int plat_shm_create(size_t size, int *ret_fd) {
+        _cleanup_close_ int fd = -1;
+
+        if (size == 0 || size > (size_t)INT64_MAX)
+                return -EINVAL;
+        fd = memfd_create("ipc-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return -errno;
+        if (ftruncate(fd, (off_t)size) < 0)
+                return -errno;
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+                return -errno;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int plat_shm_map(int fd, size_t size, bool writable, void **ret) {
+        void *p = mmap(NULL, size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
+
+        if (p == MAP_FAILED)
+                return -errno;
+        *ret = p;
+        return 0;
+}
+
+void plat_shm_unmap(void *p, size_t size) {
+        if (p)
+                (void)munmap(p, size);
+}
+
+int plat_shm_reopen_readonly(int fd, int *ret_fd) {
+        char path[64];
+        int r;
+
+        (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        r = open(path, O_RDONLY | O_CLOEXEC);
+        if (r < 0)
+                return -errno;
+        *ret_fd = r;
+        return 0;
+}
+
+int plat_wake_create(int *ret_fd) {
+        int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+        if (fd < 0)
+                return -errno;
+        *ret_fd = fd;
+        return 0;
+}
+
+int plat_wake_signal(int fd) {
+        uint64_t one = 1;
+
+        for (;;) {
+                if (write(fd, &one, sizeof(one)) == (ssize_t)sizeof(one))
+                        return 0;
+                if (errno == EINTR)
+                        continue;
+                /* EAGAIN: the counter is saturated, so a wake-up is pending anyway. */
+                return errno == EAGAIN ? 0 : -errno;
+        }
+}
+
+int plat_wake_drain(int fd) {
+        uint64_t v;
+
+        for (;;) {
+                if (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+                        return 1;
+                if (errno == EINTR)
+                        continue;
+                return errno == EAGAIN ? 0 : -errno;
+        }
+}
+
+int plat_wake_wait(int fd, uint64_t deadline_usec) {
+        int r = plat_wait(fd, PLAT_EV_READ, deadline_usec);
+
+        if (r <= 0)
+                return r;
+        r = plat_wake_drain(fd);
+        /* Readable but nothing to read: another waiter drained it; report a (spurious) wake. */
+        return r < 0 ? r : 1;
+}
+
+/* A relative timespec until the monotonic deadline; NULL for no limit. */
+static struct timespec *timeout_until(uint64_t deadline_usec, struct timespec *ts) {
+        uint64_t now, left;
+
+        if (deadline_usec == USEC_INFINITY)
+                return NULL;
+        now = plat_now_usec();
+        left = deadline_usec > now ? deadline_usec - now : 0;
+        ts->tv_sec = (time_t)(left / USEC_PER_SEC);
+        ts->tv_nsec = (long)(left % USEC_PER_SEC * NSEC_PER_USEC);
+        return ts;
+}
+
+int plat_futex_wait(uint32_t *addr, uint32_t expected, uint64_t deadline_usec) {
+        struct timespec ts;
+        long r;
+
+        if (deadline_usec != USEC_INFINITY && plat_now_usec() >= deadline_usec)
+                return __atomic_load_n(addr, __ATOMIC_SEQ_CST) == expected ? -ETIMEDOUT : 0;
+        r = syscall(SYS_futex, addr, FUTEX_WAIT, expected, timeout_until(deadline_usec, &ts), NULL,
+                    0);
+        if (r == 0 || errno == EAGAIN || errno == EINTR)
+                return 0;
+        return -errno;
+}
+
+int plat_futex_wake_all(uint32_t *addr) {
+        long r = syscall(SYS_futex, addr, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+
+        return r < 0 ? -errno : (int)r;
 }

@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,3 +63,70 @@ plat_poller *plat_poller_free(plat_poller *p);
 int plat_poller_fd(const plat_poller *p);
 /* Adds or removes interest in the socket's writability (pending output). */
 int plat_poller_set_write(plat_poller *p, int on);
+
+/*
+ * Shared memory for the rings. A region is an fd the broker creates,
+ * seals and hands out; clients map it. Sizes are fixed at creation.
+ */
+
+/*
+ * Creates an anonymous, close-on-exec shared memory region of @size bytes,
+ * zero-filled, sealed against shrinking and growing (so no client can
+ * truncate it under the others and cause SIGBUS) and against further seals.
+ * Return: 0 and *ret_fd; -EINVAL (size 0); any negative errno from
+ * memfd_create/ftruncate/fcntl (-EMFILE, -ENOMEM, ...).
+ */
+int plat_shm_create(size_t size, int *ret_fd);
+
+/*
+ * Maps @size bytes of the region shared, read-write or read-only.
+ * Return: 0 and *ret; -EACCES (writable mapping of a read-only fd); any
+ * negative errno from mmap.
+ */
+int plat_shm_map(int fd, size_t size, bool writable, void **ret);
+
+/* Unmaps a mapping made by plat_shm_map() (NULL is ignored). */
+void plat_shm_unmap(void *p, size_t size);
+
+/*
+ * Opens a second, read-only, close-on-exec fd for the same region, to hand
+ * to subscribers: a mapping made from it can never be made writable.
+ * Return: 0 and *ret_fd, or a negative errno from open (-ENOENT without
+ * /proc).
+ */
+int plat_shm_reopen_readonly(int fd, int *ret_fd);
+
+/*
+ * Wake-ups: a non-blocking, close-on-exec eventfd per sleeper. Signals
+ * accumulate until drained; a signal may be spurious, so waiters re-check.
+ * Return: 0 and *ret_fd, or a negative errno.
+ */
+int plat_wake_create(int *ret_fd);
+
+/* Signals the wake fd. Return: 0, or a negative errno (-EBADF). */
+int plat_wake_signal(int fd);
+
+/*
+ * Consumes pending signals without blocking.
+ * Return: 1 if any were pending, 0 if none, or a negative errno.
+ */
+int plat_wake_drain(int fd);
+
+/*
+ * Waits until the wake fd is signalled or the monotonic deadline passes
+ * (USEC_INFINITY: no limit), and consumes the signals.
+ * Return: 1 when signalled; 0 on timeout; a negative errno.
+ */
+int plat_wake_wait(int fd, uint64_t deadline_usec);
+
+/*
+ * Sleeps while *@addr == @expected, at most until the monotonic deadline.
+ * Process-shared (not FUTEX_PRIVATE): works on MAP_SHARED memory across
+ * processes. Wake-ups may be spurious; callers re-check their condition.
+ * Return: 0 when woken, when *addr differed, or on a signal; -ETIMEDOUT;
+ * another negative errno (-EFAULT, -EINVAL).
+ */
+int plat_futex_wait(uint32_t *addr, uint32_t expected, uint64_t deadline_usec);
+
+/* Wakes every waiter on @addr. Return: the number woken, or a negative errno. */
+int plat_futex_wake_all(uint32_t *addr);

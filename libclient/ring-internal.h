@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What ring.c (geometry, broker, publishers) and ring-reader.c share: the
+ * record header layout and small position helpers. Private to the ring.
+ */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ring.h"
+
+/* The record header in the area; see ring.h for the meaning of each field. */
+struct ring_record {
+        _Atomic uint64_t commit;
+        uint64_t seq;
+        uint64_t timestamp;
+        uint32_t length;
+        uint32_t size;
+        uint16_t type;
+        uint16_t flags;
+        uint32_t publisher;
+};
+
+_Static_assert(sizeof(struct ring_record) == RING_RECORD_HEADER, "record header layout");
+
+static inline struct ring_record *ring_record_at(const struct ring *r, uint64_t pos) {
+        return (struct ring_record *)(void *)(r->area + (pos & r->mask));
+}
+
+/* Bytes left in the lap from @pos. */
+static inline uint64_t ring_rest(const struct ring *r, uint64_t pos) {
+        return r->capacity - (pos & r->mask);
+}
+
+/* Readers skip a lap remainder too small for a header: no record starts there. */
+static inline uint64_t ring_pos_normalize(const struct ring *r, uint64_t pos) {
+        uint64_t rest = ring_rest(r, pos);
+
+        return rest < RING_RECORD_HEADER ? pos + rest : pos;
+}
+
+static inline _Atomic uint64_t *ring_chunk_entry(const struct ring *r, uint64_t boundary) {
+        return &r->tail->chunk_start[(boundary / r->chunk_bytes) % RING_CHUNKS];
+}
+
+/* A trusted chunk entry for boundary @b: a resume point in [b, tail]. */
+static inline bool ring_chunk_lookup(const struct ring *r, uint64_t b, uint64_t tail,
+                                     uint64_t *ret) {
+        uint64_t v = atomic_load_explicit(ring_chunk_entry(r, b), memory_order_acquire);
+
+        if (v < b || v > tail || v % RING_ALIGN)
+                return false;
+        *ret = v;
+        return true;
+}
