@@ -150,6 +150,7 @@ int client_fail(ipc_client *c, int error, const char *text);
 void client_set_error(ipc_client *c, const char *text, size_t len);
 
 /* client-io.c */
+void client_update_poller(ipc_client *c);
 int client_append(ipc_client *c, const uint8_t *head, size_t head_len, const void *tail,
                   size_t tail_len);
 int client_write(ipc_client *c);

@@ -54,9 +54,10 @@ static void wbuf_reset(struct wbuf *b) {
 /*
  * Write interest makes the application's fd wake us while output is pending.
  * A failure (epoll_ctl out of memory) is not reported: the bytes are queued
- * or written either way, and the next write attempt retries it.
+ * or written either way, and the next write attempt retries it. The poller
+ * caches the interest, so only a change costs an epoll_ctl.
  */
-static void client_update_poller(ipc_client *c) {
+void client_update_poller(ipc_client *c) {
         (void)plat_poller_set_write(c->poller, client_out_pending(c) > 0);
 }
 
@@ -67,6 +68,10 @@ static void client_update_poller(ipc_client *c) {
  *        NULL when @tail_len is 0.
  *
  * Nothing is written here, so callers batch frames and choose when to send.
+ * Write interest is not touched either: a caller that returns with output
+ * still queued and without calling client_write() calls
+ * client_update_poller(), so a publish that is written at once costs one
+ * send() and no epoll_ctl.
  *
  * Return: 0; -ENOMEM (the frame was not queued).
  */
@@ -86,7 +91,6 @@ int client_append(ipc_client *c, const uint8_t *head, size_t head_len, const voi
                 memcpy(b->data + b->end, tail, tail_len);
                 b->end += tail_len;
         }
-        client_update_poller(c);
         return 0;
 }
 

@@ -155,7 +155,9 @@ IPC_EXPORT int ipc_publish(ipc_pub *pub, const void *data, size_t size, unsigned
         r = client_append(c, head, n, data, size);
         if (r < 0)
                 return r;
-        if (flags & IPC_PUBLISH_MORE)
+        if (flags & IPC_PUBLISH_MORE) {
+                client_update_poller(c); /* the event loop must wake us to flush */
                 return 0;
+        }
         return client_write(c);
 }

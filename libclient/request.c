@@ -47,6 +47,7 @@ static int request_late_reply(ipc_client *c, const struct proto_reply *rep) {
                 cl.id = open.id;
                 /* Best effort: without memory the broker keeps it until we disconnect. */
                 (void)client_append(c, head, proto_encode_close(head, type, &cl), NULL, 0);
+                client_update_poller(c);
                 return 0;
         }
         return 0;
