@@ -240,6 +240,9 @@ IPC_EXPORT int ipc_client_receive(ipc_client *client, uint64_t timeout_usec, con
                         if (i > 0)
                                 return -EAGAIN;
                         r = client_receive_once(client);
+                } else if (i == 0) {
+                        /* Under load data is usually waiting: try before paying for poll(). */
+                        r = client_receive_once(client);
                 } else {
                         if (expired)
                                 return -ETIMEDOUT;
