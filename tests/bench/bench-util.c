@@ -28,6 +28,8 @@
 
 extern char **environ;
 
+static const char *bench_name = "bench-socket";
+
 uint64_t bench_now_ns(void) {
         struct timespec ts;
 
@@ -93,11 +95,15 @@ int bench_pin_cpu(int cpu) {
         return sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0;
 }
 
+void bench_set_name(const char *name) {
+        bench_name = name;
+}
+
 void bench_die(const char *fmt, ...) {
         va_list ap;
 
         fflush(stdout);
-        fputs("bench-socket: ", stderr);
+        fprintf(stderr, "%s: ", bench_name);
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);

@@ -31,7 +31,8 @@ struct bench_result {
         uint64_t t_last_ns;  /* CLOCK_MONOTONIC: last receive */
         double p50_us;
         double p99_us;
-        char what[96]; /* what failed, when err != 0 */
+        uint64_t aux[2]; /* worker-defined counters (bench-ring: wake-ups, waits) */
+        char what[96];   /* what failed, when err != 0 */
 };
 
 enum {
@@ -81,7 +82,10 @@ int bench_pick_cpus(int ret[2]);
 /* Pins the calling process to @cpu. Return: 0 or a negative errno. */
 int bench_pin_cpu(int cpu);
 
-/* Prints "bench-socket: ..." to stderr and exits 1 (workers die with us). */
+/* Names the program in bench_die() messages ("bench-socket" unless set). */
+void bench_set_name(const char *name);
+
+/* Prints "NAME: ..." to stderr and exits 1 (workers die with us). */
 __attribute__((noreturn, format(printf, 1, 2))) void bench_die(const char *fmt, ...);
 
 /* A connected TCP loopback pair, Nagle off on both ends like the broker's. */
