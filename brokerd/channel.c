@@ -15,6 +15,7 @@
 #include "channel.h"
 #include "platform.h"
 #include "proto.h"
+#include "ring-owner.h"
 #include "util.h"
 
 /* Payloads at least this big are shared by reference between output queues. */
@@ -134,6 +135,7 @@ static void channel_free(struct channel *c) {
         list_unlink(&c->node);
         c->registry->n_channels--;
         payload_unref(c->retained);
+        ring_owner_free(c->ring);
         free(c->name);
         free(c);
 }
@@ -211,6 +213,8 @@ int channel_registry_declare(struct channel_registry *reg) {
 
 void channel_release(struct channel *c) {
         if (c->n_publishers > 0 || c->n_subscribers > 0 || c->retained || c->declared)
+                return;
+        if (c->ring && ring_owner_clients(c->ring) > 0)
                 return;
         channel_free(c);
 }

@@ -12,7 +12,8 @@
  *
  * Lifetime: a channel exists while it has publishers, subscriptions (a
  * wildcard one attached to it counts), a retained value, or a declaration
- * in the configuration; otherwise channel_release() frees it. Keeping it
+ * in the configuration, or an active slot of its shared-memory ring
+ * (ring-owner.h); otherwise channel_release() frees it. Keeping it
  * while a wildcard subscriber is attached keeps its sequence numbers
  * running for that subscriber across publisher restarts.
  */
@@ -27,6 +28,7 @@
 
 struct channel;
 struct channel_registry;
+struct ring_owner;
 struct subscription;
 struct peer;
 
@@ -86,6 +88,7 @@ struct channel {
         struct list_node links; /* struct sub_link.channel_node */
         unsigned n_publishers;
         unsigned n_subscribers; /* links, exact and wildcard */
+        struct ring_owner *ring; /* created by the first OPEN_RING, freed with the channel */
 
         uint64_t published;
         uint64_t delivered;

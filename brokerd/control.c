@@ -17,6 +17,7 @@
 #include "control.h"
 #include "peer.h"
 #include "platform.h"
+#include "ring-owner.h"
 
 #define CONTROL_SERVER "ipc-brokerd"
 
@@ -56,12 +57,18 @@ static struct channel **channels_sorted(struct channel_registry *reg) {
         return v;
 }
 
+/* Active slots of the channel's shared-memory ring, sub and pub together. */
+static unsigned channel_ring_clients(const struct channel *c) {
+        return c->ring ? ring_owner_clients(c->ring) : 0;
+}
+
 static json_t *channel_listing(const struct channel *c) {
         json_t *o = json_object();
 
         if (!o || obj_set(o, "name", json_string(c->name)) < 0 ||
             obj_set(o, "publishers", json_u64(c->n_publishers)) < 0 ||
             obj_set(o, "subscribers", json_u64(c->n_subscribers)) < 0 ||
+            obj_set(o, "ring_clients", json_u64(channel_ring_clients(c))) < 0 ||
             obj_set(o, "published", json_u64(c->published)) < 0 ||
             obj_set(o, "retained", json_boolean(c->retained != NULL)) < 0 ||
             obj_set(o, "overflow", json_string(config_overflow_name(c->settings.overflow))) < 0 ||
@@ -76,6 +83,7 @@ static json_t *channel_stats(const struct channel *c) {
         if (!o || obj_set(o, "name", json_string(c->name)) < 0 ||
             obj_set(o, "publishers", json_u64(c->n_publishers)) < 0 ||
             obj_set(o, "subscribers", json_u64(c->n_subscribers)) < 0 ||
+            obj_set(o, "ring_clients", json_u64(channel_ring_clients(c))) < 0 ||
             obj_set(o, "published", json_u64(c->published)) < 0 ||
             obj_set(o, "delivered", json_u64(c->delivered)) < 0 ||
             obj_set(o, "dropped", json_u64(c->dropped)) < 0 ||

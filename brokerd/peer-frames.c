@@ -85,6 +85,7 @@ static struct subscription *peer_find_sub(struct peer *p, uint32_t id, size_t *r
 }
 
 void peer_drop_endpoints(struct peer *p) {
+        peer_drop_rings(p);
         while (p->n_subs > 0)
                 subscription_free(p->subs[--p->n_subs]);
         while (p->n_pubs > 0) {
@@ -389,6 +390,8 @@ int peer_dispatch(struct peer *p, const struct proto_header *h, const uint8_t *b
                 return peer_on_close(p, h->type, body, len);
         case PROTO_REQUEST:
                 return peer_on_request(p, body, len);
+        case PROTO_OPEN_RING:
+                return peer_on_open_ring(p, body, len);
         case PROTO_PUBLISH:
                 return peer_on_publish(p, h->flags, body, len);
         default:

@@ -203,6 +203,7 @@ static bool type_from_client(uint8_t type) {
         case PROTO_SUBSCRIBE:
         case PROTO_UNSUBSCRIBE:
         case PROTO_REQUEST:
+        case PROTO_OPEN_RING:
         case PROTO_PUBLISH:
                 return true;
         default:
@@ -261,7 +262,8 @@ static void peer_process_input(struct peer *p) {
         int r;
 
         for (;;) {
-                if (p->state >= PEER_CLOSING || flow_is_blocked(p))
+                /* A pending descriptor reply (peer-ring.c) must not be overtaken. */
+                if (p->state >= PEER_CLOSING || flow_is_blocked(p) || p->fd_reply)
                         return;
                 if (!p->have_header) {
                         if (evbuffer_get_length(in) < PROTO_HEADER_BYTES)
@@ -331,7 +333,7 @@ static void peer_read_cb(struct bufferevent *bev, void *userdata) {
         struct peer *p = userdata;
 
         /* Only while frames are wanted: a blocked publisher's bytes stay in the kernel. */
-        if (p->state == PEER_RUNNING && !flow_is_blocked(p))
+        if (p->state == PEER_RUNNING && !flow_is_blocked(p) && !p->fd_reply)
                 peer_read_more(p);
         if (p->state == PEER_DRAINING) {
                 (void)evbuffer_drain(bufferevent_get_input(bev), SIZE_MAX);
@@ -345,7 +347,7 @@ static void peer_resume_cb(evutil_socket_t fd, short what, void *userdata) {
 }
 
 void peer_resume(struct peer *p) {
-        if (p->state >= PEER_CLOSING)
+        if (p->state >= PEER_CLOSING || p->fd_reply)
                 return;
         if (!p->eof)
                 (void)bufferevent_enable(p->bev, EV_READ);
@@ -379,6 +381,11 @@ static void peer_write_cb(struct bufferevent *bev, void *userdata) {
         }
         if (p->state != PEER_RUNNING)
                 return;
+        if (p->fd_reply) {
+                peer_fd_reply_flush(p);
+                if (p->state != PEER_RUNNING)
+                        return;
+        }
         if (p->block_congested)
                 peer_unmark_congested(p);
         if (!list_is_empty(&p->waiters))
@@ -400,7 +407,7 @@ static void peer_event_cb(struct bufferevent *bev, short what, void *userdata) {
         if (what & BEV_EVENT_EOF) {
                 p->eof = true;
                 /* Frames held back by back-pressure are still handled, then we close. */
-                if (!flow_is_blocked(p))
+                if (!flow_is_blocked(p) && !p->fd_reply)
                         peer_close_eof(p);
                 return;
         }
@@ -425,6 +432,7 @@ static void peer_timer_cb(evutil_socket_t fd, short what, void *userdata) {
 void peer_reap(struct peer *p) {
         struct timeval tv = usec_to_timeval(PEER_DRAIN_TIMEOUT_USEC);
 
+        peer_fd_reply_drop(p);
         peer_drop_endpoints(p);
         flow_cancel_waits(p);
         flow_release_waiters(p);
@@ -516,6 +524,7 @@ struct peer *peer_free(struct peer *p) {
         if (p->rl.suppressed > 0)
                 log_notice("%s: %u more messages about this client were suppressed", p->label,
                            p->rl.suppressed);
+        peer_fd_reply_drop(p);
         peer_drop_endpoints(p);
         flow_cancel_waits(p);
         flow_release_waiters(p);
@@ -529,10 +538,13 @@ struct peer *peer_free(struct peer *p) {
                 event_free(p->timer);
         if (p->resume)
                 event_free(p->resume);
+        if (p->fd_writer)
+                event_free(p->fd_writer);
         if (p->bev)
                 bufferevent_free(p->bev);
         free(p->pubs);
         free(p->subs);
+        free(p->rings);
         free(p);
         return NULL;
 }

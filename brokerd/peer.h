@@ -6,6 +6,7 @@
  *
  *   peer.c         lifecycle, I/O callbacks, framing, output, stall checks
  *   peer-frames.c  the handler of each client frame type, message delivery
+ *   peer-ring.c    OPEN_RING: ring slots, and replies that carry descriptors
  *   flow.c         back-pressure between publishers and congested subscribers
  *
  * Closing is deferred: peer_close() only marks the peer and wakes the
@@ -51,6 +52,16 @@ struct publisher {
         uint32_t id;
 };
 
+/* One slot of a channel's shared-memory ring held by a peer (peer-ring.c). */
+struct peer_ring {
+        struct channel *channel;
+        uint32_t slot;
+        uint8_t role; /* enum proto_ring_role */
+};
+
+/* A REPLY whose descriptors wait for the output queue to drain (peer-ring.c). */
+struct peer_fd_reply;
+
 /* One publisher waiting for one congested subscriber (flow.c). */
 struct flow_wait {
         struct peer *pub;
@@ -92,6 +103,11 @@ struct peer {
         size_t cap_subs;
         uint32_t last_pub_id;
         uint32_t last_sub_id;
+        struct peer_ring *rings; /* ring slots held, in no order */
+        size_t n_rings;
+        size_t cap_rings;
+        struct peer_fd_reply *fd_reply; /* while set, no input is processed */
+        struct event *fd_writer;        /* socket writable, for a deferred fd_reply */
 
         struct list_node waiters; /* flow_wait.sub_node: publishers stopped on our queue */
         struct list_node waits;   /* flow_wait.pub_node: queues we are stopped on */
@@ -173,6 +189,23 @@ void peer_unmark_congested(struct peer *p);
 
 /* Lets a peer whose input was stopped by back-pressure process it again. */
 void peer_resume(struct peer *p);
+
+/* ---- rings and descriptor passing (peer-ring.c) ---- */
+
+/*
+ * peer_on_open_ring() - handle an OPEN_RING frame.
+ * Return: 0 (answered); -PEER_E_PROTOCOL; negative errno.
+ */
+int peer_on_open_ring(struct peer *p, const uint8_t *body, size_t len);
+
+/* Gives back every ring slot @p holds (channels may be freed). */
+void peer_drop_rings(struct peer *p);
+
+/* Sends a deferred descriptor reply once the output queue is empty; from the write callback. */
+void peer_fd_reply_flush(struct peer *p);
+
+/* Forgets a deferred descriptor reply (closing its descriptors). */
+void peer_fd_reply_drop(struct peer *p);
 
 /* ---- flow control (flow.c) ---- */
 

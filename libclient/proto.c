@@ -15,6 +15,7 @@
 #define OPEN_HEAD 5 /* plus the name */
 #define CLOSE_HEAD 8
 #define REQUEST_HEAD 8
+#define OPEN_RING_HEAD 6 /* plus the name */
 #define REPLY_HEAD 8
 #define PUBLISH_HEAD 4
 #define MESSAGE_HEAD 21 /* plus the name */
@@ -69,6 +70,8 @@ const char *proto_type_name(uint8_t type) {
                 return "UNSUBSCRIBE";
         case PROTO_REQUEST:
                 return "REQUEST";
+        case PROTO_OPEN_RING:
+                return "OPEN_RING";
         case PROTO_REPLY:
                 return "REPLY";
         case PROTO_PUBLISH:
@@ -128,6 +131,15 @@ size_t proto_encode_request(uint8_t *buf, const struct proto_request *m) {
         return PROTO_HEADER_BYTES + REQUEST_HEAD;
 }
 
+size_t proto_encode_open_ring(uint8_t *buf, const struct proto_open_ring *m) {
+        put_header(buf, PROTO_OPEN_RING, 0, OPEN_RING_HEAD + m->name_len);
+        le32_put(buf + 8, m->request_id);
+        buf[12] = m->role;
+        buf[13] = (uint8_t)m->name_len;
+        memcpy(buf + 14, m->name, m->name_len);
+        return PROTO_HEADER_BYTES + OPEN_RING_HEAD + m->name_len;
+}
+
 size_t proto_encode_reply(uint8_t *buf, const struct proto_reply *m) {
         put_header(buf, PROTO_REPLY, 0, REPLY_HEAD + m->body_len);
         le32_put(buf + 8, m->request_id);
@@ -163,6 +175,13 @@ void proto_encode_open_reply(uint8_t *buf, const struct proto_open_reply *m) {
         le32_put(buf + 4, m->max_message_bytes);
         buf[8] = m->overflow;
         buf[9] = buf[10] = buf[11] = 0;
+}
+
+void proto_encode_ring_reply(uint8_t *buf, const struct proto_ring_reply *m) {
+        le32_put(buf, m->slot);
+        le32_put(buf + 4, m->n_fds);
+        le64_put(buf + 8, m->data_size);
+        le64_put(buf + 16, m->state_size);
 }
 
 int proto_decode_hello(const uint8_t *body, size_t len, struct proto_hello *ret) {
@@ -223,6 +242,16 @@ int proto_decode_request(const uint8_t *body, size_t len, struct proto_request *
         return 0;
 }
 
+int proto_decode_open_ring(const uint8_t *body, size_t len, struct proto_open_ring *ret) {
+        if (len < OPEN_RING_HEAD + 1 || body[5] == 0 || len != (size_t)OPEN_RING_HEAD + body[5])
+                return -EBADMSG;
+        ret->request_id = le32_get(body);
+        ret->role = body[4];
+        ret->name = (const char *)body + OPEN_RING_HEAD;
+        ret->name_len = body[5];
+        return 0;
+}
+
 int proto_decode_reply(const uint8_t *body, size_t len, struct proto_reply *ret) {
         if (len < REPLY_HEAD)
                 return -EBADMSG;
@@ -280,6 +309,22 @@ int proto_decode_open_reply(const void *body, size_t len, struct proto_open_repl
         ret->id = le32_get(b);
         ret->max_message_bytes = le32_get(b + 4);
         ret->overflow = b[8];
+        return 0;
+}
+
+int proto_decode_ring_reply(const void *body, size_t len, struct proto_ring_reply *ret) {
+        const uint8_t *b = body;
+        uint32_t n_fds;
+
+        if (len != PROTO_RING_REPLY_BYTES)
+                return -EBADMSG;
+        n_fds = le32_get(b + 4);
+        if (n_fds == 0 || n_fds > PROTO_RING_FDS_MAX)
+                return -EBADMSG;
+        ret->slot = le32_get(b);
+        ret->n_fds = n_fds;
+        ret->data_size = le64_get(b + 8);
+        ret->state_size = le64_get(b + 16);
         return 0;
 }
 

@@ -46,6 +46,7 @@ enum proto_type {
         PROTO_SUBSCRIBE = 0x12,   /* c->s, channel name or wildcard pattern */
         PROTO_UNSUBSCRIBE = 0x13, /* c->s */
         PROTO_REQUEST = 0x14,     /* c->s, control request (ping, channels, stats) */
+        PROTO_OPEN_RING = 0x15,   /* c->s, map a channel's shared-memory ring (UNIX only) */
         PROTO_REPLY = 0x20,       /* s->c, answer to any request carrying a request id */
         PROTO_PUBLISH = 0x30,     /* c->s, data */
         PROTO_MESSAGE = 0x31,     /* s->c, data */
@@ -145,6 +146,43 @@ struct proto_open_reply {
         uint8_t overflow;           /* enum proto_overflow */
 };
 
+/* OPEN_RING roles. */
+enum proto_ring_role {
+        PROTO_RING_PUBLISHER = 0,
+        PROTO_RING_SUBSCRIBER = 1,
+        _PROTO_RING_ROLE_MAX,
+};
+
+/*
+ * OPEN_RING head: u32 request_id, u8 role, u8 name_len, name (an exact
+ * channel name). No tail. The role is not range-checked here: an unknown
+ * role is answered with -EINVAL, not treated as a malformed frame.
+ */
+struct proto_open_ring {
+        uint32_t request_id;
+        uint8_t role; /* enum proto_ring_role */
+        const char *name;
+        size_t name_len;
+};
+
+/*
+ * Tail of a successful OPEN_RING reply: u32 slot, u32 n_fds, u64 data_size,
+ * u64 state_size. The REPLY frame carries n_fds descriptors (SCM_RIGHTS,
+ * attached to its first byte): DATA (read-only for a subscriber), STATE,
+ * then the subscriber's own wake eventfd, or a publisher's one eventfd per
+ * sub slot (index = sub slot).
+ */
+#define PROTO_RING_REPLY_BYTES 24
+/* Most descriptors an OPEN_RING reply carries (DATA, STATE, 64 eventfds). */
+#define PROTO_RING_FDS_MAX 66
+
+struct proto_ring_reply {
+        uint32_t slot; /* sub or pub slot index in the ring */
+        uint32_t n_fds;
+        uint64_t data_size;
+        uint64_t state_size;
+};
+
 /* PUBLISH head: u32 pub_id; tail: payload. Flag: PROTO_FLAG_RETAIN. */
 struct proto_publish {
         uint32_t pub_id;
@@ -199,12 +237,15 @@ size_t proto_encode_error(uint8_t *buf, const struct proto_error *m);
 size_t proto_encode_open(uint8_t *buf, uint8_t type, const struct proto_open *m);
 size_t proto_encode_close(uint8_t *buf, uint8_t type, const struct proto_close *m);
 size_t proto_encode_request(uint8_t *buf, const struct proto_request *m);
+size_t proto_encode_open_ring(uint8_t *buf, const struct proto_open_ring *m);
 size_t proto_encode_reply(uint8_t *buf, const struct proto_reply *m);
 size_t proto_encode_publish(uint8_t *buf, uint8_t flags, const struct proto_publish *m);
 size_t proto_encode_message(uint8_t *buf, uint8_t flags, const struct proto_message *m);
 size_t proto_encode_loss(uint8_t *buf, const struct proto_loss *m);
 /* The open-reply record is itself a REPLY tail: writes PROTO_OPEN_REPLY_BYTES. */
 void proto_encode_open_reply(uint8_t *buf, const struct proto_open_reply *m);
+/* The ring-reply record is a REPLY tail too: writes PROTO_RING_REPLY_BYTES. */
+void proto_encode_ring_reply(uint8_t *buf, const struct proto_ring_reply *m);
 
 /*
  * Decoders: take one complete body (the bytes after the header) and fill
@@ -218,11 +259,14 @@ int proto_decode_error(const uint8_t *body, size_t len, struct proto_error *ret)
 int proto_decode_open(const uint8_t *body, size_t len, struct proto_open *ret);
 int proto_decode_close(const uint8_t *body, size_t len, struct proto_close *ret);
 int proto_decode_request(const uint8_t *body, size_t len, struct proto_request *ret);
+int proto_decode_open_ring(const uint8_t *body, size_t len, struct proto_open_ring *ret);
 int proto_decode_reply(const uint8_t *body, size_t len, struct proto_reply *ret);
 int proto_decode_publish(const uint8_t *body, size_t len, struct proto_publish *ret);
 int proto_decode_message(const uint8_t *body, size_t len, struct proto_message *ret);
 int proto_decode_loss(const uint8_t *body, size_t len, struct proto_loss *ret);
 int proto_decode_open_reply(const void *body, size_t len, struct proto_open_reply *ret);
+/* Also -EBADMSG when n_fds is 0 or over PROTO_RING_FDS_MAX. */
+int proto_decode_ring_reply(const void *body, size_t len, struct proto_ring_reply *ret);
 
 /* Picks the highest version both sides speak; -EPROTONOSUPPORT if none. */
 int proto_negotiate_version(uint16_t peer_min, uint16_t peer_max, uint16_t *ret_version);

@@ -17,7 +17,8 @@ integ_tests = \
 	tests/integration/test-wildcard \
 	tests/integration/test-misbehave \
 	tests/integration/test-daemon \
-	tests/integration/test-control
+	tests/integration/test-control \
+	tests/integration/test-ring-handout
 check_PROGRAMS += $(integ_tests)
 TESTS += $(integ_tests)
 tests_integration_test_roundtrip_CFLAGS = $(integ_cflags)
@@ -36,6 +37,9 @@ tests_integration_test_daemon_CFLAGS = $(integ_cflags)
 tests_integration_test_daemon_LDADD = $(integ_ldadd)
 tests_integration_test_control_CFLAGS = $(integ_cflags)
 tests_integration_test_control_LDADD = $(integ_ldadd)
+# Raw clients use the ring directly (ring_attach() and friends are not exported).
+tests_integration_test_ring_handout_CFLAGS = $(integ_cflags)
+tests_integration_test_ring_handout_LDADD = libclient/libipccommon.la $(integ_ldadd)
 
 # The transport-independent tests once more, every client over TCP (IPC_TEST_TRANSPORT=tcp).
 TESTS += tests/integration/test-tcp.sh

@@ -141,6 +141,71 @@ static void test_open_reply_roundtrip(void **state) {
         assert_int_equal(proto_decode_open_reply(buf, sizeof(buf) - 1, &out), -EBADMSG);
 }
 
+/* OPEN_RING and its reply record round-trip; malformed bodies and records are rejected. */
+static void test_open_ring_roundtrip(void **state) {
+        struct proto_open_ring in = {.request_id = 11,
+                                     .role = PROTO_RING_SUBSCRIBER,
+                                     .name = "ring.chan",
+                                     .name_len = 9},
+                               out;
+        struct proto_ring_reply rin = {.slot = 31,
+                                       .n_fds = 35,
+                                       .data_size = UINT64_C(0x100002000),
+                                       .state_size = 12288},
+                                rout;
+        uint8_t rec[PROTO_RING_REPLY_BYTES];
+        char name[PROTO_NAME_MAX];
+        uint8_t buf[PROTO_HEAD_MAX];
+        struct proto_header h;
+        struct frame f;
+
+        frame_finish(&f, proto_encode_open_ring(f.buf, &in), NULL, 0);
+        assert_string_equal(proto_type_name(PROTO_OPEN_RING), "OPEN_RING");
+        assert_int_equal(proto_decode_open_ring(frame_body(&f, PROTO_OPEN_RING, &h),
+                                                f.len - PROTO_HEADER_BYTES, &out),
+                         0);
+        assert_int_equal(out.request_id, 11);
+        assert_int_equal(out.role, PROTO_RING_SUBSCRIBER);
+        assert_int_equal(out.name_len, 9);
+        assert_memory_equal(out.name, "ring.chan", 9);
+        assert_true(proto_body_limit(PROTO_OPEN_RING, 1) == PROTO_CONTROL_BODY_MAX);
+        /* Every truncation, a trailing byte and a zero name length are malformed. */
+        for (size_t n = 0; n < f.len - PROTO_HEADER_BYTES; n++)
+                assert_int_equal(proto_decode_open_ring(f.buf + PROTO_HEADER_BYTES, n, &out),
+                                 -EBADMSG);
+        assert_int_equal(proto_decode_open_ring(f.buf + PROTO_HEADER_BYTES,
+                                                f.len - PROTO_HEADER_BYTES + 1, &out),
+                         -EBADMSG);
+        f.buf[PROTO_HEADER_BYTES + 5] = 0;
+        assert_int_equal(proto_decode_open_ring(f.buf + PROTO_HEADER_BYTES, 6, &out), -EBADMSG);
+        /* An unknown role is not a framing error: the broker answers it with -EINVAL. */
+        in.role = 7;
+        frame_finish(&f, proto_encode_open_ring(f.buf, &in), NULL, 0);
+        assert_int_equal(proto_decode_open_ring(f.buf + PROTO_HEADER_BYTES,
+                                                f.len - PROTO_HEADER_BYTES, &out),
+                         0);
+        assert_int_equal(out.role, 7);
+        /* The longest name fits PROTO_HEAD_MAX. */
+        memset(name, 'n', sizeof(name));
+        in.name = name;
+        in.name_len = sizeof(name);
+        assert_true(proto_encode_open_ring(buf, &in) <= PROTO_HEAD_MAX);
+
+        proto_encode_ring_reply(rec, &rin);
+        assert_int_equal(proto_decode_ring_reply(rec, sizeof(rec), &rout), 0);
+        assert_int_equal(rout.slot, 31);
+        assert_int_equal(rout.n_fds, 35);
+        assert_true(rout.data_size == UINT64_C(0x100002000));
+        assert_true(rout.state_size == 12288);
+        assert_int_equal(proto_decode_ring_reply(rec, sizeof(rec) - 1, &rout), -EBADMSG);
+        rin.n_fds = 0;
+        proto_encode_ring_reply(rec, &rin);
+        assert_int_equal(proto_decode_ring_reply(rec, sizeof(rec), &rout), -EBADMSG);
+        rin.n_fds = PROTO_RING_FDS_MAX + 1;
+        proto_encode_ring_reply(rec, &rin);
+        assert_int_equal(proto_decode_ring_reply(rec, sizeof(rec), &rout), -EBADMSG);
+}
+
 /* Binary payloads, NUL bytes included, survive intact; the empty payload too. */
 static void test_publish_message_roundtrip(void **state) {
         static const uint8_t payload[] = {0, 1, 0, 0xff, 'x', 0};
@@ -353,6 +418,7 @@ static void test_random_bodies(void **state) {
                         struct proto_welcome w;
                         struct proto_reply r;
                         struct proto_request q;
+                        struct proto_open_ring g;
                 } out;
 
                 assert_non_null(body);
@@ -364,6 +430,7 @@ static void test_random_bodies(void **state) {
                 (void)proto_decode_welcome(body, len, &out.w);
                 (void)proto_decode_reply(body, len, &out.r);
                 (void)proto_decode_request(body, len, &out.q);
+                (void)proto_decode_open_ring(body, len, &out.g);
                 free(body);
         }
 }
@@ -376,6 +443,7 @@ int main(void) {
                 cmocka_unit_test(test_open_close_roundtrip),
                 cmocka_unit_test(test_request_reply_roundtrip),
                 cmocka_unit_test(test_open_reply_roundtrip),
+                cmocka_unit_test(test_open_ring_roundtrip),
                 cmocka_unit_test(test_publish_message_roundtrip),
                 cmocka_unit_test(test_loss_roundtrip),
                 cmocka_unit_test(test_head_max_fits),

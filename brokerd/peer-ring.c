@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * OPEN_RING: a peer asks for a slot in a channel's shared-memory ring and
+ * gets the ring's descriptors in the REPLY (see ipc-broker(7)).
+ *
+ * Descriptors travel as SCM_RIGHTS ancillary data, which the kernel
+ * attaches to the first byte of the sendmsg() that carries them; the
+ * client takes them with the recvmsg() that reads that byte. So they must
+ * go out with the first byte of the REPLY frame, and the bufferevent, which
+ * writes its queue with plain writev, cannot carry them. We therefore
+ * sendmsg() the whole frame ourselves when the output queue is empty (the
+ * next byte of the stream is then ours) and queue any unsent rest through
+ * the bufferevent as usual. When output is queued, the reply waits: the
+ * peer's input is not processed meanwhile (so no later reply can overtake
+ * it), and the write callback retries once the queue is empty, or an
+ * EV_WRITE event when the socket buffer itself is full. Messages fanned out
+ * to the peer meanwhile still join the queue; a subscriber whose queue never
+ * empties is a slow consumer, handled by the stall and overflow rules as
+ * before. This is simple and keeps the stream order exact; the alternative,
+ * splitting the bufferevent's queue at the reply, is not worth it for a
+ * request made once per channel.
+ */
+#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "channel-name.h"
+#include "peer.h"
+#include "ring-owner.h"
+
+struct peer_fd_reply {
+        bool deferred; /* input was stopped for it */
+        size_t n_fds;
+        int fds[PROTO_RING_FDS_MAX]; /* our duplicates */
+        size_t len;
+        uint8_t frame[]; /* the whole REPLY frame */
+};
+
+void peer_fd_reply_drop(struct peer *p) {
+        struct peer_fd_reply *f = p->fd_reply;
+
+        if (!f)
+                return;
+        for (size_t i = 0; i < f->n_fds; i++)
+                (void)close(f->fds[i]);
+        free(f);
+        p->fd_reply = NULL;
+        if (p->fd_writer)
+                (void)event_del(p->fd_writer);
+}
+
+/* One sendmsg() of @len bytes with @fds attached. Return: bytes sent; -EAGAIN; negative errno. */
+static ssize_t sendmsg_fds(int sock, const void *buf, size_t len, const int *fds, size_t n_fds) {
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int) * PROTO_RING_FDS_MAX)];
+        } u;
+        struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+        struct msghdr msg = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = u.buf,
+                .msg_controllen = CMSG_SPACE(sizeof(int) * n_fds),
+        };
+        struct cmsghdr *c;
+
+        memset(&u, 0, sizeof(u));
+        c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+        for (;;) {
+                ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+                if (n >= 0)
+                        return n;
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                        return -EAGAIN;
+                if (errno != EINTR)
+                        return -errno;
+        }
+}
+
+static void peer_fd_writer_cb(evutil_socket_t fd, short what, void *userdata) {
+        peer_fd_reply_flush(userdata);
+}
+
+/* Stops input until the reply is out; arms the EV_WRITE event when the kernel is full. */
+static void peer_fd_reply_defer(struct peer *p, bool socket_full) {
+        p->fd_reply->deferred = true;
+        (void)bufferevent_disable(p->bev, EV_READ);
+        if (!socket_full)
+                return;
+        if (!p->fd_writer)
+                p->fd_writer = event_new(p->broker->base, bufferevent_getfd(p->bev), EV_WRITE,
+                                         peer_fd_writer_cb, p);
+        if (!p->fd_writer || event_add(p->fd_writer, NULL) < 0) {
+                peer_log(p, LOG_ERR, "out of memory waiting to send descriptors; disconnecting");
+                peer_fd_reply_drop(p);
+                peer_close(p);
+        }
+}
+
+void peer_fd_reply_flush(struct peer *p) {
+        struct peer_fd_reply *f = p->fd_reply;
+        bool deferred;
+        ssize_t n;
+
+        if (!f || p->state != PEER_RUNNING)
+                return;
+        if (peer_queued(p) > 0) {
+                peer_fd_reply_defer(p, false);
+                return;
+        }
+        n = sendmsg_fds(bufferevent_getfd(p->bev), f->frame, f->len, f->fds, f->n_fds);
+        if (n == -EAGAIN) {
+                peer_fd_reply_defer(p, true);
+                return;
+        }
+        if (n < 0) {
+                (void)log_rl(&p->broker->rl_clients, LOG_INFO, "%s: connection error: %s", p->label,
+                             strerror((int)-n));
+                peer_fd_reply_drop(p);
+                peer_close(p);
+                return;
+        }
+        /* The descriptors went with the first byte; the rest is ordinary stream data. */
+        if ((size_t)n < f->len)
+                peer_queue(p, f->frame + n, f->len - (size_t)n, NULL, 0);
+        p->queued_total += (uint64_t)n;
+        deferred = f->deferred;
+        peer_fd_reply_drop(p);
+        if (deferred && !flow_is_blocked(p))
+                peer_resume(p);
+}
+
+/* Queues REPLY{@request_id, 0, @body} carrying @fds (duplicated here). Return: 0; -ENOMEM. */
+static int peer_send_reply_fds(struct peer *p, uint32_t request_id, const void *body, size_t len,
+                               const int *fds, size_t n_fds) {
+        struct proto_reply m = {.request_id = request_id, .body = body, .body_len = len};
+        uint8_t head[PROTO_HEAD_MAX];
+        size_t head_len = proto_encode_reply(head, &m);
+        struct peer_fd_reply *f;
+
+        f = calloc(1, sizeof(*f) + head_len + len);
+        if (!f)
+                return -ENOMEM;
+        memcpy(f->frame, head, head_len);
+        memcpy(f->frame + head_len, body, len);
+        f->len = head_len + len;
+        for (; f->n_fds < n_fds; f->n_fds++) {
+                int fd = fcntl(fds[f->n_fds], F_DUPFD_CLOEXEC, 3);
+
+                if (fd < 0) {
+                        int r = -errno;
+
+                        p->fd_reply = f;
+                        peer_fd_reply_drop(p);
+                        return r;
+                }
+                f->fds[f->n_fds] = fd;
+        }
+        p->fd_reply = f;
+        peer_fd_reply_flush(p);
+        return 0;
+}
+
+void peer_drop_rings(struct peer *p) {
+        while (p->n_rings > 0) {
+                struct peer_ring *pr = &p->rings[--p->n_rings];
+
+                ring_owner_release(pr->channel->ring, pr->role, pr->slot);
+                channel_release(pr->channel);
+        }
+}
+
+static int peer_reserve_ring(struct peer *p) {
+        size_t c = p->cap_rings ? p->cap_rings * 2 : 4;
+        struct peer_ring *v;
+
+        if (p->n_rings < p->cap_rings)
+                return 0;
+        v = reallocarray(p->rings, c, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        p->rings = v;
+        p->cap_rings = c;
+        return 0;
+}
+
+/* Finds or creates @c's ring. Return: 0; a negative errno, already answered to the client. */
+static int peer_ring_get(struct peer *p, uint32_t request_id, struct channel *c) {
+        int r;
+
+        if (c->ring)
+                return 0;
+        r = ring_owner_new(p->broker->base, c->name, c->name_len, &c->settings, &c->ring);
+        if (r < 0) {
+                peer_log(p, LOG_WARNING, "cannot create the ring of channel \"%s\": %s", c->name,
+                         strerror(-r));
+                peer_send_reply_text(p, request_id, r, "cannot create the ring: %s", strerror(-r));
+        }
+        return r;
+}
+
+/*
+ * Activates a slot, remembers it and sends the reply with the descriptors.
+ * Return: 0 (answered, also with an error status); -ENOMEM.
+ */
+static int peer_ring_hand_out(struct peer *p, const struct proto_open_ring *m, struct channel *c) {
+        uint8_t rec[PROTO_RING_REPLY_BYTES];
+        int fds[PROTO_RING_FDS_MAX];
+        struct proto_ring_reply rr;
+        uint32_t slot;
+        int r;
+
+        r = ring_owner_acquire(c->ring, m->role, p->pid, &slot);
+        if (r < 0) {
+                peer_log(p, LOG_NOTICE, "no free %s slot in the ring of channel \"%s\"",
+                         m->role == PROTO_RING_SUBSCRIBER ? "subscriber" : "publisher", c->name);
+                peer_send_reply_text(p, m->request_id, r, "no free ring slot: %s", strerror(-r));
+                return 0;
+        }
+        p->rings[p->n_rings++] = (struct peer_ring){.channel = c, .slot = slot, .role = m->role};
+        rr = (struct proto_ring_reply){
+                .slot = slot,
+                .n_fds = (uint32_t)ring_owner_fds(c->ring, m->role, slot, fds),
+                .data_size = c->ring->data_size,
+                .state_size = c->ring->state_size,
+        };
+        proto_encode_ring_reply(rec, &rr);
+        peer_log(p, LOG_DEBUG, "ring of channel \"%s\": %s slot %u handed out with %u fds", c->name,
+                 m->role == PROTO_RING_SUBSCRIBER ? "subscriber" : "publisher", slot, rr.n_fds);
+        r = peer_send_reply_fds(p, m->request_id, rec, sizeof(rec), fds, rr.n_fds);
+        if (r < 0) {
+                p->n_rings--;
+                ring_owner_release(c->ring, m->role, slot);
+                if (r == -ENOMEM)
+                        return r;
+                peer_log(p, LOG_WARNING, "cannot pass the ring's descriptors: %s", strerror(-r));
+                peer_send_reply_text(p, m->request_id, r, "cannot pass descriptors: %s",
+                                     strerror(-r));
+        }
+        return 0;
+}
+
+int peer_on_open_ring(struct peer *p, const uint8_t *body, size_t len) {
+        char esc[LOG_ESCAPE_BYTES(PROTO_NAME_MAX)];
+        struct proto_open_ring m;
+        struct channel *c;
+        int r;
+
+        if (proto_decode_open_ring(body, len, &m) < 0)
+                return peer_fail(p, EBADMSG, "malformed OPEN_RING frame");
+        if (!channel_name_valid(m.name, m.name_len))
+                return peer_fail(p, EINVAL, "invalid channel name \"%s\"",
+                                 log_escape(m.name, m.name_len, esc, sizeof(esc)));
+        /* Shared memory needs a local peer, and SO_PEERCRED tells us it is one. */
+        if (p->transport != PEER_TRANSPORT_UNIX || !p->has_creds) {
+                peer_send_reply_text(p, m.request_id, -EOPNOTSUPP,
+                                     "shared-memory rings need a local UNIX connection");
+                return 0;
+        }
+        if (m.role >= _PROTO_RING_ROLE_MAX) {
+                peer_send_reply_text(p, m.request_id, -EINVAL, "unknown ring role %u", m.role);
+                return 0;
+        }
+        if (p->n_rings >= p->broker->config->max_subscriptions) {
+                peer_log(p, LOG_NOTICE, "ring slot limit reached");
+                peer_send_reply_text(p, m.request_id, -EDQUOT, "too many ring slots (limit %u)",
+                                     p->broker->config->max_subscriptions);
+                return 0;
+        }
+        r = peer_reserve_ring(p);
+        if (r < 0)
+                return r;
+        r = channel_registry_acquire(&p->broker->registry, m.name, m.name_len, &c);
+        if (r < 0)
+                return r;
+        r = peer_ring_get(p, m.request_id, c);
+        r = r < 0 ? 0 : peer_ring_hand_out(p, &m, c);
+        /* A channel created for nothing (no ring, no slot) goes again. */
+        channel_release(c);
+        return r;
+}
