@@ -8,7 +8,7 @@
  * and only while some connection is congested with block-policy data;
  * handshake deadlines are one-shot timers per connection.
  */
-#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+#include "build-config.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -6,7 +6,7 @@
  * (a publisher holds its channel), so a plain chained hash table is enough;
  * listings sort a snapshot instead of keeping the table ordered.
  */
-#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+#include "build-config.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * built fully in memory: the largest, a listing of every channel and
  * client, stays far below the 64 MiB REPLY limit for any realistic broker.
  */
-#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+#include "build-config.h"
 
 #include <errno.h>
 #include <stdio.h>

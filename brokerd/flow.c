@@ -10,7 +10,7 @@
  * publisher/subscriber pair is one flow_wait, linked into both peers, so
  * either side can end the relation in O(1) per wait.
  */
-#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+#include "build-config.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
  * socket with a pending connection stays readable, and retrying accept()
  * at once would spin the CPU.
  */
-#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+#include "build-config.h"
 
 #include <errno.h>
 #include <netdb.h>

@@ -4,7 +4,7 @@
  * foreground under systemd, which adds timestamps and the unit name, so a
  * line is only the priority prefix and the text.
  */
-#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+#include "build-config.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -5,7 +5,7 @@
  * clean shutdown, 64 usage, 78 bad configuration, 71 cannot listen,
  * 70 internal error.
  */
-#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+#include "build-config.h"
 
 #include <errno.h>
 #include <getopt.h>

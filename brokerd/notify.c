@@ -4,7 +4,7 @@
  * only: a daemon run by hand has no service manager, and one that cannot
  * reach it can still serve clients.
  */
-#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+#include "build-config.h"
 
 #include <stdio.h>
 #include <systemd/sd-daemon.h>

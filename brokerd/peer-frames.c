@@ -5,7 +5,7 @@
  * are those of ipc-broker(7); anything a correct libipcclient never sends
  * is a protocol violation that closes only this connection.
  */
-#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+#include "build-config.h"
 
 #include <errno.h>
 #include <stdlib.h>

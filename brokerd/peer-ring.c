@@ -20,7 +20,7 @@
  * splitting the bufferevent's queue at the reply, is not worth it for a
  * request made once per channel.
  */
-#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+#include "build-config.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -11,7 +11,7 @@
  * to the bufferevent's queue, which libevent writes with writev, many
  * frames per call.
  */
-#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+#include "build-config.h"
 
 #include <errno.h>
 #include <netinet/in.h>

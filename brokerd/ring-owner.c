@@ -8,7 +8,7 @@
  * *_used masks): the state words in the STATE region are writable by every
  * client and are therefore never trusted to decide what is free.
  */
-#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+#include "build-config.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
  * is created; it never creates channels itself. Every link keeps its
  * channel alive.
  */
-#include <config.h> /* autoconf's; the daemon's own config.h is included as "config.h" */
+#include "build-config.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  * generated from it, so what --help lists is exactly what is accepted (and
  * the man page is checked against --help).
  */
-#include "config.h"
+#include "build-config.h"
 
 #include <errno.h>
 #include <math.h>

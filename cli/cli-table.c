@@ -5,7 +5,7 @@
  * the widest cell, text is left-aligned and numbers right-aligned, like
  * ps(1), so the output reads well and still splits on whitespace.
  */
-#include "config.h"
+#include "build-config.h"
 
 #include <inttypes.h>
 #include <string.h>

@@ -5,7 +5,7 @@
  * one, the fix: a user reading "No such file or directory" alone cannot
  * tell whether the broker is down or the address is wrong.
  */
-#include "config.h"
+#include "build-config.h"
 
 #include <errno.h>
 #include <stdarg.h>

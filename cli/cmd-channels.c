@@ -3,7 +3,7 @@
  * ipcctl channels [--json]: the broker's channels as a table, or the JSON
  * array ipc_client_list_channels() returns, unchanged, for scripts (jq).
  */
-#include "config.h"
+#include "build-config.h"
 
 #include "cli.h"
 

@@ -3,7 +3,7 @@
  * ipcctl ping [-c COUNT]: round trips to the broker, to check that it is
  * up and answering (exit status 0) and how fast.
  */
-#include "config.h"
+#include "build-config.h"
 
 #include <inttypes.h>
 

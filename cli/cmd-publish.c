@@ -9,7 +9,7 @@
  * them in one write, and the batch is flushed before blocking for more
  * input, so a slow producer's lines still go out at once.
  */
-#include "config.h"
+#include "build-config.h"
 
 #include <errno.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * table of clients, from the JSON object of ipc_client_stats(); or that
  * JSON unchanged for scripts.
  */
-#include "config.h"
+#include "build-config.h"
 
 #include <inttypes.h>
 

@@ -7,7 +7,7 @@
  * Output is flushed after each batch of messages that arrived together, so
  * a pipe sees every message promptly without a write(2) per message.
  */
-#include "config.h"
+#include "build-config.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -6,7 +6,7 @@
  * so scripts can tell "broker down" (69) from "bad input" (65) and
  * "timed out" (75).
  */
-#include "config.h"
+#include "build-config.h"
 
 #include <signal.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * readiness waits, the epoll-based pollable handle, clocks, and for the
  * rings memfd shared memory, eventfd wake-ups and shared futexes.
  */
-#include <config.h>
+#include "build-config.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -7,7 +7,7 @@
  * generic libc text ("Message too long"). Everything is a string constant:
  * ipc_strerror() writes nothing, so it is safe from any thread.
  */
-#include "config.h"
+#include "build-config.h"
 
 #include <errno.h>
 #include <limits.h>

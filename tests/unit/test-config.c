@@ -18,8 +18,7 @@
 
 #include <cmocka.h>
 
-/* By path: a bare "config.h" would find autoconf's in the build directory. */
-#include "../../brokerd/config.h"
+#include "config.h"
 #include "util.h"
 
 #define MIB (UINT64_C(1024) * 1024)
