@@ -62,15 +62,23 @@ static unsigned channel_ring_clients(const struct channel *c) {
         return c->ring ? ring_owner_clients(c->ring) : 0;
 }
 
-static json_t *channel_listing(const struct channel *c) {
+/* The fields a channel listing and channel stats share; a new object with them, or NULL. */
+static json_t *channel_counts(const struct channel *c) {
         json_t *o = json_object();
 
         if (!o || obj_set(o, "name", json_string(c->name)) < 0 ||
             obj_set(o, "publishers", json_u64(c->n_publishers)) < 0 ||
             obj_set(o, "subscribers", json_u64(c->n_subscribers)) < 0 ||
             obj_set(o, "ring_clients", json_u64(channel_ring_clients(c))) < 0 ||
-            obj_set(o, "published", json_u64(c->published)) < 0 ||
-            obj_set(o, "retained", json_boolean(c->retained != NULL)) < 0 ||
+            obj_set(o, "published", json_u64(c->published)) < 0)
+                return json_decref(o), NULL;
+        return o;
+}
+
+static json_t *channel_listing(const struct channel *c) {
+        json_t *o = channel_counts(c);
+
+        if (!o || obj_set(o, "retained", json_boolean(c->retained != NULL)) < 0 ||
             obj_set(o, "overflow", json_string(config_overflow_name(c->settings.overflow))) < 0 ||
             obj_set(o, "max_message_bytes", json_u64(c->settings.max_message_bytes)) < 0)
                 return json_decref(o), NULL;
@@ -78,14 +86,9 @@ static json_t *channel_listing(const struct channel *c) {
 }
 
 static json_t *channel_stats(const struct channel *c) {
-        json_t *o = json_object();
+        json_t *o = channel_counts(c);
 
-        if (!o || obj_set(o, "name", json_string(c->name)) < 0 ||
-            obj_set(o, "publishers", json_u64(c->n_publishers)) < 0 ||
-            obj_set(o, "subscribers", json_u64(c->n_subscribers)) < 0 ||
-            obj_set(o, "ring_clients", json_u64(channel_ring_clients(c))) < 0 ||
-            obj_set(o, "published", json_u64(c->published)) < 0 ||
-            obj_set(o, "delivered", json_u64(c->delivered)) < 0 ||
+        if (!o || obj_set(o, "delivered", json_u64(c->delivered)) < 0 ||
             obj_set(o, "dropped", json_u64(c->dropped)) < 0 ||
             obj_set(o, "transport", json_string("socket")) < 0)
                 return json_decref(o), NULL;
