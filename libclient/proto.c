@@ -20,6 +20,8 @@
 #define PUBLISH_HEAD 4
 #define MESSAGE_HEAD 21 /* plus the name */
 #define LOSS_HEAD 12
+#define CLOSE_RING_HEAD 12
+#define RETAINED_HEAD 20
 
 static void put_header(uint8_t *buf, uint8_t type, uint8_t flags, size_t body_len) {
         le16_put(buf, PROTO_MAGIC);
@@ -43,6 +45,8 @@ uint64_t proto_body_limit(uint8_t type, uint32_t max_message_bytes) {
         switch (type) {
         case PROTO_PUBLISH:
                 return (uint64_t)PUBLISH_HEAD + max_message_bytes;
+        case PROTO_RETAINED:
+                return (uint64_t)RETAINED_HEAD + max_message_bytes;
         case PROTO_MESSAGE:
                 return (uint64_t)MESSAGE_HEAD + PROTO_NAME_MAX + max_message_bytes;
         case PROTO_REPLY:
@@ -80,6 +84,10 @@ const char *proto_type_name(uint8_t type) {
                 return "MESSAGE";
         case PROTO_LOSS:
                 return "LOSS";
+        case PROTO_CLOSE_RING:
+                return "CLOSE_RING";
+        case PROTO_RETAINED:
+                return "RETAINED";
         default:
                 return "?unknown";
         }
@@ -170,6 +178,23 @@ size_t proto_encode_loss(uint8_t *buf, const struct proto_loss *m) {
         return PROTO_HEADER_BYTES + LOSS_HEAD;
 }
 
+size_t proto_encode_close_ring(uint8_t *buf, const struct proto_close_ring *m) {
+        put_header(buf, PROTO_CLOSE_RING, 0, CLOSE_RING_HEAD);
+        le32_put(buf + 8, m->request_id);
+        le32_put(buf + 12, m->slot);
+        buf[16] = m->role;
+        buf[17] = buf[18] = buf[19] = 0;
+        return PROTO_HEADER_BYTES + CLOSE_RING_HEAD;
+}
+
+size_t proto_encode_retained(uint8_t *buf, const struct proto_retained *m) {
+        put_header(buf, PROTO_RETAINED, 0, RETAINED_HEAD + m->size);
+        le32_put(buf + 8, m->pub_id);
+        le64_put(buf + 12, m->seq);
+        le64_put(buf + 20, m->timestamp_ns);
+        return PROTO_HEADER_BYTES + RETAINED_HEAD;
+}
+
 void proto_encode_open_reply(uint8_t *buf, const struct proto_open_reply *m) {
         le32_put(buf, m->id);
         le32_put(buf + 4, m->max_message_bytes);
@@ -182,6 +207,11 @@ void proto_encode_ring_reply(uint8_t *buf, const struct proto_ring_reply *m) {
         le32_put(buf + 4, m->n_fds);
         le64_put(buf + 8, m->data_size);
         le64_put(buf + 16, m->state_size);
+}
+
+void proto_encode_ring_retained(uint8_t *buf, uint64_t seq, uint64_t timestamp_ns) {
+        le64_put(buf, seq);
+        le64_put(buf + 8, timestamp_ns);
 }
 
 int proto_decode_hello(const uint8_t *body, size_t len, struct proto_hello *ret) {
@@ -299,6 +329,26 @@ int proto_decode_loss(const uint8_t *body, size_t len, struct proto_loss *ret) {
         return 0;
 }
 
+int proto_decode_close_ring(const uint8_t *body, size_t len, struct proto_close_ring *ret) {
+        if (len != CLOSE_RING_HEAD || body[9] != 0 || body[10] != 0 || body[11] != 0)
+                return -EBADMSG;
+        ret->request_id = le32_get(body);
+        ret->slot = le32_get(body + 4);
+        ret->role = body[8];
+        return 0;
+}
+
+int proto_decode_retained(const uint8_t *body, size_t len, struct proto_retained *ret) {
+        if (len < RETAINED_HEAD)
+                return -EBADMSG;
+        ret->pub_id = le32_get(body);
+        ret->seq = le64_get(body + 4);
+        ret->timestamp_ns = le64_get(body + 12);
+        ret->payload = body + RETAINED_HEAD;
+        ret->size = len - RETAINED_HEAD;
+        return 0;
+}
+
 int proto_decode_open_reply(const void *body, size_t len, struct proto_open_reply *ret) {
         const uint8_t *b = body;
 
@@ -316,7 +366,8 @@ int proto_decode_ring_reply(const void *body, size_t len, struct proto_ring_repl
         const uint8_t *b = body;
         uint32_t n_fds;
 
-        if (len != PROTO_RING_REPLY_BYTES)
+        if (len != PROTO_RING_REPLY_BYTES &&
+            len <= (size_t)PROTO_RING_REPLY_BYTES + PROTO_RING_RETAINED_BYTES)
                 return -EBADMSG;
         n_fds = le32_get(b + 4);
         if (n_fds == 0 || n_fds > PROTO_RING_FDS_MAX)
@@ -325,6 +376,18 @@ int proto_decode_ring_reply(const void *body, size_t len, struct proto_ring_repl
         ret->n_fds = n_fds;
         ret->data_size = le64_get(b + 8);
         ret->state_size = le64_get(b + 16);
+        ret->has_retained = len > PROTO_RING_REPLY_BYTES;
+        ret->retained_seq = 0;
+        ret->retained_timestamp_ns = 0;
+        ret->retained = NULL;
+        ret->retained_size = 0;
+        if (ret->has_retained) {
+                b += PROTO_RING_REPLY_BYTES;
+                ret->retained_seq = le64_get(b);
+                ret->retained_timestamp_ns = le64_get(b + 8);
+                ret->retained = b + PROTO_RING_RETAINED_BYTES;
+                ret->retained_size = len - PROTO_RING_REPLY_BYTES - PROTO_RING_RETAINED_BYTES;
+        }
         return 0;
 }
 

@@ -47,10 +47,12 @@ enum proto_type {
         PROTO_UNSUBSCRIBE = 0x13, /* c->s */
         PROTO_REQUEST = 0x14,     /* c->s, control request (ping, channels, stats) */
         PROTO_OPEN_RING = 0x15,   /* c->s, map a channel's shared-memory ring (UNIX only) */
+        PROTO_CLOSE_RING = 0x16,  /* c->s, give a ring slot back */
         PROTO_REPLY = 0x20,       /* s->c, answer to any request carrying a request id */
         PROTO_PUBLISH = 0x30,     /* c->s, data */
         PROTO_MESSAGE = 0x31,     /* s->c, data */
         PROTO_LOSS = 0x32,        /* s->c, messages dropped for a subscription */
+        PROTO_RETAINED = 0x33,    /* c->s, a retained message a ring publisher wrote */
 };
 
 /* Header flags. */
@@ -167,12 +169,19 @@ struct proto_open_ring {
 
 /*
  * Tail of a successful OPEN_RING reply: u32 slot, u32 n_fds, u64 data_size,
- * u64 state_size. The REPLY frame carries n_fds descriptors (SCM_RIGHTS,
- * attached to its first byte): DATA (read-only for a subscriber), STATE,
- * then the subscriber's own wake eventfd, or a publisher's one eventfd per
- * sub slot (index = sub slot).
+ * u64 state_size; for a subscriber, when the channel has a retained value
+ * older than the slot's start, then u64 seq, u64 timestamp_ns and its
+ * payload (the rest of the body, at least one byte: an empty retained value
+ * is no retained value). The REPLY frame carries n_fds
+ * descriptors (SCM_RIGHTS, attached to its first byte): DATA (read-only
+ * for a subscriber), STATE, then for a subscriber its own wake eventfd and
+ * the broker's space eventfd (signal it after advancing the cursor when
+ * ring_space_broker_waiting()), for a publisher one eventfd per sub slot
+ * (index = sub slot).
  */
 #define PROTO_RING_REPLY_BYTES 24
+#define PROTO_RING_RETAINED_BYTES 16
+#define PROTO_RING_SUB_FDS 4
 /* Most descriptors an OPEN_RING reply carries (DATA, STATE, 64 eventfds). */
 #define PROTO_RING_FDS_MAX 66
 
@@ -181,6 +190,34 @@ struct proto_ring_reply {
         uint32_t n_fds;
         uint64_t data_size;
         uint64_t state_size;
+        /* Subscribers: the retained value to deliver first (decoder output only). */
+        bool has_retained;
+        uint64_t retained_seq;
+        uint64_t retained_timestamp_ns;
+        const void *retained;
+        size_t retained_size;
+};
+
+/* CLOSE_RING head: u32 request_id (0: no reply wanted), u32 slot, u8 role, 3x u8 0. */
+struct proto_close_ring {
+        uint32_t request_id;
+        uint32_t slot;
+        uint8_t role; /* enum proto_ring_role */
+};
+
+/*
+ * RETAINED head: u32 pub_id, u64 seq, u64 timestamp_ns; tail: payload. A
+ * ring publisher that wrote a record with the retain flag sends its copy
+ * so the broker can replay it to later subscribers (the broker does not
+ * read the ring unless socket subscribers need it). The broker keeps the
+ * one with the highest seq; it does not fan the copy out again.
+ */
+struct proto_retained {
+        uint32_t pub_id;
+        uint64_t seq;
+        uint64_t timestamp_ns;
+        const void *payload;
+        size_t size;
 };
 
 /* PUBLISH head: u32 pub_id; tail: payload. Flag: PROTO_FLAG_RETAIN. */
@@ -242,10 +279,14 @@ size_t proto_encode_reply(uint8_t *buf, const struct proto_reply *m);
 size_t proto_encode_publish(uint8_t *buf, uint8_t flags, const struct proto_publish *m);
 size_t proto_encode_message(uint8_t *buf, uint8_t flags, const struct proto_message *m);
 size_t proto_encode_loss(uint8_t *buf, const struct proto_loss *m);
+size_t proto_encode_close_ring(uint8_t *buf, const struct proto_close_ring *m);
+size_t proto_encode_retained(uint8_t *buf, const struct proto_retained *m);
 /* The open-reply record is itself a REPLY tail: writes PROTO_OPEN_REPLY_BYTES. */
 void proto_encode_open_reply(uint8_t *buf, const struct proto_open_reply *m);
 /* The ring-reply record is a REPLY tail too: writes PROTO_RING_REPLY_BYTES. */
 void proto_encode_ring_reply(uint8_t *buf, const struct proto_ring_reply *m);
+/* What follows it for a retained value: writes PROTO_RING_RETAINED_BYTES; payload next. */
+void proto_encode_ring_retained(uint8_t *buf, uint64_t seq, uint64_t timestamp_ns);
 
 /*
  * Decoders: take one complete body (the bytes after the header) and fill
@@ -264,8 +305,10 @@ int proto_decode_reply(const uint8_t *body, size_t len, struct proto_reply *ret)
 int proto_decode_publish(const uint8_t *body, size_t len, struct proto_publish *ret);
 int proto_decode_message(const uint8_t *body, size_t len, struct proto_message *ret);
 int proto_decode_loss(const uint8_t *body, size_t len, struct proto_loss *ret);
+int proto_decode_close_ring(const uint8_t *body, size_t len, struct proto_close_ring *ret);
+int proto_decode_retained(const uint8_t *body, size_t len, struct proto_retained *ret);
 int proto_decode_open_reply(const void *body, size_t len, struct proto_open_reply *ret);
-/* Also -EBADMSG when n_fds is 0 or over PROTO_RING_FDS_MAX. */
+/* Also -EBADMSG when n_fds is 0 or over PROTO_RING_FDS_MAX, or a retained part is cut short. */
 int proto_decode_ring_reply(const void *body, size_t len, struct proto_ring_reply *ret);
 
 /* Picks the highest version both sides speak; -EPROTONOSUPPORT if none. */

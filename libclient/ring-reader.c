@@ -245,6 +245,7 @@ int ring_release(struct ring *r, struct ring_reader *rd, const struct ring_view 
         }
         rd->resync = false;
         rd->pos = ring_pos_normalize(r, v->end);
+        rd->delivered++;
         return 0;
 }
 

@@ -120,6 +120,7 @@ int ring_format(void *data, size_t data_size, void *state, size_t state_size,
                 .pub_slots = p->pub_slots,
                 .overflow = p->overflow,
                 .name_len = (uint32_t)p->name_len,
+                .first_seq = p->first_seq,
         };
         if (p->name_len)
                 memcpy(h->name, p->name, p->name_len);
@@ -127,6 +128,8 @@ int ring_format(void *data, size_t data_size, void *state, size_t state_size,
         sh->version = RING_VERSION;
         sh->sub_slots = p->sub_slots;
         sh->pub_slots = p->pub_slots;
+        atomic_store(&((struct ring_tail *)(void *)((uint8_t *)data + RING_PAGE_BYTES))->seq,
+                     p->first_seq);
         return 0;
 }
 
@@ -186,6 +189,7 @@ int ring_attach(struct ring *ret, void *data, size_t data_size, void *state, siz
                 .sub_slots = h.sub_slots,
                 .pub_slots = h.pub_slots,
                 .overflow = (enum ring_overflow)h.overflow,
+                .first_seq = h.first_seq,
                 .state = state,
                 .state_size = state_size,
                 .subs = (struct ring_sub_slot *)(void *)(st + RING_PAGE_BYTES),
@@ -338,6 +342,21 @@ void ring_commit(struct ring *r, const struct ring_claim *c, uint64_t timestamp_
                     RING_REC_DATA, c->flags, c->pub_slot);
         claim_publish(r, c->pos, c->skip, c->pub_slot);
         atomic_store_explicit(&r->pubs[c->pub_slot].busy, 0, memory_order_release);
+        /* Only this publisher writes its counter: no read-modify-write needed. */
+        atomic_store_explicit(&r->pubs[c->pub_slot].published,
+                              atomic_load_explicit(&r->pubs[c->pub_slot].published,
+                                                   memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+}
+
+void ring_note_wakeups(struct ring *r, uint32_t pub_slot, uint64_t n) {
+        _Atomic uint64_t *w;
+
+        if (pub_slot >= r->pub_slots || n == 0)
+                return;
+        w = &r->pubs[pub_slot].wakeups;
+        atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) + n,
+                              memory_order_relaxed);
 }
 
 void ring_abort(struct ring *r, const struct ring_claim *c) {
@@ -377,7 +396,11 @@ void ring_space_done(struct ring *r) {
 
 /* Subscriber side of the space handshake: cursor store, full fence, look. */
 bool ring_reader_publish(struct ring *r, struct ring_reader *rd) {
-        atomic_store_explicit(&r->subs[rd->slot].cursor, rd->pos, memory_order_release);
+        struct ring_sub_slot *s = &r->subs[rd->slot];
+
+        atomic_store_explicit(&s->delivered, rd->delivered, memory_order_relaxed);
+        atomic_store_explicit(&s->lost, rd->lost, memory_order_relaxed);
+        atomic_store_explicit(&s->cursor, rd->pos, memory_order_release);
         rd->published = rd->pos;
         atomic_thread_fence(memory_order_seq_cst);
         return atomic_load_explicit(&r->state->space_waiters, memory_order_relaxed) != 0;
@@ -385,6 +408,14 @@ bool ring_reader_publish(struct ring *r, struct ring_reader *rd) {
 
 void ring_space_wake_prepare(struct ring *r) {
         atomic_fetch_add(&r->state->space_futex, 1);
+}
+
+bool ring_space_broker_waiting(struct ring *r) {
+        return atomic_load(&r->state->space_broker) != 0;
+}
+
+void ring_space_broker_set(struct ring *r, bool waiting) {
+        atomic_store(&r->state->space_broker, waiting ? 1u : 0u);
 }
 
 /* ---- Broker ---- */
@@ -431,9 +462,9 @@ int ring_pub_slot_activate(struct ring *r, uint32_t slot, uint32_t pid) {
         s = &r->pubs[slot];
         if (atomic_load(&s->state) == RING_SLOT_ACTIVE || atomic_load(&s->busy) != 0)
                 return -EBUSY;
-        /* {0, 0} is a pair the tail held: a valid first guess. */
+        /* {0, first_seq} is a pair the tail held: a valid first guess. */
         atomic_store(&s->intent_pos, 0);
-        atomic_store(&s->intent_seq, 0);
+        atomic_store(&s->intent_seq, r->first_seq);
         atomic_store(&s->intent_len, 0);
         atomic_store(&s->pid, pid);
         atomic_store(&s->state, RING_SLOT_ACTIVE);

@@ -153,6 +153,7 @@ struct ring_header {
         uint32_t pub_slots;         /* 1..RING_PUB_SLOTS_MAX */
         uint32_t overflow;          /* enum ring_overflow */
         uint32_t name_len;
+        uint64_t first_seq; /* the tail's seq at format time (the first record's seq) */
         char name[RING_NAME_MAX + 1];
 };
 
@@ -174,6 +175,8 @@ struct ring_state_header {
         alignas(64) _Atomic uint64_t sleepers;    /* bit i: sub slot i is (about to be) asleep */
         alignas(64) _Atomic uint32_t space_futex; /* bumped when cursors advance */
         _Atomic uint32_t space_waiters;           /* publishers waiting for space */
+        _Atomic uint32_t space_broker; /* the broker waits for space too: readers that
+                                          advance also signal its space eventfd */
 };
 
 struct ring_sub_slot {
@@ -182,6 +185,8 @@ struct ring_sub_slot {
         _Atomic uint32_t generation;         /* bumped by the broker per activation */
         _Atomic uint32_t pid;
         _Atomic uint64_t start_seq; /* seq at the activation cursor (broker writes) */
+        _Atomic uint64_t delivered; /* statistics, stored by the subscriber per batch */
+        _Atomic uint64_t lost;
 };
 
 struct ring_pub_slot {
@@ -191,6 +196,8 @@ struct ring_pub_slot {
         _Atomic uint32_t state;      /* enum ring_slot_state (broker writes) */
         _Atomic uint32_t pid;
         _Atomic uint32_t busy; /* 1 between intent and commit/abort */
+        _Atomic uint64_t published; /* statistics, stored by the publisher */
+        _Atomic uint64_t wakeups;   /* eventfd signals sent (ring_note_wakeups()) */
 };
 
 struct ring_params {
@@ -199,6 +206,7 @@ struct ring_params {
         uint32_t sub_slots;
         uint32_t pub_slots;
         enum ring_overflow overflow;
+        uint64_t first_seq; /* sequence number of the first record */
         const char *name;
         size_t name_len;
 };
@@ -216,6 +224,7 @@ struct ring {
         uint32_t sub_slots;
         uint32_t pub_slots;
         enum ring_overflow overflow;
+        uint64_t first_seq;
         struct ring_state_header *state;
         size_t state_size;
         struct ring_sub_slot *subs;
@@ -266,8 +275,11 @@ struct ring_claim {
 int ring_claim(struct ring *r, uint32_t pub_slot, size_t size, uint16_t flags, uint64_t *limit,
                struct ring_claim *ret);
 
-/* Makes a filled claim visible to readers. */
+/* Makes a filled claim visible to readers (and counts it in the slot's statistics). */
 void ring_commit(struct ring *r, const struct ring_claim *c, uint64_t timestamp_ns);
+
+/* Adds @n eventfd signals to publisher slot @pub_slot's statistics. */
+void ring_note_wakeups(struct ring *r, uint32_t pub_slot, uint64_t n);
 
 /* Gives a claim up: it becomes a SKIP record readers pass over. */
 void ring_abort(struct ring *r, const struct ring_claim *c);
@@ -299,6 +311,7 @@ struct ring_reader {
         uint64_t tail_seen; /* last tail loaded (see the commit-word note above) */
         uint64_t published; /* last cursor value stored in the slot */
         uint64_t lost;      /* total messages lost to lapping (ESTALE views included) */
+        uint64_t delivered; /* views released intact */
         uint64_t corrupt;   /* corrupt records seen */
 };
 
@@ -343,8 +356,15 @@ int ring_release(struct ring *r, struct ring_reader *rd, const struct ring_view 
  */
 bool ring_reader_publish(struct ring *r, struct ring_reader *rd);
 
-/* Bumps the space futex; the caller then wakes all waiters on it. */
+/*
+ * Bumps the space futex; the caller then wakes all waiters on it and, when
+ * ring_space_broker_waiting(), signals the broker's space eventfd.
+ */
 void ring_space_wake_prepare(struct ring *r);
+bool ring_space_broker_waiting(struct ring *r);
+
+/* The broker's own wait for space (it cannot block on the futex: it polls an eventfd). */
+void ring_space_broker_set(struct ring *r, bool waiting);
 
 /*
  * Sleep handshake: announce, fence, re-check. Return: true when the caller
