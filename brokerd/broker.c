@@ -5,7 +5,9 @@
  * admission of new connections.
  *
  * An idle broker has no timer armed: the stall tick runs once a second,
- * and only while some connection is congested with block-policy data;
+ * and only while some connection is congested with block-policy data or
+ * some non-"drop" ring has subscribers (a ring subscriber holding
+ * publishers back shows only in shared memory, so it is polled);
  * handshake deadlines are one-shot timers per connection.
  */
 #include "build-config.h"
@@ -21,6 +23,7 @@
 
 #include <event2/event.h>
 
+#include "bridge.h"
 #include "broker.h"
 #include "listener.h"
 #include "notify.h"
@@ -57,11 +60,13 @@ static void broker_tick_cb(evutil_socket_t fd, short what, void *userdata) {
         struct broker *b = userdata;
         uint64_t now = plat_now_usec();
         struct peer *p, *tmp;
+        bool rings;
 
         list_for_each_safe(p, tmp, &b->congested, congested_node) {
                 peer_check_stall(p, now);
         }
-        if (!list_is_empty(&b->congested))
+        rings = bridge_check_stalls(b, now);
+        if (!list_is_empty(&b->congested) || rings)
                 broker_watch_congestion(b);
 }
 
@@ -103,6 +108,8 @@ int broker_new(const struct config *config, struct broker **ret) {
         list_init(&b->peers);
         list_init(&b->closing);
         list_init(&b->congested);
+        list_init(&b->bridges);
+        list_init(&b->dirty_bridges);
         b->rl_accept = (struct log_ratelimit)LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 5);
         b->rl_clients = (struct log_ratelimit)LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 200);
         b->start_usec = plat_now_usec();

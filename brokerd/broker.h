@@ -39,6 +39,8 @@ struct broker {
         struct list_node peers;     /* struct peer.node, every live connection */
         struct list_node closing;   /* struct peer.closing_node, waiting for the reaper */
         struct list_node congested; /* struct peer.congested_node, watched for stalls */
+        struct list_node bridges;   /* struct bridge.node: every channel ring's bridge */
+        struct list_node dirty_bridges; /* struct bridge.dirty_node: written, not yet flushed */
         size_t n_peers;
         uint64_t next_peer_id;
 
@@ -48,7 +50,8 @@ struct broker {
         struct event *sig_term;
         struct event *sig_int;
         struct event *reaper; /* manual event: frees closed peers outside their callbacks */
-        struct event *tick;   /* 1 s stall check, armed only while a peer is congested */
+        struct event *tick;   /* 1 s stall check, armed only while a peer is congested or
+                                 a ring has subscribers that could hold publishers back */
         bool stopping;
 
         struct log_ratelimit rl_accept;  /* accept failures, over-limit rejections */
@@ -83,5 +86,8 @@ void broker_accept(struct broker *b, int fd, enum peer_transport transport);
 /* Lets the reaper run at the end of this loop iteration. */
 void broker_schedule_reap(struct broker *b);
 
-/* Arms the stall tick if it is not armed; called when a peer becomes congested. */
+/*
+ * Arms the stall tick if it is not armed; called when a peer becomes
+ * congested and when a ring subscriber joins a non-"drop" channel.
+ */
 void broker_watch_congestion(struct broker *b);

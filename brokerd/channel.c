@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge.h"
 #include "channel.h"
 #include "platform.h"
 #include "proto.h"
@@ -125,16 +126,68 @@ static void registry_unhash(struct channel_registry *reg, struct channel *c) {
                 }
 }
 
+/* The ring's share of the counters (zero without a ring). */
+static void channel_ring_counts(const struct channel *c, uint64_t *published, uint64_t *delivered,
+                                uint64_t *dropped) {
+        struct ring_slot_stats t = {0};
+
+        *published = 0;
+        if (c->ring) {
+                *published = ring_owner_published(c->ring);
+                t = ring_owner_totals(c->ring);
+        }
+        *delivered = t.delivered;
+        *dropped = t.lost;
+}
+
+uint64_t channel_published(const struct channel *c) {
+        return c->published + (c->ring ? ring_owner_published(c->ring) : 0);
+}
+
+uint64_t channel_delivered(const struct channel *c) {
+        return c->delivered + (c->ring ? ring_owner_totals(c->ring).delivered : 0);
+}
+
+uint64_t channel_dropped(const struct channel *c) {
+        return c->dropped + (c->ring ? ring_owner_totals(c->ring).lost : 0);
+}
+
+void channel_registry_totals(const struct channel_registry *reg, uint64_t *ret_published,
+                             uint64_t *ret_delivered, uint64_t *ret_dropped) {
+        uint64_t p = reg->published, d = reg->delivered, x = reg->dropped;
+        const struct channel *c;
+
+        list_for_each(c, &reg->channels, node) {
+                uint64_t rp, rd, rx;
+
+                channel_ring_counts(c, &rp, &rd, &rx);
+                p += rp;
+                d += rd;
+                x += rx;
+        }
+        *ret_published = p;
+        *ret_delivered = d;
+        *ret_dropped = x;
+}
+
 static void channel_free(struct channel *c) {
+        struct channel_registry *reg = c->registry;
         struct sub_link *l, *tmp;
+        uint64_t rp, rd, rx;
 
         list_for_each_safe(l, tmp, &c->links, channel_node) {
                 sub_link_free(l);
         }
-        registry_unhash(c->registry, c);
+        registry_unhash(reg, c);
         list_unlink(&c->node);
-        c->registry->n_channels--;
+        reg->n_channels--;
+        /* The broker-wide counters keep what the ring counted. */
+        channel_ring_counts(c, &rp, &rd, &rx);
+        reg->published += rp;
+        reg->delivered += rd;
+        reg->dropped += rx;
         payload_unref(c->retained);
+        bridge_free(c->bridge);
         ring_owner_free(c->ring);
         free(c->name);
         free(c);
@@ -157,6 +210,7 @@ static int channel_new(struct channel_registry *reg, const char *name, size_t le
         c->registry = reg;
         c->name_len = len;
         list_init(&c->links);
+        list_init(&c->publishers);
         s = config_channel_settings(reg->config, c->name);
         c->settings = *s;
         c->settings.max_message_bytes =
@@ -219,37 +273,99 @@ void channel_release(struct channel *c) {
         channel_free(c);
 }
 
-void channel_publisher_add(struct channel *c) {
+void channel_publisher_add(struct channel *c, struct list_node *node) {
         c->n_publishers++;
+        list_append(&c->publishers, node);
 }
 
-void channel_publisher_remove(struct channel *c) {
+void channel_publisher_remove(struct channel *c, struct list_node *node) {
         c->n_publishers--;
+        list_unlink(node);
         channel_release(c);
 }
 
+uint64_t channel_next_seq(const struct channel *c) {
+        return c->ring ? ring_owner_next_seq(c->ring) : c->seq + 1;
+}
+
 /* Stores (or, for an empty payload, clears) the retained value, MQTT style. */
-static void channel_retain(struct channel *c, struct payload *p, uint64_t seq, uint64_t ts) {
+static void channel_retain_payload(struct channel *c, struct payload *p, uint64_t seq,
+                                   uint64_t ts) {
         c->retained = payload_unref(c->retained);
+        c->retained_seq = seq;
         if (!p || p->size == 0)
                 return;
         c->retained = payload_ref(p);
-        c->retained_seq = seq;
         c->retained_timestamp_ns = ts;
 }
 
-static void channel_count(struct channel *c, enum deliver_result r) {
+int channel_retain(struct channel *c, const void *data, size_t size, uint64_t seq,
+                   uint64_t timestamp_ns) {
+        struct payload *p = NULL;
+        int r;
+
+        if (seq <= c->retained_seq)
+                return 0;
+        if (size > 0) {
+                r = payload_new(data, size, &p);
+                if (r < 0)
+                        return r;
+        }
+        channel_retain_payload(c, p, seq, timestamp_ns);
+        payload_unref(p);
+        return 0;
+}
+
+static void channel_count(struct channel *c, struct sub_link *l, enum deliver_result r) {
         switch (r) {
         case DELIVER_QUEUED:
+                l->delivered++;
                 c->delivered++;
                 c->registry->delivered++;
                 break;
         case DELIVER_DROPPED:
+                l->dropped++;
                 c->dropped++;
                 c->registry->dropped++;
                 break;
         case DELIVER_SKIPPED:
                 break;
+        }
+}
+
+int channel_deliver(struct channel *c, struct channel_message *m, struct peer *origin) {
+        struct payload *own = NULL;
+        struct sub_link *l;
+        int r;
+
+        if (!m->payload && m->size >= PAYLOAD_SHARE_MIN_BYTES && c->n_subscribers > 1) {
+                r = payload_new(m->data, m->size, &own);
+                if (r < 0)
+                        return r;
+                m->payload = own;
+                m->data = own->data;
+        }
+        /* Targets never unlink here: a target that must go away defers it. */
+        list_for_each(l, &c->links, channel_node) {
+                if (m->seq < l->start_seq)
+                        continue;
+                channel_count(c, l, l->sub->ops->deliver(l->sub, m, origin));
+        }
+        if (own) {
+                m->payload = NULL;
+                payload_unref(own);
+        }
+        return 0;
+}
+
+void channel_lose(struct channel *c, uint64_t count) {
+        struct sub_link *l;
+
+        list_for_each(l, &c->links, channel_node) {
+                l->dropped += count;
+                c->dropped += count;
+                c->registry->dropped += count;
+                l->sub->ops->lose(l->sub, count);
         }
 }
 
@@ -261,9 +377,9 @@ int channel_publish(struct channel *c, uint8_t flags, const void *data, size_t s
                 .data = data,
                 .size = size,
         };
-        struct sub_link *l;
         int r;
 
+        /* Before sequencing: a failure must not consume a sequence number. */
         if ((retain && size > 0) || (size >= PAYLOAD_SHARE_MIN_BYTES && c->n_subscribers > 1)) {
                 r = payload_new(data, size, &m.payload);
                 if (r < 0)
@@ -275,13 +391,8 @@ int channel_publish(struct channel *c, uint8_t flags, const void *data, size_t s
         c->published++;
         c->registry->published++;
         if (retain)
-                channel_retain(c, m.payload, m.seq, m.timestamp_ns);
-
-        /* Targets never unlink here: a target that must go away defers it. */
-        list_for_each(l, &c->links, channel_node) {
-                channel_count(c, l->sub->ops->deliver(l->sub, &m, origin));
-        }
-
+                channel_retain_payload(c, m.payload, m.seq, m.timestamp_ns);
+        r = channel_deliver(c, &m, origin);
         payload_unref(m.payload);
-        return 0;
+        return r;
 }

@@ -8,7 +8,14 @@
  * between channels and a delivery target, reached only through
  * subscription_ops, so the socket peer (peer.c) is one kind of target and
  * the shared-memory ring transport can add another. Publishers are counted
- * per channel for the same reason: whoever publishes holds a count.
+ * per channel for the same reason: whoever publishes holds a count (and
+ * links a node, for statistics).
+ *
+ * Sequencing and delivery are separate steps: a channel without a ring
+ * numbers a socket PUBLISH itself and fans it out at once
+ * (channel_publish()); a channel with a ring gets its numbers from the
+ * ring, and its bridge (bridge.h) fans out what it reads from there
+ * (channel_deliver()).
  *
  * Lifetime: a channel exists while it has publishers, subscriptions (a
  * wildcard one attached to it counts), a retained value, or a declaration
@@ -26,6 +33,7 @@
 #include "config.h"
 #include "list.h"
 
+struct bridge;
 struct channel;
 struct channel_registry;
 struct ring_owner;
@@ -51,6 +59,7 @@ struct channel_message {
         const void *data;
         size_t size;
         struct payload *payload; /* the same bytes, shareable (payload_ref()), or NULL */
+        struct bridge *bridge;   /* read from the ring by this bridge: "block" targets pause it */
 };
 
 /* What a delivery target did with a message; drives the channel's counters. */
@@ -69,6 +78,12 @@ struct subscription_ops {
          */
         enum deliver_result (*deliver)(struct subscription *s, const struct channel_message *m,
                                        struct peer *origin);
+        /*
+         * @count messages of a channel @s is attached to were lost before
+         * they could be delivered (the bridge was lapped on a "drop"
+         * ring); the target reports it like its own drops.
+         */
+        void (*lose)(struct subscription *s, uint64_t count);
 };
 
 struct channel {
@@ -85,13 +100,15 @@ struct channel {
         uint64_t retained_seq;
         uint64_t retained_timestamp_ns;
 
-        struct list_node links; /* struct sub_link.channel_node */
+        struct list_node links;      /* struct sub_link.channel_node */
+        struct list_node publishers; /* one node per publisher (the owner's struct) */
         unsigned n_publishers;
-        unsigned n_subscribers; /* links, exact and wildcard */
+        unsigned n_subscribers;  /* links, exact and wildcard */
         struct ring_owner *ring; /* created by the first OPEN_RING, freed with the channel */
+        struct bridge *bridge;   /* with the ring: socket publishes in, socket deliveries out */
 
-        uint64_t published;
-        uint64_t delivered;
+        uint64_t published; /* by channel_sequence(); ring publishes: channel_published() */
+        uint64_t delivered; /* to socket subscriptions */
         uint64_t dropped;
 };
 
@@ -128,6 +145,10 @@ struct sub_link {
         struct subscription *sub;
         struct list_node channel_node;
         struct list_node sub_node;
+        /* The first seq for this link: a bridge behind the tail must not deliver older ones. */
+        uint64_t start_seq;
+        uint64_t delivered; /* statistics of this subscription on this channel */
+        uint64_t dropped;
 };
 
 /* ---- payloads ---- */
@@ -153,16 +174,22 @@ struct channel *channel_registry_find(struct channel_registry *reg, const char *
 int channel_registry_acquire(struct channel_registry *reg, const char *name, size_t len,
                              struct channel **ret);
 
+/* Broker-wide counters, every ring's included. */
+void channel_registry_totals(const struct channel_registry *reg, uint64_t *ret_published,
+                             uint64_t *ret_delivered, uint64_t *ret_dropped);
+
 /* Frees @c if nothing keeps it alive any more (see above). */
 void channel_release(struct channel *c);
 
 /* ---- publishing ---- */
-void channel_publisher_add(struct channel *c);
+/* @node: the publisher's, listed in c->publishers until removed. */
+void channel_publisher_add(struct channel *c, struct list_node *node);
 /* May free @c. */
-void channel_publisher_remove(struct channel *c);
+void channel_publisher_remove(struct channel *c, struct list_node *node);
 
 /*
- * channel_publish() - sequence, retain and fan out one message.
+ * channel_publish() - sequence, retain and fan out one message, on a
+ * channel without a ring.
  * @flags: PROTO_FLAG_RETAIN to store it as the retained value (an empty
  *         payload clears it); live deliveries never carry the flag.
  * @origin: the publishing connection, for back-pressure.
@@ -170,6 +197,33 @@ void channel_publisher_remove(struct channel *c);
  */
 int channel_publish(struct channel *c, uint8_t flags, const void *data, size_t size,
                     struct peer *origin);
+
+/*
+ * channel_retain() - store a copy as the retained value (an empty payload
+ * clears it) if @seq is newer than the one stored; older ones are ignored.
+ * Return: 0; -ENOMEM.
+ */
+int channel_retain(struct channel *c, const void *data, size_t size, uint64_t seq,
+                   uint64_t timestamp_ns);
+
+/*
+ * channel_deliver() - fan @m out to every subscription attached to @c
+ * whose link started at or before m->seq, counting the outcome. May copy
+ * a large payload once to share it between queues.
+ * Return: 0; -ENOMEM (nothing was delivered).
+ */
+int channel_deliver(struct channel *c, struct channel_message *m, struct peer *origin);
+
+/* Reports @count lost messages to every subscription attached to @c. */
+void channel_lose(struct channel *c, uint64_t count);
+
+/* The sequence number the next message of @c gets (from the ring, once there is one). */
+uint64_t channel_next_seq(const struct channel *c);
+
+/* Counters including the ring's (published from its seq; ring subscribers' deliveries). */
+uint64_t channel_published(const struct channel *c);
+uint64_t channel_delivered(const struct channel *c);
+uint64_t channel_dropped(const struct channel *c);
 
 /* ---- subscriptions (subscription.c) ---- */
 

@@ -36,6 +36,7 @@
                 .max_message_bytes = 1 * MIB,                                                      \
                 .ring_bytes = 4 * MIB,                                                             \
                 .overflow = PROTO_OVERFLOW_BLOCK,                                                  \
+                .shared_memory = true,                                                             \
         })
 
 static const char *const overflow_names[_PROTO_OVERFLOW_MAX] = {
@@ -235,6 +236,13 @@ static int key_overflow(struct loader *l, const struct key *k, json_t *v, void *
         return loader_expected(l, v, "one of \"block\", \"drop\", \"disconnect\"");
 }
 
+static int key_bool(struct loader *l, const struct key *k, json_t *v, void *target) {
+        if (!json_is_boolean(v))
+                return loader_expected(l, v, "true or false");
+        k->set(target, json_is_true(v) ? 1 : 0);
+        return 0;
+}
+
 /* "comment": any string, ignored, so a file can document itself. */
 static int key_comment(struct loader *l, const struct key *k, json_t *v, void *target) {
         if (!json_is_string(v))
@@ -256,6 +264,7 @@ DEFINE_SETTER(set_max_subscriptions, struct config, max_subscriptions, 1)
 DEFINE_SETTER(set_channel_max, struct channel_settings, max_message_bytes, 1)
 DEFINE_SETTER(set_ring_bytes, struct channel_settings, ring_bytes, 1)
 DEFINE_SETTER(set_overflow, struct channel_settings, overflow, 1)
+DEFINE_SETTER(set_shared_memory, struct channel_settings, shared_memory, 1)
 
 /* --- objects --- */
 
@@ -399,6 +408,7 @@ static const struct key channel_keys[] = {
         {"max_message_bytes", key_channel_max, 1, PROTO_MESSAGE_BYTES_MAX, set_channel_max},
         {"ring_bytes", key_pow2, 64 * KIB, GIB, set_ring_bytes},
         {"overflow", key_overflow, 0, 0, set_overflow},
+        {"shared_memory", key_bool, 0, 1, set_shared_memory},
         {},
 };
 

@@ -24,8 +24,9 @@
 /* Settings of one channel: the defaults, or a per-channel override. */
 struct channel_settings {
         uint32_t max_message_bytes;    /* default 1 MiB, 1..256 MiB */
-        uint64_t ring_bytes;           /* default 4 MiB, power of two, 64 KiB..1 GiB (ring issue) */
+        uint64_t ring_bytes;           /* default 4 MiB, power of two, 64 KiB..1 GiB */
         enum proto_overflow overflow;  /* default PROTO_OVERFLOW_BLOCK */
+        bool shared_memory;            /* default true: local clients may map the ring */
 };
 
 /*

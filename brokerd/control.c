@@ -62,15 +62,25 @@ static unsigned channel_ring_clients(const struct channel *c) {
         return c->ring ? ring_owner_clients(c->ring) : 0;
 }
 
-/* The fields a channel listing and channel stats share; a new object with them, or NULL. */
+static unsigned channel_ring_subscribers(const struct channel *c) {
+        return c->ring ? (unsigned)__builtin_popcountll(c->ring->subs_used) : 0;
+}
+
+/*
+ * The fields a channel listing and channel stats share; a new object with
+ * them, or NULL. "subscribers" counts socket subscriptions and ring
+ * subscribers; a ring publisher opened the channel for publishing first,
+ * so "publishers" counts it already.
+ */
 static json_t *channel_counts(const struct channel *c) {
         json_t *o = json_object();
 
         if (!o || obj_set(o, "name", json_string(c->name)) < 0 ||
             obj_set(o, "publishers", json_u64(c->n_publishers)) < 0 ||
-            obj_set(o, "subscribers", json_u64(c->n_subscribers)) < 0 ||
+            obj_set(o, "subscribers", json_u64(c->n_subscribers + channel_ring_subscribers(c))) <
+                    0 ||
             obj_set(o, "ring_clients", json_u64(channel_ring_clients(c))) < 0 ||
-            obj_set(o, "published", json_u64(c->published)) < 0)
+            obj_set(o, "published", json_u64(channel_published(c))) < 0)
                 return json_decref(o), NULL;
         return o;
 }
@@ -85,12 +95,114 @@ static json_t *channel_listing(const struct channel *c) {
         return o;
 }
 
+/* "ring": null, or the ring's geometry, fill and wake-ups. */
+static json_t *ring_stats(const struct channel *c) {
+        struct ring_owner *o = c->ring;
+        json_t *r;
+
+        if (!o)
+                return json_null();
+        r = json_object();
+        if (!r || obj_set(r, "capacity", json_u64(o->r.capacity)) < 0 ||
+            obj_set(r, "fill_bytes", json_u64(ring_fill_bytes(&o->r))) < 0 ||
+            obj_set(r, "publishers", json_u64((uint64_t)__builtin_popcountll(o->pubs_used))) < 0 ||
+            obj_set(r, "subscribers", json_u64(channel_ring_subscribers(c))) < 0 ||
+            obj_set(r, "wakeups", json_u64(ring_owner_totals(o).wakeups)) < 0)
+                return json_decref(r), NULL;
+        return r;
+}
+
+/*
+ * The row of client @p in @role, found or added with zero counters. One row
+ * per client and role: a library publisher holds both a socket publisher
+ * and a ring slot, and several subscriptions of one client may match.
+ */
+static json_t *client_row(json_t *rows, const struct peer *p, const char *role) {
+        json_t *row;
+        size_t i;
+
+        json_array_foreach(rows, i, row) {
+                if (json_integer_value(json_object_get(row, "client")) == (json_int_t)p->id &&
+                    strcmp(json_string_value(json_object_get(row, "role")), role) == 0)
+                        return row;
+        }
+        row = json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:I}", "client", (json_int_t)p->id, "role",
+                        role, "transport", p->transport == PEER_TRANSPORT_TCP ? "tcp" : "unix",
+                        "published", (json_int_t)0, "delivered", (json_int_t)0, "dropped",
+                        (json_int_t)0, "wakeups", (json_int_t)0);
+        if (arr_add(rows, row) < 0)
+                return NULL;
+        return row;
+}
+
+static void row_add(json_t *row, const char *key, uint64_t v) {
+        (void)json_integer_set(json_object_get(row, key),
+                               json_integer_value(json_object_get(row, key)) + (json_int_t)v);
+}
+
+/* Ring slots: the counters their holders keep in shared memory. */
+static int ring_client_rows(const struct channel *c, json_t *rows) {
+        for (uint8_t role = 0; c->ring && role < _PROTO_RING_ROLE_MAX; role++) {
+                const char *name = role == PROTO_RING_SUBSCRIBER ? "subscriber" : "publisher";
+
+                for (uint32_t slot = 0; slot < RING_OWNER_SLOTS; slot++) {
+                        const struct peer *p = ring_owner_holder(c->ring, role, slot);
+                        struct ring_slot_stats st;
+                        json_t *row;
+
+                        if (!p)
+                                continue;
+                        row = client_row(rows, p, name);
+                        if (!row || obj_set(row, "transport", json_string("ring")) < 0)
+                                return -ENOMEM;
+                        st = ring_owner_slot_stats(c->ring, role, slot);
+                        row_add(row, "published", st.published);
+                        row_add(row, "wakeups", st.wakeups);
+                        row_add(row, "delivered", st.delivered);
+                        row_add(row, "dropped", st.lost);
+                }
+        }
+        return 0;
+}
+
+/* Socket publishers and subscriptions: what the broker did for them on @c. */
+static int socket_client_rows(const struct channel *c, json_t *rows) {
+        const struct publisher *pub;
+        const struct sub_link *l;
+        json_t *row;
+
+        list_for_each(pub, &c->publishers, channel_node) {
+                row = client_row(rows, pub->peer, "publisher");
+                if (!row)
+                        return -ENOMEM;
+                row_add(row, "published", pub->published);
+                row_add(row, "wakeups", pub->wakeups);
+        }
+        list_for_each(l, &c->links, channel_node) {
+                row = client_row(rows, l->sub->owner, "subscriber");
+                if (!row)
+                        return -ENOMEM;
+                row_add(row, "delivered", l->delivered);
+                row_add(row, "dropped", l->dropped);
+        }
+        return 0;
+}
+
+static json_t *channel_clients(const struct channel *c) {
+        json_t *rows = json_array();
+
+        if (!rows || ring_client_rows(c, rows) < 0 || socket_client_rows(c, rows) < 0)
+                return json_decref(rows), NULL;
+        return rows;
+}
+
 static json_t *channel_stats(const struct channel *c) {
         json_t *o = channel_counts(c);
 
-        if (!o || obj_set(o, "delivered", json_u64(c->delivered)) < 0 ||
-            obj_set(o, "dropped", json_u64(c->dropped)) < 0 ||
-            obj_set(o, "transport", json_string("socket")) < 0)
+        if (!o || obj_set(o, "delivered", json_u64(channel_delivered(c))) < 0 ||
+            obj_set(o, "dropped", json_u64(channel_dropped(c))) < 0 ||
+            obj_set(o, "transport", json_string(c->ring ? "ring" : "socket")) < 0 ||
+            obj_set(o, "ring", ring_stats(c)) < 0 || obj_set(o, "clients", channel_clients(c)) < 0)
                 return json_decref(o), NULL;
         return o;
 }
@@ -167,15 +279,17 @@ static size_t count_clients(struct broker *b) {
 
 static json_t *stats_json(struct broker *b) {
         const struct channel_registry *reg = &b->registry;
+        uint64_t published, delivered, dropped;
         json_t *o = json_object();
 
+        channel_registry_totals(reg, &published, &delivered, &dropped);
         if (!o || obj_set(o, "version", json_string(PACKAGE_VERSION)) < 0 ||
             obj_set(o, "uptime_usec", json_u64(plat_now_usec() - b->start_usec)) < 0 ||
             obj_set(o, "connections", json_u64(count_clients(b))) < 0 ||
             obj_set(o, "channels", json_u64(reg->n_channels)) < 0 ||
-            obj_set(o, "published", json_u64(reg->published)) < 0 ||
-            obj_set(o, "delivered", json_u64(reg->delivered)) < 0 ||
-            obj_set(o, "dropped", json_u64(reg->dropped)) < 0 ||
+            obj_set(o, "published", json_u64(published)) < 0 ||
+            obj_set(o, "delivered", json_u64(delivered)) < 0 ||
+            obj_set(o, "dropped", json_u64(dropped)) < 0 ||
             obj_set(o, "slow_disconnects", json_u64(b->slow_disconnects)) < 0 ||
             obj_set(o, "channel_stats", channels_json(b, channel_stats)) < 0 ||
             obj_set(o, "clients", clients_json(b)) < 0)

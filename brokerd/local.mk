@@ -11,6 +11,7 @@ brokerd_libbrokerd_la_SOURCES = \
 	brokerd/peer.c brokerd/peer-frames.c brokerd/peer-ring.c brokerd/flow.c brokerd/peer.h \
 	brokerd/channel.c brokerd/subscription.c brokerd/channel.h \
 	brokerd/ring-owner.c brokerd/ring-owner.h \
+	brokerd/bridge.c brokerd/bridge.h \
 	brokerd/control.c brokerd/control.h \
 	brokerd/notify.c brokerd/notify.h
 brokerd_libbrokerd_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS) $(LIBSYSTEMD_CFLAGS)

@@ -15,9 +15,11 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "bridge.h"
 #include "channel-name.h"
 #include "control.h"
 #include "peer.h"
+#include "ring-owner.h"
 
 #define SERVER_TEXT "ipc-brokerd " PACKAGE_VERSION
 
@@ -91,7 +93,7 @@ void peer_drop_endpoints(struct peer *p) {
         while (p->n_pubs > 0) {
                 struct publisher *pub = p->pubs[--p->n_pubs];
 
-                channel_publisher_remove(pub->channel);
+                channel_publisher_remove(pub->channel, &pub->channel_node);
                 free(pub);
         }
 }
@@ -152,12 +154,29 @@ static enum deliver_result peer_deliver(struct subscription *s, const struct cha
                 peer_mark_congested(p);
                 if (origin)
                         (void)flow_wait(origin, p);
+                else if (m->bridge)
+                        (void)flow_wait_bridge(m->bridge, p);
         }
         return DELIVER_QUEUED;
 }
 
+/* The ring lost messages before the bridge read them: LOSS, now or before the next message. */
+static void peer_lose(struct subscription *s, uint64_t count) {
+        struct peer *p = s->owner;
+
+        if (p->state != PEER_RUNNING)
+                return;
+        s->lost += count;
+        p->dropped += count;
+        if (peer_queued(p) <= p->broker->config->output_queue_bytes)
+                peer_send_loss(p, s);
+        else
+                p->loss_pending = true;
+}
+
 static const struct subscription_ops peer_subscription_ops = {
         .deliver = peer_deliver,
+        .lose = peer_lose,
 };
 
 void peer_flush_losses(struct peer *p) {
@@ -255,9 +274,10 @@ static int peer_on_open_pub(struct peer *p, const uint8_t *body, size_t len) {
                 free(pub);
                 return r;
         }
+        pub->peer = p;
         pub->channel = c;
         pub->id = ++p->last_pub_id;
-        channel_publisher_add(c);
+        channel_publisher_add(c, &pub->channel_node);
         p->pubs[p->n_pubs++] = pub;
         peer_send_open_reply(p, m.request_id, pub->id, c->settings.max_message_bytes,
                              c->settings.overflow);
@@ -276,7 +296,7 @@ static int peer_on_subscribe(struct peer *p, const uint8_t *body, size_t len) {
         if (!channel_pattern_valid(m.name, m.name_len))
                 return peer_fail(p, EINVAL, "invalid subscription pattern \"%s\"",
                                  log_escape(m.name, m.name_len, esc, sizeof(esc)));
-        if (p->n_subs >= cfg->max_subscriptions) {
+        if (p->n_subs + peer_ring_count(p, PROTO_RING_SUBSCRIBER) >= cfg->max_subscriptions) {
                 peer_log(p, LOG_NOTICE, "subscription limit reached");
                 peer_send_reply_text(p, m.request_id, -EDQUOT, "too many subscriptions (limit %u)",
                                      cfg->max_subscriptions);
@@ -317,7 +337,7 @@ static int peer_on_close(struct peer *p, uint8_t type, const uint8_t *body, size
                 if (!pub)
                         goto unknown;
                 id_remove((void **)p->pubs, &p->n_pubs, i);
-                channel_publisher_remove(pub->channel);
+                channel_publisher_remove(pub->channel, &pub->channel_node);
                 free(pub);
         } else {
                 struct subscription *s = peer_find_sub(p, m.id, &i);
@@ -357,11 +377,31 @@ static int peer_on_request(struct peer *p, const uint8_t *body, size_t len) {
         return 0;
 }
 
+/*
+ * A channel with a ring takes a socket PUBLISH into the ring (bridge.c);
+ * without room, the frame waits in our input buffer and we stop reading.
+ */
+static int peer_publish_ring(struct peer *p, struct publisher *pub, uint8_t flags,
+                             const struct proto_publish *m) {
+        struct bridge *br = pub->channel->bridge;
+        int r = bridge_publish(br, p, pub, flags, m->payload, m->size);
+
+        if (r == -EAGAIN) {
+                bridge_wait_space(br, p, m->size);
+                return -PEER_E_BLOCKED;
+        }
+        if (r < 0)
+                return r;
+        p->received++;
+        return 0;
+}
+
 static int peer_on_publish(struct peer *p, uint8_t flags, const uint8_t *body, size_t len) {
         struct proto_publish m;
         struct publisher *pub;
         struct channel *c;
         size_t i;
+        int r;
 
         if (proto_decode_publish(body, len, &m) < 0)
                 return peer_fail(p, EBADMSG, "malformed PUBLISH frame");
@@ -373,8 +413,47 @@ static int peer_on_publish(struct peer *p, uint8_t flags, const uint8_t *body, s
                 return peer_fail(p, EMSGSIZE,
                                  "message of %zu bytes exceeds the %u-byte limit of channel %s",
                                  m.size, c->settings.max_message_bytes, c->name);
+        if (c->bridge)
+                return peer_publish_ring(p, pub, flags & PROTO_FLAG_RETAIN, &m);
+        r = channel_publish(c, flags & PROTO_FLAG_RETAIN, m.payload, m.size, p);
+        if (r < 0)
+                return r;
         p->received++;
-        return channel_publish(c, flags & PROTO_FLAG_RETAIN, m.payload, m.size, p);
+        pub->published++;
+        return 0;
+}
+
+/*
+ * RETAINED: a ring publisher's copy of a record it wrote with the retain
+ * flag. Kept if newer than the stored value; never fanned out (the ring
+ * carried the message itself).
+ */
+static int peer_on_retained(struct peer *p, const uint8_t *body, size_t len) {
+        struct proto_retained m;
+        struct publisher *pub;
+        struct channel *c;
+        size_t i;
+
+        if (proto_decode_retained(body, len, &m) < 0)
+                return peer_fail(p, EBADMSG, "malformed RETAINED frame");
+        pub = peer_find_pub(p, m.pub_id, &i);
+        if (!pub)
+                return peer_fail(p, EBADF, "RETAINED with unknown publisher id %u", m.pub_id);
+        c = pub->channel;
+        if (!c->ring)
+                return peer_fail(p, EPROTO, "RETAINED for channel %s, which has no ring", c->name);
+        if (m.size > c->settings.max_message_bytes)
+                return peer_fail(p, EMSGSIZE,
+                                 "retained value of %zu bytes exceeds the %u-byte limit of "
+                                 "channel %s",
+                                 m.size, c->settings.max_message_bytes, c->name);
+        /* Only a number the ring gave out: a forged future one would pin the value. */
+        if (m.seq < c->ring->r.first_seq || m.seq >= ring_owner_next_seq(c->ring))
+                return peer_fail(p, EINVAL,
+                                 "RETAINED with sequence number %llu, not one of "
+                                 "channel %s's ring",
+                                 (unsigned long long)m.seq, c->name);
+        return channel_retain(c, m.payload, m.size, m.seq, m.timestamp_ns);
 }
 
 int peer_dispatch(struct peer *p, const struct proto_header *h, const uint8_t *body, size_t len) {
@@ -392,8 +471,12 @@ int peer_dispatch(struct peer *p, const struct proto_header *h, const uint8_t *b
                 return peer_on_request(p, body, len);
         case PROTO_OPEN_RING:
                 return peer_on_open_ring(p, body, len);
+        case PROTO_CLOSE_RING:
+                return peer_on_close_ring(p, body, len);
         case PROTO_PUBLISH:
                 return peer_on_publish(p, h->flags, body, len);
+        case PROTO_RETAINED:
+                return peer_on_retained(p, body, len);
         default:
                 return peer_fail(p, EPROTO, "unexpected %s frame", proto_type_name(h->type));
         }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * OPEN_RING: a peer asks for a slot in a channel's shared-memory ring and
- * gets the ring's descriptors in the REPLY (see ipc-broker(7)).
+ * gets the ring's descriptors in the REPLY (see ipc-broker(7)); CLOSE_RING
+ * gives one back; a ring subscriber that holds publishers back is evicted.
  *
  * Descriptors travel as SCM_RIGHTS ancillary data, which the kernel
  * attaches to the first byte of the sendmsg() that carries them; the
@@ -34,6 +35,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "bridge.h"
 #include "channel-name.h"
 #include "peer.h"
 #include "ring-owner.h"
@@ -145,20 +147,25 @@ void peer_fd_reply_flush(struct peer *p) {
                 peer_resume(p);
 }
 
-/* Queues REPLY{@request_id, 0, @body} carrying @fds (duplicated here). Return: 0; -ENOMEM. */
+/*
+ * Queues REPLY{@request_id, 0, @body then @tail} carrying @fds (duplicated
+ * here). Return: 0; -ENOMEM; a negative errno from duplicating.
+ */
 static int peer_send_reply_fds(struct peer *p, uint32_t request_id, const void *body, size_t len,
-                               const int *fds, size_t n_fds) {
-        struct proto_reply m = {.request_id = request_id, .body = body, .body_len = len};
+                               const void *tail, size_t tail_len, const int *fds, size_t n_fds) {
+        struct proto_reply m = {.request_id = request_id, .body = body, .body_len = len + tail_len};
         uint8_t head[PROTO_HEAD_MAX];
         size_t head_len = proto_encode_reply(head, &m);
         struct peer_fd_reply *f;
 
-        f = calloc(1, sizeof(*f) + head_len + len);
+        f = calloc(1, sizeof(*f) + head_len + len + tail_len);
         if (!f)
                 return -ENOMEM;
         memcpy(f->frame, head, head_len);
         memcpy(f->frame + head_len, body, len);
-        f->len = head_len + len;
+        if (tail_len > 0)
+                memcpy(f->frame + head_len + len, tail, tail_len);
+        f->len = head_len + len + tail_len;
         for (; f->n_fds < n_fds; f->n_fds++) {
                 int fd = fcntl(fds[f->n_fds], F_DUPFD_CLOEXEC, 3);
 
@@ -199,13 +206,31 @@ static int peer_reserve_ring(struct peer *p) {
         return 0;
 }
 
-/* Finds or creates @c's ring. Return: 0; a negative errno, already answered to the client. */
+/*
+ * Finds or creates @c's ring and its bridge. The ring continues the
+ * channel's sequence numbers, and from now on carries all of its messages.
+ * Return: 0; a negative errno, already answered to the client.
+ */
 static int peer_ring_get(struct peer *p, uint32_t request_id, struct channel *c) {
+        struct bridge *br;
+        char why[256];
         int r;
 
         if (c->ring)
                 return 0;
-        r = ring_owner_new(p->broker->base, c->name, c->name_len, &c->settings, &c->ring);
+        r = ring_owner_refusal(&c->settings, why, sizeof(why));
+        if (r < 0) {
+                peer_log(p, LOG_DEBUG, "no ring for channel \"%s\": %s", c->name, why);
+                peer_send_reply_text(p, request_id, r, "%s", why);
+                return r;
+        }
+        r = ring_owner_new(p->broker->base, c->name, c->name_len, &c->settings, c->seq + 1,
+                           &c->ring);
+        if (r >= 0) {
+                r = bridge_new(p->broker, c, &br);
+                if (r < 0)
+                        c->ring = ring_owner_free(c->ring);
+        }
         if (r < 0) {
                 peer_log(p, LOG_WARNING, "cannot create the ring of channel \"%s\": %s", c->name,
                          strerror(-r));
@@ -215,34 +240,63 @@ static int peer_ring_get(struct peer *p, uint32_t request_id, struct channel *c)
 }
 
 /*
+ * The subscriber's part of the reply after the record: the retained value,
+ * unless the slot starts after it (then the ring still holds it).
+ * Return: the bytes written to @buf (0 or PROTO_RING_RETAINED_BYTES).
+ */
+static size_t peer_ring_retained(struct channel *c, uint32_t slot, uint8_t *buf) {
+        uint64_t start = atomic_load(&c->ring->r.subs[slot].start_seq);
+
+        if (!c->retained || c->retained_seq >= start)
+                return 0;
+        proto_encode_ring_retained(buf, c->retained_seq, c->retained_timestamp_ns);
+        return PROTO_RING_RETAINED_BYTES;
+}
+
+/*
  * Activates a slot, remembers it and sends the reply with the descriptors.
  * Return: 0 (answered, also with an error status); -ENOMEM.
  */
 static int peer_ring_hand_out(struct peer *p, const struct proto_open_ring *m, struct channel *c) {
-        uint8_t rec[PROTO_RING_REPLY_BYTES];
+        uint8_t rec[PROTO_RING_REPLY_BYTES + PROTO_RING_RETAINED_BYTES];
+        const void *tail = NULL;
         int fds[PROTO_RING_FDS_MAX];
         struct proto_ring_reply rr;
+        size_t rec_len, tail_len = 0;
         uint32_t slot;
         int r;
 
-        r = ring_owner_acquire(c->ring, m->role, p->pid, &slot);
+        r = ring_owner_acquire(c->ring, m->role, p->pid, p, &slot);
         if (r < 0) {
                 peer_log(p, LOG_NOTICE, "no free %s slot in the ring of channel \"%s\"",
                          m->role == PROTO_RING_SUBSCRIBER ? "subscriber" : "publisher", c->name);
                 peer_send_reply_text(p, m->request_id, r, "no free ring slot: %s", strerror(-r));
                 return 0;
         }
-        p->rings[p->n_rings++] = (struct peer_ring){.channel = c, .slot = slot, .role = m->role};
+        p->rings[p->n_rings++] = (struct peer_ring){
+                .channel = c, .slot = slot, .handle = ++p->last_ring_handle, .role = m->role};
         rr = (struct proto_ring_reply){
                 .slot = slot,
+                .handle = p->last_ring_handle,
                 .n_fds = (uint32_t)ring_owner_fds(c->ring, m->role, slot, fds),
                 .data_size = c->ring->data_size,
                 .state_size = c->ring->state_size,
         };
         proto_encode_ring_reply(rec, &rr);
+        rec_len = PROTO_RING_REPLY_BYTES;
+        if (m->role == PROTO_RING_SUBSCRIBER) {
+                rec_len += peer_ring_retained(c, slot, rec + PROTO_RING_REPLY_BYTES);
+                if (rec_len > PROTO_RING_REPLY_BYTES) {
+                        tail = c->retained->data;
+                        tail_len = c->retained->size;
+                }
+                /* It could come to hold publishers back: watch it (once a second). */
+                if (c->settings.overflow != PROTO_OVERFLOW_DROP)
+                        broker_watch_congestion(p->broker);
+        }
         peer_log(p, LOG_DEBUG, "ring of channel \"%s\": %s slot %u handed out with %u fds", c->name,
                  m->role == PROTO_RING_SUBSCRIBER ? "subscriber" : "publisher", slot, rr.n_fds);
-        r = peer_send_reply_fds(p, m->request_id, rec, sizeof(rec), fds, rr.n_fds);
+        r = peer_send_reply_fds(p, m->request_id, rec, rec_len, tail, tail_len, fds, rr.n_fds);
         if (r < 0) {
                 p->n_rings--;
                 ring_owner_release(c->ring, m->role, slot);
@@ -253,6 +307,27 @@ static int peer_ring_hand_out(struct peer *p, const struct proto_open_ring *m, s
                                      strerror(-r));
         }
         return 0;
+}
+
+/*
+ * max_subscriptions counts a ring subscription like a socket one. A ring
+ * publisher also holds an OPEN_PUB, counted there; its ring slots are capped
+ * at the same number.
+ */
+size_t peer_ring_count(const struct peer *p, uint8_t role) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < p->n_rings; i++)
+                n += p->rings[i].role == role;
+        return n;
+}
+
+static bool peer_ring_over_limit(const struct peer *p, uint8_t role) {
+        size_t n = peer_ring_count(p, role);
+
+        if (role == PROTO_RING_SUBSCRIBER)
+                n += p->n_subs;
+        return n >= p->broker->config->max_subscriptions;
 }
 
 int peer_on_open_ring(struct peer *p, const uint8_t *body, size_t len) {
@@ -276,9 +351,10 @@ int peer_on_open_ring(struct peer *p, const uint8_t *body, size_t len) {
                 peer_send_reply_text(p, m.request_id, -EINVAL, "unknown ring role %u", m.role);
                 return 0;
         }
-        if (p->n_rings >= p->broker->config->max_subscriptions) {
-                peer_log(p, LOG_NOTICE, "ring slot limit reached");
-                peer_send_reply_text(p, m.request_id, -EDQUOT, "too many ring slots (limit %u)",
+        if (peer_ring_over_limit(p, m.role)) {
+                peer_log(p, LOG_NOTICE, "subscription limit reached");
+                peer_send_reply_text(p, m.request_id, -EDQUOT,
+                                     "too many subscriptions or publishers (limit %u)",
                                      p->broker->config->max_subscriptions);
                 return 0;
         }
@@ -293,4 +369,43 @@ int peer_on_open_ring(struct peer *p, const uint8_t *body, size_t len) {
         /* A channel created for nothing (no ring, no slot) goes again. */
         channel_release(c);
         return r;
+}
+
+int peer_on_close_ring(struct peer *p, const uint8_t *body, size_t len) {
+        struct proto_close_ring m;
+        struct peer_ring pr;
+        size_t i;
+
+        if (proto_decode_close_ring(body, len, &m) < 0)
+                return peer_fail(p, EBADMSG, "malformed CLOSE_RING frame");
+        for (i = 0; i < p->n_rings; i++)
+                if (p->rings[i].handle == m.handle)
+                        break;
+        if (i == p->n_rings) {
+                if (m.request_id != 0)
+                        peer_send_reply_text(p, m.request_id, -ENOENT, "no ring grant %u",
+                                             m.handle);
+                return 0;
+        }
+        /* Rings are in no order: the last one fills the gap. */
+        pr = p->rings[i];
+        p->rings[i] = p->rings[--p->n_rings];
+        ring_owner_release(pr.channel->ring, pr.role, pr.slot);
+        channel_release(pr.channel);
+        if (m.request_id != 0)
+                peer_send_reply(p, m.request_id, 0, NULL, 0);
+        return 0;
+}
+
+void peer_ring_evict(struct peer *p, struct channel *c, uint64_t stalled_usec) {
+        bool block = c->settings.overflow == PROTO_OVERFLOW_BLOCK;
+
+        if (p->state != PEER_RUNNING)
+                return;
+        p->broker->slow_disconnects++;
+        (void)peer_fail(p, block ? ETIMEDOUT : ENOBUFS,
+                        "ring subscriber of channel \"%s\" made no progress for %llu ms while "
+                        "publishers waited for space (policy %s)",
+                        c->name, (unsigned long long)(stalled_usec / USEC_PER_MSEC),
+                        config_overflow_name(c->settings.overflow));
 }

@@ -28,6 +28,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "bridge.h"
 #include "peer.h"
 #include "platform.h"
 
@@ -204,7 +205,9 @@ static bool type_from_client(uint8_t type) {
         case PROTO_UNSUBSCRIBE:
         case PROTO_REQUEST:
         case PROTO_OPEN_RING:
+        case PROTO_CLOSE_RING:
         case PROTO_PUBLISH:
+        case PROTO_RETAINED:
                 return true;
         default:
                 return false;
@@ -232,7 +235,7 @@ static int peer_read_header(struct peer *p, struct evbuffer *in) {
         if (p->state == PEER_HANDSHAKE && h->type != PROTO_HELLO)
                 return peer_fail(p, EPROTO, "expected HELLO, got %s", proto_type_name(h->type));
         limit = proto_body_limit(h->type, max_message_bytes);
-        if (h->length > limit && h->type == PROTO_PUBLISH)
+        if (h->length > limit && (h->type == PROTO_PUBLISH || h->type == PROTO_RETAINED))
                 return peer_fail(p, EMSGSIZE, "message of %llu bytes exceeds the %u-byte limit",
                                  (unsigned long long)h->length - (limit - max_message_bytes),
                                  max_message_bytes);
@@ -254,8 +257,12 @@ static void peer_close_eof(struct peer *p) {
         peer_close(p);
 }
 
-/* Handles every complete frame in the input buffer, unless back-pressure stops us. */
-static void peer_process_input(struct peer *p) {
+/*
+ * Handles every complete frame in the input buffer, unless back-pressure
+ * stops us. A frame that must wait (PEER_E_BLOCKED) stays in the buffer,
+ * header included, and is handled again when the peer resumes.
+ */
+static void peer_process_frames(struct peer *p) {
         struct evbuffer *in = bufferevent_get_input(p->bev);
         uint8_t *frame;
         size_t len;
@@ -280,8 +287,18 @@ static void peer_process_input(struct peer *p) {
                         peer_close(p);
                         return;
                 }
+                /* Ring messages we wrote reach socket subscribers before any other answer. */
+                if (p->hdr.type != PROTO_PUBLISH && !list_is_empty(&p->broker->dirty_bridges)) {
+                        bridge_flush(p->broker);
+                        if (p->state >= PEER_CLOSING) /* it was one of them, over its cap */
+                                return;
+                }
                 p->have_header = false;
                 r = peer_dispatch(p, &p->hdr, frame + PROTO_HEADER_BYTES, p->hdr.length);
+                if (r == -PEER_E_BLOCKED) {
+                        p->have_header = true;
+                        return;
+                }
                 (void)evbuffer_drain(in, len);
                 if (r < 0) {
                         if (r != -PEER_E_PROTOCOL) {
@@ -294,6 +311,13 @@ static void peer_process_input(struct peer *p) {
         }
         if (p->eof)
                 peer_close_eof(p);
+}
+
+static void peer_process_input(struct peer *p) {
+        peer_process_frames(p);
+        /* The batch is done: wake ring subscribers once, feed socket subscribers. */
+        if (!list_is_empty(&p->broker->dirty_bridges))
+                bridge_flush(p->broker);
 }
 
 /*
@@ -433,6 +457,7 @@ void peer_reap(struct peer *p) {
         struct timeval tv = usec_to_timeval(PEER_DRAIN_TIMEOUT_USEC);
 
         peer_fd_reply_drop(p);
+        bridge_cancel_space_wait(p);
         peer_drop_endpoints(p);
         flow_cancel_waits(p);
         flow_release_waiters(p);
@@ -505,6 +530,7 @@ int peer_new(struct broker *b, int fd, enum peer_transport transport, struct pee
         list_init(&p->congested_node);
         list_init(&p->waiters);
         list_init(&p->waits);
+        list_init(&p->space_node);
         (void)snprintf(p->label, sizeof(p->label), "client %llu", (unsigned long long)p->id);
         peer_read_creds(p, fd);
         r = peer_setup_events(p, fd);
@@ -525,6 +551,7 @@ struct peer *peer_free(struct peer *p) {
                 log_notice("%s: %u more messages about this client were suppressed", p->label,
                            p->rl.suppressed);
         peer_fd_reply_drop(p);
+        bridge_cancel_space_wait(p);
         peer_drop_endpoints(p);
         flow_cancel_waits(p);
         flow_release_waiters(p);

@@ -6,8 +6,10 @@
  *
  *   peer.c         lifecycle, I/O callbacks, framing, output, stall checks
  *   peer-frames.c  the handler of each client frame type, message delivery
- *   peer-ring.c    OPEN_RING: ring slots, and replies that carry descriptors
- *   flow.c         back-pressure between publishers and congested subscribers
+ *   peer-ring.c    OPEN_RING, CLOSE_RING: ring slots, replies that carry
+ *                  descriptors, eviction of stalled ring subscribers
+ *   flow.c         back-pressure between publishers (or a ring's bridge) and
+ *                  congested subscribers
  *
  * Closing is deferred: peer_close() only marks the peer and wakes the
  * broker's reaper, so a peer can be closed from inside another peer's
@@ -27,6 +29,7 @@
 #include "log.h"
 #include "proto.h"
 
+struct bridge;
 struct bufferevent;
 struct event;
 
@@ -42,31 +45,43 @@ enum peer_state {
         PEER_DRAINING, /* detached from everything, flushing output before the close */
 };
 
-/* Protocol violations: logged once, answered with an ERROR frame, peer closed. */
+/*
+ * Frame handler outcomes besides 0 and negative errno. PEER_E_PROTOCOL: a
+ * violation, logged once, answered with an ERROR frame, peer closed.
+ * PEER_E_BLOCKED: the frame cannot be handled yet (no ring space); it
+ * stays in the input buffer and the peer is not read until it can.
+ */
 enum {
         PEER_E_PROTOCOL = 1,
+        PEER_E_BLOCKED = 2,
 };
 
 struct publisher {
+        struct peer *peer;
         struct channel *channel;
+        struct list_node channel_node; /* channel->publishers */
         uint32_t id;
+        uint64_t published; /* messages it published on the channel */
+        uint64_t wakeups;   /* ring eventfd signals the broker sent for them */
 };
 
 /* One slot of a channel's shared-memory ring held by a peer (peer-ring.c). */
 struct peer_ring {
         struct channel *channel;
         uint32_t slot;
-        uint8_t role; /* enum proto_ring_role */
+        uint32_t handle; /* the client's name for it in CLOSE_RING */
+        uint8_t role;    /* enum proto_ring_role */
 };
 
 /* A REPLY whose descriptors wait for the output queue to drain (peer-ring.c). */
 struct peer_fd_reply;
 
-/* One publisher waiting for one congested subscriber (flow.c). */
+/* One publisher (a connection, or a ring's bridge) waiting for one congested subscriber. */
 struct flow_wait {
-        struct peer *pub;
+        struct peer *pub;      /* NULL when @bridge waits */
+        struct bridge *bridge; /* NULL when @pub waits */
         struct peer *sub;
-        struct list_node pub_node; /* pub->waits */
+        struct list_node pub_node; /* pub->waits or bridge->waits */
         struct list_node sub_node; /* sub->waiters */
 };
 
@@ -106,11 +121,14 @@ struct peer {
         struct peer_ring *rings; /* ring slots held, in no order */
         size_t n_rings;
         size_t cap_rings;
+        uint32_t last_ring_handle;
         struct peer_fd_reply *fd_reply; /* while set, no input is processed */
         struct event *fd_writer;        /* socket writable, for a deferred fd_reply */
 
         struct list_node waiters; /* flow_wait.sub_node: publishers stopped on our queue */
         struct list_node waits;   /* flow_wait.pub_node: queues we are stopped on */
+        struct bridge *space_wait;   /* a PUBLISH waits for room in this ring (bridge.c) */
+        struct list_node space_node; /* bridge->space_peers */
         bool loss_pending;        /* some subscription has lost > 0 */
         bool block_congested;     /* over the cap with block-policy data: watched for stalls */
         uint64_t queued_total;    /* bytes ever queued; minus the queue length = bytes written */
@@ -198,6 +216,24 @@ void peer_resume(struct peer *p);
  */
 int peer_on_open_ring(struct peer *p, const uint8_t *body, size_t len);
 
+/*
+ * peer_on_close_ring() - handle a CLOSE_RING frame: give the slot back.
+ * An unknown slot or role is answered with -ENOENT or -EINVAL when the
+ * request id is not 0, and otherwise ignored (as CLOSE_PUB does).
+ * Return: 0; -PEER_E_PROTOCOL (malformed).
+ */
+int peer_on_close_ring(struct peer *p, const uint8_t *body, size_t len);
+
+/* Ring slots of @role the peer holds (ring subscriptions count toward max_subscriptions). */
+size_t peer_ring_count(const struct peer *p, uint8_t role);
+
+/*
+ * peer_ring_evict() - @p's subscriber slot in @c's ring held publishers
+ * back for @stalled_usec: count it, log it, send ERROR naming the channel
+ * and the reason, and close (the reaper releases the slot).
+ */
+void peer_ring_evict(struct peer *p, struct channel *c, uint64_t stalled_usec);
+
 /* Gives back every ring slot @p holds (channels may be freed). */
 void peer_drop_rings(struct peer *p);
 
@@ -211,9 +247,13 @@ void peer_fd_reply_drop(struct peer *p);
 
 /* Stops reading from @pub until @sub drains below half its cap. Return: 0; -ENOMEM. */
 int flow_wait(struct peer *pub, struct peer *sub);
-/* @sub drained or went away: release every publisher waiting on it. */
+/* Pauses the ring's bridge until @sub drains below half its cap. Return: 0; -ENOMEM. */
+int flow_wait_bridge(struct bridge *br, struct peer *sub);
+/* @sub drained or went away: release every publisher and bridge waiting on it. */
 void flow_release_waiters(struct peer *sub);
 /* @pub goes away: forget what it waits for. */
 void flow_cancel_waits(struct peer *pub);
-/* Whether @pub is currently stopped by back-pressure. */
+/* The bridge stops reading: forget what it waits for. */
+void flow_cancel_bridge_waits(struct bridge *br);
+/* Whether @pub is currently stopped: by back-pressure, or waiting for ring space. */
 bool flow_is_blocked(const struct peer *pub);

@@ -2,15 +2,18 @@
 /*
  * Ring creation, slot hand-out and dead-client cleanup (see ring-owner.h).
  *
- * The broker maps both regions read-write only to format the ring and to
- * act on slots; it never reads or writes records itself except through
- * ring_recover_publisher(). Slot bookkeeping is the broker's own (the
- * *_used masks): the state words in the STATE region are writable by every
- * client and are therefore never trusted to decide what is free.
+ * The broker maps both regions read-write to format the ring and to act
+ * on slots; records it writes and reads only through its own two slots
+ * (bridge.c) and ring_recover_publisher(). Slot bookkeeping is the
+ * broker's own (the *_used masks): the state words in the STATE region are
+ * writable by every client and are therefore never trusted to decide what
+ * is free, and the counters read from there only feed statistics.
  */
 #include "build-config.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,6 +24,8 @@
 #include "platform.h"
 #include "ring-owner.h"
 #include "util.h"
+
+#define BROKER_BIT (UINT64_C(1) << RING_OWNER_BROKER_SLOT)
 
 static void fd_close(int *fd) {
         if (*fd >= 0)
@@ -38,7 +43,8 @@ struct ring_owner *ring_owner_free(struct ring_owner *o) {
         fd_close(&o->data_fd);
         fd_close(&o->data_ro_fd);
         fd_close(&o->state_fd);
-        for (size_t i = 0; i < RING_OWNER_SLOTS; i++)
+        fd_close(&o->space_fd);
+        for (size_t i = 0; i < RING_OWNER_RING_SLOTS; i++)
                 fd_close(&o->wake_fds[i]);
         free(o->name);
         free(o);
@@ -75,15 +81,47 @@ static int ring_owner_map(struct ring_owner *o, const struct ring_params *p) {
 
 static void ring_owner_recover_cb(evutil_socket_t fd, short what, void *userdata);
 
+int ring_owner_refusal(const struct channel_settings *s, char *why, size_t size) {
+        if (!s->shared_memory) {
+                (void)snprintf(why, size, "shared memory is disabled for this channel");
+                return -ENOTSUP;
+        }
+        if (s->max_message_bytes > s->ring_bytes / 4) {
+                (void)snprintf(why, size,
+                               "messages of up to %" PRIu32 " bytes do not fit the %" PRIu64
+                               "-byte ring (at most a quarter of it)",
+                               s->max_message_bytes, s->ring_bytes);
+                return -ENOTSUP;
+        }
+        if ((uint64_t)s->max_message_bytes + PROTO_RING_REPLY_BYTES + PROTO_RING_RETAINED_BYTES >
+            PROTO_REPLY_BODY_MAX) {
+                (void)snprintf(why, size,
+                               "messages of up to %" PRIu32 " bytes are too large for a ring reply",
+                               s->max_message_bytes);
+                return -ENOTSUP;
+        }
+        return 0;
+}
+
+/* The eventfds: one per sub slot, and the broker's space wait. */
+static int ring_owner_make_wakes(struct ring_owner *o) {
+        int r = plat_wake_create(&o->space_fd);
+
+        for (size_t i = 0; r >= 0 && i < RING_OWNER_RING_SLOTS; i++)
+                r = plat_wake_create(&o->wake_fds[i]);
+        return r;
+}
+
 int ring_owner_new(struct event_base *base, const char *name, size_t name_len,
-                   const struct channel_settings *s, struct ring_owner **ret) {
+                   const struct channel_settings *s, uint64_t first_seq, struct ring_owner **ret) {
         struct ring_params p = {
                 .capacity = s->ring_bytes,
                 .max_message_bytes =
                         (uint32_t)MIN((uint64_t)s->max_message_bytes, s->ring_bytes / 4),
-                .sub_slots = RING_OWNER_SLOTS,
-                .pub_slots = RING_OWNER_SLOTS,
+                .sub_slots = RING_OWNER_RING_SLOTS,
+                .pub_slots = RING_OWNER_RING_SLOTS,
                 .overflow = (enum ring_overflow)s->overflow,
+                .first_seq = first_seq,
                 .name = name,
                 .name_len = name_len,
         };
@@ -94,8 +132,8 @@ int ring_owner_new(struct event_base *base, const char *name, size_t name_len,
         if (!o)
                 return -ENOMEM;
         o->base = base;
-        o->data_fd = o->data_ro_fd = o->state_fd = -1;
-        for (size_t i = 0; i < RING_OWNER_SLOTS; i++)
+        o->data_fd = o->data_ro_fd = o->state_fd = o->space_fd = -1;
+        for (size_t i = 0; i < RING_OWNER_RING_SLOTS; i++)
                 o->wake_fds[i] = -1;
         o->name = strndup(name, name_len);
         o->recover_timer = evtimer_new(base, ring_owner_recover_cb, o);
@@ -104,8 +142,10 @@ int ring_owner_new(struct event_base *base, const char *name, size_t name_len,
                 return -ENOMEM;
         }
         r = ring_owner_map(o, &p);
-        for (size_t i = 0; r >= 0 && i < RING_OWNER_SLOTS; i++)
-                r = plat_wake_create(&o->wake_fds[i]);
+        if (r >= 0)
+                r = ring_owner_make_wakes(o);
+        if (r >= 0)
+                r = ring_pub_slot_activate(&o->r, RING_OWNER_BROKER_SLOT, (uint32_t)getpid());
         if (r < 0) {
                 ring_owner_free(o);
                 return r;
@@ -125,25 +165,39 @@ size_t ring_owner_fds(const struct ring_owner *o, uint8_t role, uint32_t slot, i
                 fds[n++] = o->data_ro_fd;
                 fds[n++] = o->state_fd;
                 fds[n++] = o->wake_fds[slot];
+                fds[n++] = o->space_fd;
                 return n;
         }
         fds[n++] = o->data_fd;
         fds[n++] = o->state_fd;
-        for (size_t i = 0; i < RING_OWNER_SLOTS; i++)
+        for (size_t i = 0; i < RING_OWNER_RING_SLOTS; i++)
                 fds[n++] = o->wake_fds[i];
         return n;
 }
 
-int ring_owner_acquire(struct ring_owner *o, uint8_t role, pid_t pid, uint32_t *ret_slot) {
+/* A slot's counters start at zero for each holder (the previous one's are retired). */
+static void ring_owner_zero_stats(struct ring_owner *o, bool sub, uint32_t slot) {
+        if (sub) {
+                atomic_store(&o->r.subs[slot].delivered, 0);
+                atomic_store(&o->r.subs[slot].lost, 0);
+        } else {
+                atomic_store(&o->r.pubs[slot].published, 0);
+                atomic_store(&o->r.pubs[slot].wakeups, 0);
+        }
+}
+
+int ring_owner_acquire(struct ring_owner *o, uint8_t role, pid_t pid, void *holder,
+                       uint32_t *ret_slot) {
         bool sub = role == PROTO_RING_SUBSCRIBER;
         uint64_t *used = sub ? &o->subs_used : &o->pubs_used;
 
         if (role >= _PROTO_RING_ROLE_MAX)
                 return -EINVAL;
         for (uint32_t i = 0; i < RING_OWNER_SLOTS; i++) {
+                uint64_t bit = UINT64_C(1) << i;
                 int r;
 
-                if (*used & (UINT64_C(1) << i) || (!sub && o->recovering & (UINT64_C(1) << i)))
+                if (*used & bit || (!sub && o->recovering & bit))
                         continue;
                 r = sub ? ring_sub_slot_activate(&o->r, i, (uint32_t)pid)
                         : ring_pub_slot_activate(&o->r, i, (uint32_t)pid);
@@ -151,24 +205,71 @@ int ring_owner_acquire(struct ring_owner *o, uint8_t role, pid_t pid, uint32_t *
                         continue;
                 if (r < 0)
                         return r;
-                *used |= UINT64_C(1) << i;
+                ring_owner_zero_stats(o, sub, i);
+                *used |= bit;
+                if (sub) {
+                        o->sub_holders[i] = holder;
+                        o->stall_since_usec[i] = 0;
+                } else {
+                        o->pub_holders[i] = holder;
+                }
                 *ret_slot = i;
                 return 0;
         }
         return -ENOSPC;
 }
 
-/* Signals the eventfds of the subscribers that announced they are going to sleep. */
-static void ring_owner_wake_sleepers(struct ring_owner *o) {
-        uint64_t m = ring_take_sleepers(&o->r);
+void *ring_owner_holder(const struct ring_owner *o, uint8_t role, uint32_t slot) {
+        if (slot >= RING_OWNER_SLOTS)
+                return NULL;
+        if (role == PROTO_RING_SUBSCRIBER)
+                return o->subs_used & (UINT64_C(1) << slot) ? o->sub_holders[slot] : NULL;
+        return o->pubs_used & (UINT64_C(1) << slot) ? o->pub_holders[slot] : NULL;
+}
 
+int ring_owner_bridge_activate(struct ring_owner *o) {
+        int r;
+
+        if (o->bridge_active)
+                return 0;
+        r = ring_sub_slot_activate(&o->r, RING_OWNER_BROKER_SLOT, (uint32_t)getpid());
+        if (r < 0)
+                return r;
+        o->bridge_active = true;
+        return 0;
+}
+
+void ring_owner_bridge_release(struct ring_owner *o) {
+        if (!o->bridge_active)
+                return;
+        o->bridge_active = false;
+        ring_sub_slot_release(&o->r, RING_OWNER_BROKER_SLOT);
+        ring_owner_wake_space(o);
+}
+
+void ring_owner_wake_space(struct ring_owner *o) {
+        ring_space_wake_prepare(&o->r);
+        (void)plat_futex_wake_all((uint32_t *)&o->r.state->space_futex);
+        if (ring_space_broker_waiting(&o->r))
+                (void)plat_wake_signal(o->space_fd);
+}
+
+unsigned ring_owner_wake_sleepers(struct ring_owner *o, bool *ret_bridge_was_asleep) {
+        uint64_t m = ring_take_sleepers(&o->r);
+        unsigned n = 0;
+
+        if (ret_bridge_was_asleep) {
+                *ret_bridge_was_asleep = m & BROKER_BIT;
+                m &= ~BROKER_BIT;
+        }
         while (m) {
                 unsigned i = (unsigned)__builtin_ctzll(m);
 
                 m &= m - 1;
-                if (i < RING_OWNER_SLOTS)
-                        (void)plat_wake_signal(o->wake_fds[i]);
+                if (i < RING_OWNER_RING_SLOTS && plat_wake_signal(o->wake_fds[i]) >= 0)
+                        n++;
         }
+        return n;
 }
 
 /* Return: true when the slot is done with (recovered, nothing to do, or given up). */
@@ -179,7 +280,7 @@ static bool ring_owner_recover(struct ring_owner *o, uint32_t slot, bool last_tr
                 return false;
         if (r == 1) {
                 log_debug("ring \"%s\": dead publisher's claim in slot %u skipped", o->name, slot);
-                ring_owner_wake_sleepers(o);
+                (void)ring_owner_wake_sleepers(o, NULL);
         } else if (r < 0) {
                 /* The slot keeps its claim and stays unusable (activation gives -EBUSY). */
                 log_warning("ring \"%s\": cannot recover publisher slot %u: %s", o->name, slot,
@@ -208,6 +309,16 @@ static void ring_owner_recover_cb(evutil_socket_t fd, short what, void *userdata
                 o->recover_tries = 0;
 }
 
+/* Keeps a released client slot's counters in the totals. */
+static void ring_owner_retire(struct ring_owner *o, uint8_t role, uint32_t slot) {
+        struct ring_slot_stats st = ring_owner_slot_stats(o, role, slot);
+
+        o->retired.published += st.published;
+        o->retired.wakeups += st.wakeups;
+        o->retired.delivered += st.delivered;
+        o->retired.lost += st.lost;
+}
+
 void ring_owner_release(struct ring_owner *o, uint8_t role, uint32_t slot) {
         uint64_t bit = UINT64_C(1) << slot;
 
@@ -216,16 +327,19 @@ void ring_owner_release(struct ring_owner *o, uint8_t role, uint32_t slot) {
         if (role == PROTO_RING_SUBSCRIBER) {
                 if (!(o->subs_used & bit))
                         return;
+                ring_owner_retire(o, role, slot);
                 o->subs_used &= ~bit;
+                o->sub_holders[slot] = NULL;
                 ring_sub_slot_release(&o->r, slot);
                 /* It may have been the slowest cursor: block-policy publishers may go on. */
-                ring_space_wake_prepare(&o->r);
-                (void)plat_futex_wake_all((uint32_t *)&o->r.state->space_futex);
+                ring_owner_wake_space(o);
                 return;
         }
         if (!(o->pubs_used & bit))
                 return;
+        ring_owner_retire(o, role, slot);
         o->pubs_used &= ~bit;
+        o->pub_holders[slot] = NULL;
         ring_pub_slot_release(&o->r, slot);
         if (ring_owner_recover(o, slot, false))
                 return;
@@ -233,4 +347,95 @@ void ring_owner_release(struct ring_owner *o, uint8_t role, uint32_t slot) {
         o->recovering |= bit;
         o->recover_tries = 0;
         ring_owner_arm_recovery(o);
+}
+
+/*
+ * One slot's stall state after a look at its cursor: stalled while it
+ * stays put so far behind that even the largest claim could fail because
+ * of it. A reader a little behind (its last batch not stored yet, its
+ * thread busy elsewhere) cannot be what publishers wait for.
+ * Return: true if stalled for @timeout_usec.
+ */
+static bool ring_owner_slot_stalled(struct ring_owner *o, uint32_t slot, uint64_t tail,
+                                    uint64_t now_usec, uint64_t timeout_usec) {
+        uint64_t cursor = atomic_load(&o->r.subs[slot].cursor);
+        uint64_t near = o->r.capacity - ring_record_bytes(o->r.max_message_bytes);
+        bool behind = cursor <= tail && tail - cursor > near;
+
+        if (!behind || cursor != o->stall_cursor[slot] || o->stall_since_usec[slot] == 0) {
+                o->stall_cursor[slot] = cursor;
+                o->stall_since_usec[slot] = behind ? now_usec : 0;
+                return false;
+        }
+        return now_usec - o->stall_since_usec[slot] >= timeout_usec;
+}
+
+uint64_t ring_owner_stalled(struct ring_owner *o, uint64_t now_usec, uint64_t timeout_usec) {
+        bool waiting = atomic_load(&o->r.state->space_waiters) != 0;
+        uint64_t tail = atomic_load(&o->r.tail->pos);
+        uint64_t stalled = 0;
+
+        for (uint32_t i = 0; i < RING_OWNER_SLOTS; i++) {
+                uint64_t bit = UINT64_C(1) << i;
+
+                if (!(o->subs_used & bit))
+                        continue;
+                if (!waiting) {
+                        o->stall_since_usec[i] = 0;
+                        continue;
+                }
+                if (ring_owner_slot_stalled(o, i, tail, now_usec, timeout_usec))
+                        stalled |= bit;
+        }
+        return stalled;
+}
+
+struct ring_slot_stats ring_owner_slot_stats(const struct ring_owner *o, uint8_t role,
+                                             uint32_t slot) {
+        struct ring_slot_stats st = {0};
+
+        if (slot >= RING_OWNER_RING_SLOTS)
+                return st;
+        if (role == PROTO_RING_SUBSCRIBER) {
+                st.delivered = atomic_load(&o->r.subs[slot].delivered);
+                st.lost = atomic_load(&o->r.subs[slot].lost);
+        } else {
+                st.published = atomic_load(&o->r.pubs[slot].published);
+                st.wakeups = atomic_load(&o->r.pubs[slot].wakeups);
+        }
+        return st;
+}
+
+struct ring_slot_stats ring_owner_totals(const struct ring_owner *o) {
+        struct ring_slot_stats t = o->retired;
+
+        for (uint32_t i = 0; i < RING_OWNER_SLOTS; i++) {
+                if (o->subs_used & (UINT64_C(1) << i)) {
+                        struct ring_slot_stats st =
+                                ring_owner_slot_stats(o, PROTO_RING_SUBSCRIBER, i);
+
+                        t.delivered += st.delivered;
+                        t.lost += st.lost;
+                }
+                if (o->pubs_used & (UINT64_C(1) << i)) {
+                        struct ring_slot_stats st =
+                                ring_owner_slot_stats(o, PROTO_RING_PUBLISHER, i);
+
+                        t.published += st.published;
+                        t.wakeups += st.wakeups;
+                }
+        }
+        t.wakeups += atomic_load(&o->r.pubs[RING_OWNER_BROKER_SLOT].wakeups);
+        return t;
+}
+
+uint64_t ring_owner_next_seq(const struct ring_owner *o) {
+        return atomic_load(&o->r.tail->seq);
+}
+
+uint64_t ring_owner_published(const struct ring_owner *o) {
+        uint64_t seq = ring_owner_next_seq(o);
+
+        /* Publishers can write the tail: a corrupt one must not show as 2^64 messages. */
+        return seq > o->r.first_seq ? seq - o->r.first_seq : 0;
 }

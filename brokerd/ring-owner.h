@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The broker's side of one channel's shared-memory ring (see ring.h): it
- * creates the two regions and the wake eventfds lazily, on the first
- * OPEN_RING of the channel, hands out sub and pub slots, and cleans up
- * after clients that go away (a dead publisher's claim becomes a SKIP).
+ * creates the two regions and the eventfds lazily, on the first OPEN_RING
+ * of the channel, hands out sub and pub slots, cleans up after clients that
+ * go away (a dead publisher's claim becomes a SKIP), watches subscribers
+ * that hold publishers back, and keeps the slot statistics.
  * The channel owns its ring_owner and frees it with itself; a channel is
- * kept alive while any slot of its ring is active (channel_release()).
+ * kept alive while any client slot of its ring is active (channel_release()).
+ *
+ * Each ring has RING_OWNER_SLOTS slots of each kind for clients and one
+ * more of each, index RING_OWNER_BROKER_SLOT, for the broker itself: its
+ * pub slot writes socket PUBLISHes into the ring and its sub slot feeds
+ * the channel's socket subscribers (bridge.h). Those two are never handed
+ * out and are not counted as ring clients.
  *
  * This module knows nothing about connections: the peer that asked for a
- * slot remembers it and gives it back with ring_owner_release().
+ * slot remembers it and gives it back with ring_owner_release(); the
+ * holder pointer stored per slot is opaque here.
  */
 #pragma once
 
@@ -24,12 +32,24 @@
 struct event;
 struct event_base;
 
-/* Slots of each kind per ring (and so eventfds per ring: one per sub slot). */
+/* Slots of each kind per ring that clients can hold. */
 #define RING_OWNER_SLOTS 32u
+/* The broker's own pub slot (socket publishes) and sub slot (the bridge). */
+#define RING_OWNER_BROKER_SLOT RING_OWNER_SLOTS
+/* Slots of each kind in the ring, the broker's included (eventfds: one per sub slot). */
+#define RING_OWNER_RING_SLOTS (RING_OWNER_SLOTS + 1u)
 /* A dead publisher's claim still contested by a live one is retried this often... */
 #define RING_OWNER_RECOVER_USEC (50u * 1000u)
 /* ...at most this many times (about a second). */
 #define RING_OWNER_RECOVER_TRIES 20u
+
+/* Statistics of one slot, as its holder stored them (untrusted, for display only). */
+struct ring_slot_stats {
+        uint64_t published; /* pub slot */
+        uint64_t wakeups;   /* pub slot: eventfd signals sent */
+        uint64_t delivered; /* sub slot */
+        uint64_t lost;      /* sub slot */
+};
 
 struct ring_owner {
         struct event_base *base;
@@ -42,54 +62,130 @@ struct ring_owner {
         int data_fd;    /* read-write, for publishers */
         int data_ro_fd; /* read-only reopen, for subscribers */
         int state_fd;
-        int wake_fds[RING_OWNER_SLOTS]; /* index = sub slot */
-        uint64_t subs_used;             /* sub slots handed out (bit = slot) */
-        uint64_t pubs_used;             /* pub slots handed out */
-        uint64_t recovering;            /* released pub slots whose claim is still contested */
+        int wake_fds[RING_OWNER_RING_SLOTS]; /* index = sub slot; the last is the bridge's */
+        int space_fd;        /* the broker's space eventfd: readers signal it (space_broker) */
+        uint64_t subs_used;  /* client sub slots handed out (bit = slot) */
+        uint64_t pubs_used;  /* client pub slots handed out */
+        uint64_t recovering; /* released pub slots whose claim is still contested */
+        bool bridge_active;  /* the broker's sub slot is active */
         unsigned recover_tries;
         struct event *recover_timer;
+        void *sub_holders[RING_OWNER_SLOTS];
+        void *pub_holders[RING_OWNER_SLOTS];
+        /* Stall watch (ring_owner_stalled()): cursor seen and since when, 0 = not stalled. */
+        uint64_t stall_cursor[RING_OWNER_SLOTS];
+        uint64_t stall_since_usec[RING_OWNER_SLOTS];
+        /* Counters of client slots since released, so totals never go back. */
+        struct ring_slot_stats retired;
 };
+
+/*
+ * ring_owner_refusal() - whether a channel may have a ring at all.
+ * @why, @size: receives the reason for the client when it may not.
+ * Return: 0; -ENOTSUP when the channel's "shared_memory" setting is false,
+ * when its max_message_bytes exceeds ring_bytes / 4 (a ring must hold a
+ * few of its largest messages), or when a retained value of that size
+ * could not travel in an OPEN_RING reply (PROTO_REPLY_BODY_MAX).
+ */
+int ring_owner_refusal(const struct channel_settings *s, char *why, size_t size);
 
 /*
  * ring_owner_new() - create, map and format a ring for a channel.
  * @base: the broker's loop (for the recovery timer).
  * @name, @name_len: the channel name (stored in the ring header).
- * @s: the channel's settings: ring_bytes is the capacity, max_message_bytes
- *     is capped at capacity / 4, the overflow policy is copied.
+ * @s: the channel's settings (ring_owner_refusal() said yes): ring_bytes is
+ *     the capacity; max_message_bytes and the overflow policy are copied.
+ * @first_seq: the sequence number of the ring's first record (the
+ *     channel's next one), so sequence numbers run on across the switch.
+ * The broker's pub slot is active from the start.
  * Return: 0; -ENOMEM; -EINVAL (geometry); a negative errno from
  * memfd_create/mmap/eventfd (-EMFILE, ...).
  */
 int ring_owner_new(struct event_base *base, const char *name, size_t name_len,
-                   const struct channel_settings *s, struct ring_owner **ret);
+                   const struct channel_settings *s, uint64_t first_seq, struct ring_owner **ret);
 
 /* Unmaps and closes everything. Accepts NULL. Return: NULL. */
 struct ring_owner *ring_owner_free(struct ring_owner *o);
 
 /*
- * ring_owner_acquire() - activate a free slot for a client.
+ * ring_owner_acquire() - activate a free client slot.
  * @role: PROTO_RING_PUBLISHER or PROTO_RING_SUBSCRIBER.
  * @pid: the client's pid (SO_PEERCRED), stored in the slot for diagnostics.
+ * @holder: remembered for ring_owner_holder() (the peer).
+ * The slot's statistics start at zero.
  * Return: 0 and *ret_slot; -ENOSPC (every slot of that kind is taken or
  * still being recovered); -EINVAL (bad role).
  */
-int ring_owner_acquire(struct ring_owner *o, uint8_t role, pid_t pid, uint32_t *ret_slot);
+int ring_owner_acquire(struct ring_owner *o, uint8_t role, pid_t pid, void *holder,
+                       uint32_t *ret_slot);
 
 /*
  * ring_owner_release() - a client holding @slot went away. A sub slot is
  * freed and publishers waiting for space are woken (the slowest cursor may
- * have gone); a pub slot is freed and its unfinished claim, if any, turned
- * into a SKIP record, from a timer when a live publisher still contests it.
+ * have gone), the broker's space wait included; a pub slot is freed and
+ * its unfinished claim, if any, turned into a SKIP record, from a timer
+ * when a live publisher still contests it. Unknown slots are ignored.
  */
 void ring_owner_release(struct ring_owner *o, uint8_t role, uint32_t slot);
 
-/* Active slots, sub and pub together (the "ring_clients" statistic). */
+/* The holder given to ring_owner_acquire(), or NULL for a free slot. */
+void *ring_owner_holder(const struct ring_owner *o, uint8_t role, uint32_t slot);
+
+/* Active client slots, sub and pub together (the "ring_clients" statistic). */
 unsigned ring_owner_clients(const struct ring_owner *o);
 
 /*
  * ring_owner_fds() - the descriptors to hand to the holder of @slot, in
- * protocol order: DATA (read-only for a subscriber), STATE, then the
- * subscriber's eventfd or, for a publisher, every sub slot's eventfd.
+ * protocol order: DATA (read-only for a subscriber), STATE, then for a
+ * subscriber its eventfd and the broker's space eventfd, for a publisher
+ * every sub slot's eventfd (the broker's own included).
  * @fds: room for PROTO_RING_FDS_MAX; the fds stay owned by @o.
  * Return: the number written.
  */
 size_t ring_owner_fds(const struct ring_owner *o, uint8_t role, uint32_t slot, int *fds);
+
+/* Activates (at the tail) or releases the broker's own sub slot. Return: 0; -EBUSY. */
+int ring_owner_bridge_activate(struct ring_owner *o);
+void ring_owner_bridge_release(struct ring_owner *o);
+
+/*
+ * ring_owner_wake_space() - a cursor moved or a slot went: bump and wake
+ * the space futex, and signal the broker's space eventfd if it waits.
+ */
+void ring_owner_wake_space(struct ring_owner *o);
+
+/*
+ * ring_owner_wake_sleepers() - after commits by the broker: signal the
+ * eventfds of the subscribers that announced sleep. With
+ * @ret_bridge_was_asleep, the broker's own sub slot is not signalled but
+ * reported there (the caller drains its bridge itself, no syscall).
+ * Return: the number of eventfds signalled.
+ */
+unsigned ring_owner_wake_sleepers(struct ring_owner *o, bool *ret_bridge_was_asleep);
+
+/*
+ * ring_owner_stalled() - the client sub slots holding publishers back.
+ * Called about once a second. A slot stalls while publishers wait for
+ * space (space_waiters > 0, the broker's own wait included) and its
+ * cursor stays put so far behind the tail (more than capacity minus the
+ * largest record) that it can be what they wait for; any movement,
+ * catching up, or nobody waiting resets it.
+ * Return: the slots (bit = slot) stalled for at least @timeout_usec.
+ */
+uint64_t ring_owner_stalled(struct ring_owner *o, uint64_t now_usec, uint64_t timeout_usec);
+
+/* Statistics of one slot (zero for a free one). */
+struct ring_slot_stats ring_owner_slot_stats(const struct ring_owner *o, uint8_t role,
+                                             uint32_t slot);
+
+/*
+ * Totals for the channel: delivered and lost over client sub slots (active
+ * and released), wakeups over every pub slot (the broker's too).
+ */
+struct ring_slot_stats ring_owner_totals(const struct ring_owner *o);
+
+/* Messages published into the ring since it was formatted (from the tail's seq). */
+uint64_t ring_owner_published(const struct ring_owner *o);
+
+/* The sequence number the next record will get. */
+uint64_t ring_owner_next_seq(const struct ring_owner *o);

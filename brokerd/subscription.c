@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge.h"
 #include "channel-name.h"
 #include "channel.h"
 #include "proto.h"
@@ -26,17 +27,25 @@ static int sub_link_new(struct subscription *s, struct channel *c) {
                 return -ENOMEM;
         l->channel = c;
         l->sub = s;
+        l->start_seq = channel_next_seq(c);
         list_append(&c->links, &l->channel_node);
         list_append(&s->links, &l->sub_node);
         c->n_subscribers++;
+        /* The ring's socket subscribers are fed by its bridge: it must read now. */
+        if (c->bridge)
+                bridge_links_changed(c->bridge);
         return 0;
 }
 
 void sub_link_free(struct sub_link *l) {
-        l->channel->n_subscribers--;
+        struct channel *c = l->channel;
+
+        c->n_subscribers--;
         list_unlink(&l->channel_node);
         list_unlink(&l->sub_node);
         free(l);
+        if (c->bridge)
+                bridge_links_changed(c->bridge);
 }
 
 static bool sub_matches(const struct subscription *s, const struct channel *c) {
@@ -150,7 +159,8 @@ void subscription_replay_retained(struct subscription *s) {
                         .flags = PROTO_FLAG_RETAIN,
                 };
 
-                if (!c->retained)
+                /* A value the ring still holds ahead of a lagging bridge arrives live. */
+                if (!c->retained || c->retained_seq >= l->start_seq)
                         continue;
                 m.seq = c->retained_seq;
                 m.timestamp_ns = c->retained_timestamp_ns;

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ipcctl stats [--json]: broker counters, then a table of channels and a
- * table of clients, from the JSON object of ipc_client_stats(); or that
- * JSON unchanged for scripts.
+ * ipcctl stats [--json]: broker counters, then a table of channels (with
+ * their shared-memory ring's size, fill and wake-ups), a table of each
+ * channel's clients (transport and counters per client and role) and a
+ * table of connections, from the JSON object of ipc_client_stats(); or
+ * that JSON unchanged for scripts.
  */
 #include "build-config.h"
 
@@ -28,6 +30,7 @@ static const struct {
         {"Dropped", "dropped"},         {"Slow disconnects", "slow_disconnects"},
 };
 
+/* "ring_*" are copied up from the channel's "ring" object (stats_channel_rows()). */
 static const struct cli_column stats_channel_columns[] = {
         {"CHANNEL", "name", CLI_COLUMN_STRING},
         {"PUBLISHERS", "publishers", CLI_COLUMN_INTEGER},
@@ -36,6 +39,21 @@ static const struct cli_column stats_channel_columns[] = {
         {"DELIVERED", "delivered", CLI_COLUMN_INTEGER},
         {"DROPPED", "dropped", CLI_COLUMN_INTEGER},
         {"TRANSPORT", "transport", CLI_COLUMN_STRING},
+        {"RING", "ring_capacity", CLI_COLUMN_INTEGER},
+        {"FILL", "ring_fill_bytes", CLI_COLUMN_INTEGER},
+        {"WAKEUPS", "ring_wakeups", CLI_COLUMN_INTEGER},
+};
+
+/* One row per channel client and role ("channel" added from the channel's row). */
+static const struct cli_column stats_channel_client_columns[] = {
+        {"CHANNEL", "channel", CLI_COLUMN_STRING},
+        {"CLIENT", "client", CLI_COLUMN_INTEGER},
+        {"ROLE", "role", CLI_COLUMN_STRING},
+        {"TRANSPORT", "transport", CLI_COLUMN_STRING},
+        {"PUBLISHED", "published", CLI_COLUMN_INTEGER},
+        {"DELIVERED", "delivered", CLI_COLUMN_INTEGER},
+        {"DROPPED", "dropped", CLI_COLUMN_INTEGER},
+        {"WAKEUPS", "wakeups", CLI_COLUMN_INTEGER},
 };
 
 static const struct cli_column stats_client_columns[] = {
@@ -88,29 +106,82 @@ static void stats_summary(struct cli *cli, const json_t *stats) {
         }
 }
 
-static int stats_print(struct cli *cli, const char *text) {
-        _cli_cleanup_(cli_json_decrefp) json_t *stats = NULL;
-        json_t *empty = json_array();
-        const json_t *rows;
+/* Copies member @from of @src (if any) into @dst as @to. Return: 0; -1 out of memory. */
+static int copy_member(json_t *dst, const char *to, const json_t *src, const char *from) {
+        json_t *v = json_object_get(src, from);
+
+        return !v || json_object_set(dst, to, v) == 0 ? 0 : -1;
+}
+
+/*
+ * The channel rows with the ring's members copied up (tables show flat
+ * members only), and the rows of every channel's clients with the
+ * channel's name added. Return: 0; -1 out of memory.
+ */
+static int stats_channel_rows(const json_t *channels, json_t *ret_channels, json_t *ret_clients) {
+        const json_t *ch, *client;
+        size_t i, j;
+
+        json_array_foreach(channels, i, ch) {
+                const json_t *ring = json_object_get(ch, "ring");
+                json_t *row = json_copy((json_t *)ch);
+
+                if (!row || json_array_append_new(ret_channels, row) < 0)
+                        return -1;
+                if (copy_member(row, "ring_capacity", ring, "capacity") < 0 ||
+                    copy_member(row, "ring_fill_bytes", ring, "fill_bytes") < 0 ||
+                    copy_member(row, "ring_wakeups", ring, "wakeups") < 0)
+                        return -1;
+                json_array_foreach(json_object_get(ch, "clients"), j, client) {
+                        json_t *c = json_copy((json_t *)client);
+
+                        if (!c || json_array_append_new(ret_clients, c) < 0 ||
+                            copy_member(c, "channel", ch, "name") < 0)
+                                return -1;
+                }
+        }
+        return 0;
+}
+
+static int stats_tables(const json_t *stats, json_t *channels, json_t *channel_clients,
+                        json_t *empty) {
+        const json_t *rows = json_object_get(stats, "channel_stats");
         int r;
 
-        r = cli_json_parse(text, JSON_OBJECT, "statistics object", &stats);
-        if (r != 0 || !empty) {
-                json_decref(empty);
-                return r != 0 ? r : cli_error(EX_SOFTWARE, "out of memory");
-        }
-        stats_summary(cli, stats);
-        putchar('\n');
-        rows = json_object_get(stats, "channel_stats");
-        r = cli_table_print(stdout, json_is_array(rows) ? rows : empty, stats_channel_columns,
+        if (stats_channel_rows(json_is_array(rows) ? rows : empty, channels, channel_clients) < 0)
+                return cli_error(EX_SOFTWARE, "out of memory");
+        r = cli_table_print(stdout, channels, stats_channel_columns,
                             ARRAY_LEN(stats_channel_columns));
+        if (r == 0 && json_array_size(channel_clients) > 0) {
+                putchar('\n');
+                r = cli_table_print(stdout, channel_clients, stats_channel_client_columns,
+                                    ARRAY_LEN(stats_channel_client_columns));
+        }
         if (r == 0) {
                 putchar('\n');
                 rows = json_object_get(stats, "clients");
                 r = cli_table_print(stdout, json_is_array(rows) ? rows : empty,
                                     stats_client_columns, ARRAY_LEN(stats_client_columns));
         }
+        return r;
+}
+
+static int stats_print(struct cli *cli, const char *text) {
+        _cli_cleanup_(cli_json_decrefp) json_t *stats = NULL;
+        json_t *empty = json_array(), *channels = json_array(), *channel_clients = json_array();
+        int r;
+
+        r = cli_json_parse(text, JSON_OBJECT, "statistics object", &stats);
+        if (r == 0 && (!empty || !channels || !channel_clients))
+                r = cli_error(EX_SOFTWARE, "out of memory");
+        if (r == 0) {
+                stats_summary(cli, stats);
+                putchar('\n');
+                r = stats_tables(stats, channels, channel_clients, empty);
+        }
         json_decref(empty);
+        json_decref(channels);
+        json_decref(channel_clients);
         return r != 0 ? r : cli_flush_stdout();
 }
 

@@ -20,7 +20,7 @@
 #define PUBLISH_HEAD 4
 #define MESSAGE_HEAD 21 /* plus the name */
 #define LOSS_HEAD 12
-#define CLOSE_RING_HEAD 12
+#define CLOSE_RING_HEAD 8
 #define RETAINED_HEAD 20
 
 static void put_header(uint8_t *buf, uint8_t type, uint8_t flags, size_t body_len) {
@@ -181,9 +181,7 @@ size_t proto_encode_loss(uint8_t *buf, const struct proto_loss *m) {
 size_t proto_encode_close_ring(uint8_t *buf, const struct proto_close_ring *m) {
         put_header(buf, PROTO_CLOSE_RING, 0, CLOSE_RING_HEAD);
         le32_put(buf + 8, m->request_id);
-        le32_put(buf + 12, m->slot);
-        buf[16] = m->role;
-        buf[17] = buf[18] = buf[19] = 0;
+        le32_put(buf + 12, m->handle);
         return PROTO_HEADER_BYTES + CLOSE_RING_HEAD;
 }
 
@@ -207,6 +205,8 @@ void proto_encode_ring_reply(uint8_t *buf, const struct proto_ring_reply *m) {
         le32_put(buf + 4, m->n_fds);
         le64_put(buf + 8, m->data_size);
         le64_put(buf + 16, m->state_size);
+        le32_put(buf + 24, m->handle);
+        le32_put(buf + 28, 0);
 }
 
 void proto_encode_ring_retained(uint8_t *buf, uint64_t seq, uint64_t timestamp_ns) {
@@ -330,11 +330,10 @@ int proto_decode_loss(const uint8_t *body, size_t len, struct proto_loss *ret) {
 }
 
 int proto_decode_close_ring(const uint8_t *body, size_t len, struct proto_close_ring *ret) {
-        if (len != CLOSE_RING_HEAD || body[9] != 0 || body[10] != 0 || body[11] != 0)
+        if (len != CLOSE_RING_HEAD)
                 return -EBADMSG;
         ret->request_id = le32_get(body);
-        ret->slot = le32_get(body + 4);
-        ret->role = body[8];
+        ret->handle = le32_get(body + 4);
         return 0;
 }
 
@@ -376,6 +375,9 @@ int proto_decode_ring_reply(const void *body, size_t len, struct proto_ring_repl
         ret->n_fds = n_fds;
         ret->data_size = le64_get(b + 8);
         ret->state_size = le64_get(b + 16);
+        ret->handle = le32_get(b + 24);
+        if (le32_get(b + 28) != 0)
+                return -EBADMSG;
         ret->has_retained = len > PROTO_RING_REPLY_BYTES;
         ret->retained_seq = 0;
         ret->retained_timestamp_ns = 0;

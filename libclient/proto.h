@@ -169,7 +169,8 @@ struct proto_open_ring {
 
 /*
  * Tail of a successful OPEN_RING reply: u32 slot, u32 n_fds, u64 data_size,
- * u64 state_size; for a subscriber, when the channel has a retained value
+ * u64 state_size, u32 handle (names the grant in CLOSE_RING; unique on the
+ * connection), u32 0; for a subscriber, when the channel has a retained value
  * older than the slot's start, then u64 seq, u64 timestamp_ns and its
  * payload (the rest of the body, at least one byte: an empty retained value
  * is no retained value). The REPLY frame carries n_fds
@@ -179,7 +180,7 @@ struct proto_open_ring {
  * ring_space_broker_waiting()), for a publisher one eventfd per sub slot
  * (index = sub slot).
  */
-#define PROTO_RING_REPLY_BYTES 24
+#define PROTO_RING_REPLY_BYTES 32
 #define PROTO_RING_RETAINED_BYTES 16
 #define PROTO_RING_SUB_FDS 4
 /* Most descriptors an OPEN_RING reply carries (DATA, STATE, 64 eventfds). */
@@ -190,6 +191,7 @@ struct proto_ring_reply {
         uint32_t n_fds;
         uint64_t data_size;
         uint64_t state_size;
+        uint32_t handle; /* for CLOSE_RING */
         /* Subscribers: the retained value to deliver first (decoder output only). */
         bool has_retained;
         uint64_t retained_seq;
@@ -198,11 +200,14 @@ struct proto_ring_reply {
         size_t retained_size;
 };
 
-/* CLOSE_RING head: u32 request_id (0: no reply wanted), u32 slot, u8 role, 3x u8 0. */
+/*
+ * CLOSE_RING head: u32 request_id (0: no reply wanted), u32 handle (from
+ * the OPEN_RING reply). Slot numbers cannot name a grant: they are per
+ * ring, and one connection holds slots in many rings.
+ */
 struct proto_close_ring {
         uint32_t request_id;
-        uint32_t slot;
-        uint8_t role; /* enum proto_ring_role */
+        uint32_t handle;
 };
 
 /*

@@ -96,6 +96,7 @@ static void assert_defaults(const struct config *c) {
         assert_int_equal(c->channel_defaults.max_message_bytes, 1 * MIB);
         assert_int_equal(c->channel_defaults.ring_bytes, 4 * MIB);
         assert_int_equal(c->channel_defaults.overflow, PROTO_OVERFLOW_BLOCK);
+        assert_true(c->channel_defaults.shared_memory);
         assert_int_equal(c->n_rules, 0);
 }
 
@@ -248,6 +249,12 @@ static void test_channel_setting_errors(void **state) {
         key_fails("{\"channel_defaults\": {\"ring_bytes\": 2147483648}}",
                   "channel_defaults.ring_bytes: expected a power of two from 65536 to "
                   "1073741824, got 2147483648");
+        key_fails("{\"channel_defaults\": {\"shared_memory\": 1}}",
+                  "channel_defaults.shared_memory: expected true or false, got 1");
+        key_fails("{\"channels\": {\"a.b\": {\"shared_memory\": \"no\"}}}",
+                  "channels.\"a.b\".shared_memory: expected true or false, got \"no\"");
+        key_fails("{\"channels\": {\"a\": {\"shared_memory\": null}}}",
+                  "channels.a.shared_memory: expected true or false, got null");
         key_fails("{\"channel_defaults\": {\"max_message_bytes\": 0}}",
                   "channel_defaults.max_message_bytes: expected an integer from 1 to 268435456, "
                   "got 0");
@@ -321,10 +328,11 @@ static const char full_file[] =
         "             \"output_queue_bytes\": 4294967296, \"stall_timeout_ms\": 100,\n"
         "             \"handshake_timeout_ms\": 600000, \"max_subscriptions\": 1000000},\n"
         "  \"channel_defaults\": {\"comment\": \"c\", \"max_message_bytes\": 4096,\n"
-        "                       \"ring_bytes\": 65536, \"overflow\": \"drop\"},\n"
+        "                       \"ring_bytes\": 65536, \"overflow\": \"drop\",\n"
+        "                       \"shared_memory\": false},\n"
         "  \"channels\": {\n"
         "    \"comment\": \"a string here is a comment, not a channel\",\n"
-        "    \"a.*\": {\"overflow\": \"disconnect\"},\n"
+        "    \"a.*\": {\"overflow\": \"disconnect\", \"shared_memory\": true},\n"
         "    \"a.>\": {\"ring_bytes\": 1073741824},\n"
         "    \"a.b\": {\"comment\": \"exact\", \"max_message_bytes\": 65536},\n"
         "    \">\": {\"max_message_bytes\": 100},\n"
@@ -352,6 +360,7 @@ static void test_every_key(void **state) {
         assert_int_equal(c.channel_defaults.max_message_bytes, 4096);
         assert_int_equal(c.channel_defaults.ring_bytes, 65536);
         assert_int_equal(c.channel_defaults.overflow, PROTO_OVERFLOW_DROP);
+        assert_false(c.channel_defaults.shared_memory);
         assert_int_equal(c.n_rules, 5);
         assert_string_equal(c.rules[0].pattern, "a.*");
         assert_true(c.rules[0].is_pattern);
@@ -359,6 +368,8 @@ static void test_every_key(void **state) {
         assert_int_equal(c.rules[0].settings.overflow, PROTO_OVERFLOW_DISCONNECT);
         assert_int_equal(c.rules[0].settings.max_message_bytes, 4096);
         assert_int_equal(c.rules[0].settings.ring_bytes, 65536);
+        assert_true(c.rules[0].settings.shared_memory);
+        assert_false(c.rules[1].settings.shared_memory);
         assert_string_equal(c.rules[2].pattern, "a.b");
         assert_false(c.rules[2].is_pattern);
         assert_int_equal(c.rules[2].settings.max_message_bytes, 65536);
@@ -408,6 +419,7 @@ static void test_lookup_order(void **state) {
 
         load_ok("{\"channels\": {\"a.b\": {\"overflow\": \"disconnect\"}}}", &c);
         assert_int_equal(config_channel_settings(&c, "a.b")->overflow, PROTO_OVERFLOW_DISCONNECT);
+        assert_true(config_channel_settings(&c, "a.b")->shared_memory);
         assert_ptr_equal(config_channel_settings(&c, "a.b.c"), &c.channel_defaults);
         assert_ptr_equal(config_channel_settings(&c, "a"), &c.channel_defaults);
         config_deinit(&c);
@@ -427,6 +439,27 @@ static void test_limits_lower_defaults(void **state) {
                 &c);
         assert_int_equal(c.channel_defaults.max_message_bytes, 268435456);
         config_deinit(&c);
+}
+
+/* "shared_memory": false on a pattern keeps its channels on the socket path, others keep rings. */
+static void test_shared_memory(void **state) {
+        struct config c;
+
+        load_ok("{\"channels\": {\"net.>\": {\"shared_memory\": false},"
+                " \"net.local\": {\"shared_memory\": true}}}",
+                &c);
+        assert_false(config_channel_settings(&c, "net.remote")->shared_memory);
+        assert_true(config_channel_settings(&c, "net.local")->shared_memory);
+        assert_true(config_channel_settings(&c, "other")->shared_memory);
+        config_deinit(&c);
+
+        load_ok("{\"channel_defaults\": {\"shared_memory\": false},"
+                " \"channels\": {\"x\": {\"overflow\": \"drop\"}}}",
+                &c);
+        assert_false(config_channel_settings(&c, "x")->shared_memory);
+        assert_false(config_channel_settings(&c, "y")->shared_memory);
+        config_deinit(&c);
+        assert_defaults(&c);
 }
 
 static void test_listen_forms(void **state) {
@@ -518,6 +551,7 @@ int main(void) {
                 cmocka_unit_test(test_every_key),
                 cmocka_unit_test(test_lookup_order),
                 cmocka_unit_test(test_limits_lower_defaults),
+                cmocka_unit_test(test_shared_memory),
                 cmocka_unit_test(test_listen_forms),
                 cmocka_unit_test(test_reload),
                 cmocka_unit_test(test_overflow_names),

@@ -151,9 +151,11 @@ static void test_open_ring_roundtrip(void **state) {
         struct proto_ring_reply rin = {.slot = 31,
                                        .n_fds = 35,
                                        .data_size = UINT64_C(0x100002000),
-                                       .state_size = 12288},
+                                       .state_size = 12288,
+                                       .handle = 0xfeedbeef},
                                 rout;
         uint8_t rec[PROTO_RING_REPLY_BYTES];
+        uint8_t full[PROTO_RING_REPLY_BYTES + PROTO_RING_RETAINED_BYTES + 3];
         char name[PROTO_NAME_MAX];
         uint8_t buf[PROTO_HEAD_MAX];
         struct proto_header h;
@@ -197,13 +199,63 @@ static void test_open_ring_roundtrip(void **state) {
         assert_int_equal(rout.n_fds, 35);
         assert_true(rout.data_size == UINT64_C(0x100002000));
         assert_true(rout.state_size == 12288);
+        assert_true(rout.handle == 0xfeedbeef);
+        assert_false(rout.has_retained);
         assert_int_equal(proto_decode_ring_reply(rec, sizeof(rec) - 1, &rout), -EBADMSG);
+        /* A subscriber's retained value follows the record; cut short, it is malformed. */
+        memcpy(full, rec, sizeof(rec));
+        proto_encode_ring_retained(full + sizeof(rec), 41, 42);
+        memcpy(full + sizeof(rec) + PROTO_RING_RETAINED_BYTES, "abc", 3);
+        assert_int_equal(proto_decode_ring_reply(full, sizeof(full), &rout), 0);
+        assert_true(rout.has_retained);
+        assert_int_equal(rout.retained_seq, 41);
+        assert_int_equal(rout.retained_timestamp_ns, 42);
+        assert_int_equal(rout.retained_size, 3);
+        assert_memory_equal(rout.retained, "abc", 3);
+        for (size_t n = sizeof(rec) + 1; n <= sizeof(rec) + PROTO_RING_RETAINED_BYTES; n++)
+                assert_int_equal(proto_decode_ring_reply(full, n, &rout), -EBADMSG);
+        /* The reserved word must be zero. */
+        rec[PROTO_RING_REPLY_BYTES - 1] = 1;
+        assert_int_equal(proto_decode_ring_reply(rec, sizeof(rec), &rout), -EBADMSG);
         rin.n_fds = 0;
         proto_encode_ring_reply(rec, &rin);
         assert_int_equal(proto_decode_ring_reply(rec, sizeof(rec), &rout), -EBADMSG);
         rin.n_fds = PROTO_RING_FDS_MAX + 1;
         proto_encode_ring_reply(rec, &rin);
         assert_int_equal(proto_decode_ring_reply(rec, sizeof(rec), &rout), -EBADMSG);
+}
+
+/* CLOSE_RING and RETAINED round-trip; wrong lengths are malformed. */
+static void test_close_ring_retained_roundtrip(void **state) {
+        struct proto_close_ring cin = {.request_id = 5, .handle = 77}, cout;
+        struct proto_retained rin = {.pub_id = 3, .seq = 99, .timestamp_ns = 123,
+                                     .payload = "xyz", .size = 3},
+                              rout;
+        struct proto_header h;
+        struct frame f;
+        const uint8_t *body;
+
+        frame_finish(&f, proto_encode_close_ring(f.buf, &cin), NULL, 0);
+        assert_string_equal(proto_type_name(PROTO_CLOSE_RING), "CLOSE_RING");
+        body = frame_body(&f, PROTO_CLOSE_RING, &h);
+        assert_int_equal(proto_decode_close_ring(body, h.length, &cout), 0);
+        assert_int_equal(cout.request_id, 5);
+        assert_int_equal(cout.handle, 77);
+        assert_int_equal(proto_decode_close_ring(body, h.length - 1, &cout), -EBADMSG);
+        assert_int_equal(proto_decode_close_ring(body, h.length + 1, &cout), -EBADMSG);
+
+        frame_finish(&f, proto_encode_retained(f.buf, &rin), rin.payload, rin.size);
+        assert_string_equal(proto_type_name(PROTO_RETAINED), "RETAINED");
+        body = frame_body(&f, PROTO_RETAINED, &h);
+        assert_int_equal(proto_decode_retained(body, h.length, &rout), 0);
+        assert_int_equal(rout.pub_id, 3);
+        assert_int_equal(rout.seq, 99);
+        assert_int_equal(rout.timestamp_ns, 123);
+        assert_int_equal(rout.size, 3);
+        assert_memory_equal(rout.payload, "xyz", 3);
+        for (size_t n = 0; n < h.length - rin.size; n++)
+                assert_int_equal(proto_decode_retained(body, n, &rout), -EBADMSG);
+        assert_true(proto_body_limit(PROTO_RETAINED, 100) < proto_body_limit(PROTO_RETAINED, 200));
 }
 
 /* Binary payloads, NUL bytes included, survive intact; the empty payload too. */
@@ -444,6 +496,7 @@ int main(void) {
                 cmocka_unit_test(test_request_reply_roundtrip),
                 cmocka_unit_test(test_open_reply_roundtrip),
                 cmocka_unit_test(test_open_ring_roundtrip),
+                cmocka_unit_test(test_close_ring_retained_roundtrip),
                 cmocka_unit_test(test_publish_message_roundtrip),
                 cmocka_unit_test(test_loss_roundtrip),
                 cmocka_unit_test(test_head_max_fits),
