@@ -117,6 +117,8 @@ int cli_connect(struct cli *cli) {
                 r = ipc_options_set_connect_timeout(opts, cli->timeout_usec);
         if (r >= 0)
                 r = ipc_options_set_name(opts, CLI_PROGRAM);
+        if (r >= 0 && cli->socket_only)
+                r = ipc_options_set_transport(opts, IPC_TRANSPORT_SOCKET);
         if (r < 0)
                 return cli_error(cli_exit_code(r), "cannot set up the connection: %s",
                                  ipc_strerror(r));

@@ -44,6 +44,7 @@
 enum {
         CLI_OPT_JSON = 0x100,
         CLI_OPT_RAW,
+        CLI_OPT_SOCKET_ONLY,
 };
 
 /* What every verb gets: the global options and, once connected, the client. */
@@ -51,6 +52,7 @@ struct cli {
         const char *address;   /* given to the library; NULL for its default */
         char *address_shown;   /* the address as it appears in messages */
         uint64_t timeout_usec; /* -t: connect and per-request timeout */
+        bool socket_only;      /* --socket-only: IPC_TRANSPORT_SOCKET */
         ipc_client *client;    /* set by cli_connect() */
 };
 

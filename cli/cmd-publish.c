@@ -22,6 +22,7 @@
 static const struct cli_option publish_options[] = {
         {'b', "binary", NULL, "publish all of standard input as one message"},
         {'r', "retain", NULL, "keep the message as the channel's retained value"},
+        {CLI_OPT_SOCKET_ONLY, "socket-only", NULL, "send through the socket, never shared memory"},
         {'h', "help", NULL, "show this help and exit"},
         {},
 };
@@ -239,6 +240,9 @@ static int cmd_publish(struct cli *cli, const struct cli_verb *verb, int argc, c
                 case 'r':
                         p.flags |= IPC_PUBLISH_RETAIN;
                         break;
+                case CLI_OPT_SOCKET_ONLY:
+                        cli->socket_only = true;
+                        break;
                 case CLI_GETOPT_EXIT:
                         return g.exit_code;
                 }
@@ -264,7 +268,7 @@ static int cmd_publish(struct cli *cli, const struct cli_verb *verb, int argc, c
 
 const struct cli_verb cli_verb_publish = {
         .name = "publish",
-        .synopsis = "[-br] CHANNEL [MESSAGE]",
+        .synopsis = "[-br] [--socket-only] CHANNEL [MESSAGE]",
         .brief = "Publish a message, or each line of standard input.",
         .summary = "Publish MESSAGE on CHANNEL. Without MESSAGE, publish each line of standard\n"
                    "input as one message (the newline removed), or with -b all of it as one.",

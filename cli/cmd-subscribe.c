@@ -22,6 +22,8 @@ static const struct cli_option subscribe_options[] = {
         {'v', "verbose", NULL, "print the channel name and a space before each message"},
         {CLI_OPT_JSON, "json", NULL, "print each message as a JSON object on one line"},
         {CLI_OPT_RAW, "raw", NULL, "print the payload bytes only, with no newline"},
+        {CLI_OPT_SOCKET_ONLY, "socket-only", NULL,
+         "receive through the socket, never shared memory"},
         {'h', "help", NULL, "show this help and exit"},
         {},
 };
@@ -43,6 +45,7 @@ struct subscribe {
         uint64_t end_usec;  /* CLOCK_MONOTONIC deadline, IPC_USEC_INFINITY for none */
         uint64_t received;
         enum subscribe_format format;
+        bool parsed_exit; /* --help or a usage error: exit with the parser's code */
 };
 
 static uint64_t now_usec(void) {
@@ -246,6 +249,9 @@ static int subscribe_parse(struct subscribe *s, const struct cli_verb *verb, int
                 case 'v':
                         verbose = true;
                         break;
+                case CLI_OPT_SOCKET_ONLY:
+                        s->cli->socket_only = true;
+                        break;
                 case CLI_OPT_JSON:
                 case CLI_OPT_RAW:
                         if (s->format != SUBSCRIBE_PLAIN)
@@ -253,6 +259,7 @@ static int subscribe_parse(struct subscribe *s, const struct cli_verb *verb, int
                         s->format = c == CLI_OPT_JSON ? SUBSCRIBE_JSON : SUBSCRIBE_RAW;
                         break;
                 case CLI_GETOPT_EXIT:
+                        s->parsed_exit = true;
                         return g.exit_code;
                 }
         }
@@ -271,7 +278,7 @@ static int cmd_subscribe(struct cli *cli, const struct cli_verb *verb, int argc,
         int r;
 
         r = subscribe_parse(&s, verb, argc, argv);
-        if (r == 0)
+        if (r == 0 && !s.parsed_exit)
                 r = subscribe_run(&s, argv + optind);
         for (size_t i = 0; s.subs && i < s.n_subs; i++)
                 ipc_sub_free(s.subs[i]);
@@ -281,7 +288,7 @@ static int cmd_subscribe(struct cli *cli, const struct cli_verb *verb, int argc,
 
 const struct cli_verb cli_verb_subscribe = {
         .name = "subscribe",
-        .synopsis = "[-v] [-n N] [-W SECONDS] [--json | --raw] PATTERN...",
+        .synopsis = "[-v] [-n N] [-W SECONDS] [--json | --raw] [--socket-only] PATTERN...",
         .brief = "Print the messages of channels as they arrive.",
         .summary = "Print the messages of the channels matching each PATTERN (a channel name,\n"
                    "or with wildcards: \"a.*\" one token, \"a.>\" one or more), one per line.",

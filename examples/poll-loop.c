@@ -7,7 +7,9 @@
  *
  * The loop is the whole integration recipe: poll the client's fd for its
  * events with its timeout, call ipc_client_process(), then drain messages
- * with ipc_client_receive(..., 0, ...) until -EAGAIN.
+ * with ipc_client_receive(..., 0, ...) until -EAGAIN. The same loop serves
+ * a channel read from its shared-memory ring: draining to -EAGAIN is what
+ * arms the ring's wake-up, so the fd turns readable for its next message.
  */
 #include <errno.h>
 #include <limits.h>

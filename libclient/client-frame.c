@@ -137,6 +137,8 @@ int client_scan(ipc_client *c) {
                         return r;
                 if (b->len - b->scan - PROTO_HEADER_BYTES < h.length)
                         break;
+                /* Where the frame started in the stream: descriptors are matched by it. */
+                c->frame_at = c->in_total - (b->len - b->scan);
                 r = frame_dispatch(c, &h, p + PROTO_HEADER_BYTES);
                 if (r < 0)
                         return r;
@@ -218,6 +220,7 @@ void client_take_message(ipc_client *c) {
 
         (void)proto_decode_message(p + PROTO_HEADER_BYTES, len, &m); /* checked by the scan */
         msg->sub = client_sub_lookup(c, m.sub_id);
+        msg->ring_sub = NULL;
         msg->data = m.payload;
         msg->size = m.size;
         msg->seq = m.seq;
@@ -225,8 +228,9 @@ void client_take_message(ipc_client *c) {
         msg->flags = (p[3] & PROTO_FLAG_RETAIN) ? IPC_MSG_RETAINED : 0;
         msg->lost = msg->sub->pending_lost;
         msg->sub->pending_lost = 0;
-        memcpy(msg->channel, m.channel, m.channel_len);
-        msg->channel[m.channel_len] = '\0';
+        memcpy(msg->channel_buf, m.channel, m.channel_len);
+        msg->channel_buf[m.channel_len] = '\0';
+        msg->channel = msg->channel_buf;
         b->head += PROTO_HEADER_BYTES + len;
         b->view = b->data;
 }

@@ -4,9 +4,11 @@
  * handle with its two stream buffers, pubs, subs, the embedded message
  * view and the blocking-request bookkeeping.
  *
- * The socket path is one transport; the shared-memory ring transport will
- * add its own state beside `sock` and feed the same receive path, so
- * nothing outside client-io.c touches the socket directly.
+ * Two transports feed one receive path: the socket (client-io.c moves its
+ * bytes, client-frame.c checks its frames) and the shared-memory rings of
+ * channels (ring-attach.c maps them, pub-ring.c and sub-ring.c use them).
+ * ipc_client_receive() takes turns between the socket and each ring
+ * subscription (client-receive.c).
  */
 #pragma once
 
@@ -18,6 +20,7 @@
 #include "ipcclient.h"
 #include "platform.h"
 #include "proto.h"
+#include "ring.h"
 #include "util.h"
 
 /* Smallest read: many frames per syscall. */
@@ -33,9 +36,19 @@
 #define CLIENT_ERROR_MAX            512
 /* Requests that timed out whose late replies still need cleaning up. */
 #define CLIENT_ABANDONED_MAX 8
+/*
+ * Messages taken from one source (the socket, or one ring subscription)
+ * before ipc_client_receive() moves on to the next, so no busy source
+ * starves the others; a ring subscription also stores its cursor then.
+ */
+#define CLIENT_BATCH_MAX 64u
+/* Ready fds taken from the pollable handle per look; more stay ready for the next. */
+#define CLIENT_READY_MAX 16
 
 struct ipc_options {
         uint64_t connect_timeout_usec;
+        uint64_t spin_usec;
+        int transport; /* IPC_TRANSPORT_AUTO or IPC_TRANSPORT_SOCKET */
         char name[PROTO_NAME_MAX + 1];
 };
 
@@ -68,21 +81,38 @@ struct rbuf {
         uint8_t *retired;
 };
 
-/* The message view handed out by ipc_client_receive(); embedded, never allocated. */
+/*
+ * The message view handed out by ipc_client_receive(); embedded, never
+ * allocated. `ring_sub` is set while it is a view into that subscription's
+ * ring (or its retained copy), to be released before the ring is read on.
+ */
 struct ipc_msg {
+        ipc_client *client;
         ipc_sub *sub;
+        ipc_sub *ring_sub;
         const void *data;
         size_t size;
         uint64_t seq;
         uint64_t timestamp_ns;
         uint64_t lost;
         unsigned flags;
-        char channel[IPC_CHANNEL_NAME_MAX + 1];
+        const char *channel; /* channel_buf, or the ring subscription's channel */
+        char channel_buf[IPC_CHANNEL_NAME_MAX + 1];
 };
 
 enum client_req_kind {
         CLIENT_REQ_OPEN, /* OPEN_PUB or SUBSCRIBE: the reply carries an open record */
         CLIENT_REQ_JSON, /* REQUEST: the reply carries JSON */
+        CLIENT_REQ_RING, /* OPEN_RING: a ring record, descriptors, maybe a retained value */
+};
+
+/* What an OPEN_RING reply granted: ours to attach or give back. */
+struct client_ring_grant {
+        bool granted;               /* the broker activated a slot: rr.slot is ours */
+        struct proto_ring_reply rr; /* its retained view is NULL: see retained below */
+        int fds[PROTO_RING_FDS_MAX];
+        size_t n_fds;
+        uint8_t *retained; /* malloc'd copy of the retained payload, or NULL */
 };
 
 /* The one blocking request in flight (calls on a client are serialised). */
@@ -94,18 +124,62 @@ struct client_req {
         int status;
         struct proto_open_reply open;
         char *json;
+        uint8_t role;                   /* CLIENT_REQ_RING: enum proto_ring_role */
+        struct client_ring_grant grant; /* CLIENT_REQ_RING */
+};
+
+/*
+ * Descriptors from one read. The kernel attaches them to the first byte of
+ * the REPLY that carries them and ends the read after that sendmsg()'s
+ * bytes, so that reply starts within [from, to) of this read: exactly one
+ * frame can own them.
+ */
+#define CLIENT_FD_BATCHES 2
+
+struct client_fd_batch {
+        uint64_t from, to; /* stream offsets of the bytes read with them */
+        size_t n;
+        int fds[PROTO_RING_FDS_MAX];
 };
 
 struct client_abandoned {
         uint32_t id;
         uint8_t type;
+        uint8_t role; /* OPEN_RING */
 };
+
+/*
+ * A mapped ring slot (ring-attach.c): the validated ring, its mappings and
+ * the descriptors that came with it: DATA, STATE, then for a subscriber its
+ * wake eventfd and the broker's space eventfd, for a publisher one wake
+ * eventfd per sub slot.
+ */
+struct client_ring {
+        struct ring r;
+        void *data;
+        void *state;
+        size_t data_size;
+        size_t state_size;
+        int fds[PROTO_RING_FDS_MAX];
+        size_t n_fds;
+        uint32_t slot;
+        uint32_t handle; /* the broker's name for the grant (CLOSE_RING) */
+        uint8_t role;
+};
+
+#define CLIENT_RING_FD_DATA  0
+#define CLIENT_RING_FD_STATE 1
+#define CLIENT_RING_FD_WAKE  2 /* subscriber: own eventfd; publisher: sub slot 0's */
+#define CLIENT_RING_FD_SPACE 3 /* subscriber: the broker's space eventfd */
 
 struct ipc_client {
         plat_sock_t sock;
         plat_poller *poller;
         int dead; /* 0, or the negative errno every later call returns */
         bool welcomed;
+        bool rings;         /* may map rings: transport AUTO on a UNIX socket */
+        bool wake_deferred; /* some ring publisher holds back wake-ups (IPC_PUBLISH_MORE) */
+        uint64_t spin_usec;
         uint32_t max_message_bytes;
         uint32_t next_request_id;
         struct client_req *req;
@@ -116,11 +190,23 @@ struct ipc_client {
         struct rbuf in;
         ipc_msg msg;
 
+        /* Descriptors received ahead of the OPEN_RING reply they belong to. */
+        struct client_fd_batch in_fds[CLIENT_FD_BATCHES];
+        size_t n_fd_batches;
+        uint64_t in_total; /* stream bytes read so far */
+        uint64_t frame_at; /* stream offset of the frame being dispatched */
+
         ipc_sub **subs; /* sorted by id */
         size_t n_subs;
         size_t subs_cap;
         ipc_sub *sub_cache; /* last lookup hit */
         ipc_pub *pubs;      /* list of live publishers */
+
+        ipc_sub **ring_subs; /* subscriptions on a ring, in creation order */
+        size_t n_ring_subs;
+        size_t ring_subs_cap;
+        size_t src;       /* receive source: 0 the socket, i > 0 ring_subs[i - 1] */
+        unsigned src_run; /* messages taken from it in a row */
 
         char address[ADDRESS_STRING_MAX];
         char server[PROTO_NAME_MAX + 1];
@@ -133,15 +219,39 @@ struct ipc_pub {
         uint32_t id;
         uint32_t max_message_bytes;
         uint8_t overflow;
+        bool claimed;             /* between ipc_pub_claim() and commit/abort */
+        bool wake_deferred;       /* ring: records committed since the last wake-up */
+        struct client_ring *ring; /* NULL: the socket */
+        uint64_t limit;           /* ring: cached block-policy limit (ring_claim) */
+        struct ring_claim claim;  /* ring: the claim held */
+        uint8_t *scratch;         /* socket: the claimed buffer */
+        size_t scratch_cap;
+        size_t claim_size; /* socket: bytes claimed */
         char channel[IPC_CHANNEL_NAME_MAX + 1];
 };
 
 struct ipc_sub {
         ipc_client *client; /* NULL once the client was freed first */
-        uint32_t id;
+        uint32_t id;        /* socket subscriptions only */
         uint64_t lost;
         uint64_t pending_lost; /* reported with the next message */
         void *userdata;
+
+        /* Ring subscriptions (sub-ring.c). */
+        struct client_ring *ring; /* NULL: the socket */
+        struct ring_reader rd;
+        struct ring_view view; /* the record read ahead or handed out */
+        bool peeked;           /* view holds a record not yet handed out */
+        bool sleeping;         /* our sleepers bit is (probably) set */
+        bool signalled;        /* the wake eventfd may hold a signal: drain it */
+        unsigned batch;        /* records released since the cursor was stored */
+        bool has_retained;     /* the reply's retained value, not yet handed out */
+        bool retained_out;     /* ...handed out: free it on release */
+        uint8_t *retained;
+        size_t retained_size;
+        uint64_t retained_seq;
+        uint64_t retained_timestamp_ns;
+
         char pattern[IPC_CHANNEL_NAME_MAX + 1];
 };
 
@@ -156,6 +266,9 @@ int client_append(ipc_client *c, const uint8_t *head, size_t head_len, const voi
 int client_write(ipc_client *c);
 int client_read(ipc_client *c, unsigned max_reads);
 int client_wait(ipc_client *c, uint64_t deadline_usec);
+int client_wait_all(ipc_client *c, uint64_t deadline_usec);
+void client_in_fds_close(ipc_client *c);
+size_t client_in_fds_take(ipc_client *c, uint64_t at, int *fds);
 int client_flush_until(ipc_client *c, uint64_t deadline_usec, size_t goal);
 void client_release_view(ipc_client *c);
 void client_buffers_free(ipc_client *c);
@@ -170,6 +283,15 @@ static inline size_t client_out_pending(const ipc_client *c) {
         return c->out.end - c->out.start;
 }
 
+/* The time left until a monotonic deadline (two requests sharing one timeout). */
+static inline uint64_t client_usec_left(uint64_t deadline_usec) {
+        uint64_t now = plat_now_usec();
+
+        if (deadline_usec == USEC_INFINITY)
+                return USEC_INFINITY;
+        return deadline_usec > now ? deadline_usec - now : 0;
+}
+
 /* request.c */
 uint32_t client_request_id(ipc_client *c);
 int client_request_run(ipc_client *c, struct client_req *req, const uint8_t *frame,
@@ -177,10 +299,49 @@ int client_request_run(ipc_client *c, struct client_req *req, const uint8_t *fra
 int client_open(ipc_client *c, uint8_t type, const char *name, uint64_t timeout_usec,
                 struct proto_open_reply *ret);
 int client_handle_reply(ipc_client *c, const uint8_t *body, size_t len);
+int client_open_ring(ipc_client *c, uint8_t role, const char *name, uint64_t timeout_usec,
+                     struct client_ring_grant *ret);
+void client_grant_clear(struct client_ring_grant *g);
+bool client_fds_expected(const ipc_client *c);
+
+/* ring-attach.c */
+int client_ring_attach(const char *channel, uint8_t role, struct client_ring_grant *g,
+                       struct client_ring **ret);
+struct client_ring *client_ring_free(struct client_ring *cr);
+void client_ring_close_slot(ipc_client *c, uint32_t handle);
+uint64_t client_ring_signal(struct client_ring *cr, uint64_t mask);
+
+/* client-receive.c */
+int client_msg_release(ipc_client *c);
+void client_rings_drain(ipc_client *c);
+void client_rings_drain_ready(ipc_client *c, const int *fds, size_t n);
+bool client_rings_idle(ipc_client *c);
+int client_rings_ready(ipc_client *c);
+bool client_rings_asleep(const ipc_client *c);
 
 /* sub.c */
 ipc_sub *client_sub_lookup(ipc_client *c, uint32_t id);
 void client_subs_detach(ipc_client *c);
 
+/* sub-ring.c */
+int sub_ring_open(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec);
+int sub_ring_peek(ipc_client *c, ipc_sub *sub);
+void sub_ring_take(ipc_client *c, ipc_sub *sub, ipc_msg *msg);
+int sub_ring_release(ipc_client *c, ipc_sub *sub);
+void sub_ring_store(ipc_client *c, ipc_sub *sub);
+bool sub_ring_sleep(ipc_client *c, ipc_sub *sub);
+void sub_ring_drain(ipc_client *c, ipc_sub *sub);
+void sub_ring_close(ipc_client *c, ipc_sub *sub);
+
 /* pub.c */
 void client_pubs_detach(ipc_client *c);
+
+/* pub-ring.c */
+int pub_ring_open(ipc_client *c, ipc_pub *pub, uint64_t timeout_usec);
+int pub_ring_claim(ipc_pub *pub, size_t size, uint64_t timeout_usec, struct ring_claim *ret);
+int pub_ring_commit(ipc_pub *pub, struct ring_claim *cl, unsigned flags);
+int pub_ring_publish(ipc_pub *pub, const void *data, size_t size, unsigned flags,
+                     uint64_t timeout_usec);
+void pub_ring_wake(ipc_pub *pub);
+void client_pubs_wake(ipc_client *c);
+void pub_ring_close(ipc_client *c, ipc_pub *pub);

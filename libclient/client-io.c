@@ -185,14 +185,13 @@ static size_t rbuf_missing(const struct rbuf *b) {
 }
 
 /**
- * client_release_view() - the message last returned is no longer used: its
- * memory may move again. Called at the start of receive and process.
+ * client_release_view() - the socket message last returned is no longer
+ * used: its memory may move again (client_msg_release()).
  */
 void client_release_view(ipc_client *c) {
         struct rbuf *b = &c->in;
 
         b->view = NULL;
-        c->msg.sub = NULL;
         free(b->retired);
         b->retired = NULL;
         if (b->head < b->len)
@@ -205,9 +204,84 @@ void client_release_view(ipc_client *c) {
         }
 }
 
+/* ---- Descriptors ------------------------------------------------------ */
+
+static void fd_batch_close(struct client_fd_batch *fb) {
+        for (size_t i = 0; i < fb->n; i++)
+                plat_fd_close(fb->fds[i]);
+        fb->n = 0;
+}
+
+/** client_in_fds_close() - close descriptors received but not claimed by a reply. */
+void client_in_fds_close(ipc_client *c) {
+        for (size_t i = 0; i < c->n_fd_batches; i++)
+                fd_batch_close(&c->in_fds[i]);
+        c->n_fd_batches = 0;
+}
+
+/**
+ * client_in_fds_take() - the descriptors of the REPLY starting at stream
+ * offset @at, moved to @fds (PROTO_RING_FDS_MAX entries). Batches that came
+ * with earlier bytes belong to no frame any more and are closed.
+ *
+ * Return: the number moved (0 when none came with this frame).
+ */
+size_t client_in_fds_take(ipc_client *c, uint64_t at, int *fds) {
+        size_t n = 0, kept = 0;
+
+        for (size_t i = 0; i < c->n_fd_batches; i++) {
+                struct client_fd_batch *fb = &c->in_fds[i];
+
+                if (fb->from <= at && at < fb->to) {
+                        memcpy(fds, fb->fds, fb->n * sizeof(int));
+                        n = fb->n;
+                        fb->n = 0;
+                        continue;
+                }
+                if (fb->to <= at) {
+                        fd_batch_close(fb);
+                        continue;
+                }
+                c->in_fds[kept++] = *fb;
+        }
+        c->n_fd_batches = kept;
+        return n;
+}
+
+/*
+ * Descriptors came with the bytes [from, to) of the stream. They are kept
+ * only while an OPEN_RING reply can come (the request in flight, or one
+ * that timed out); any others are closed at once, so a broker cannot make
+ * us run out of descriptors. The kernel already capped their number.
+ */
+static void client_in_fds_add(ipc_client *c, uint64_t from, uint64_t to, const int *fds, size_t n) {
+        struct client_fd_batch *fb;
+
+        if (!client_fds_expected(c)) {
+                for (size_t i = 0; i < n; i++)
+                        plat_fd_close(fds[i]);
+                return;
+        }
+        if (c->n_fd_batches == CLIENT_FD_BATCHES) {
+                /* The oldest can only be a reply's that never completed properly. */
+                fd_batch_close(&c->in_fds[0]);
+                memmove(c->in_fds, c->in_fds + 1, sizeof(c->in_fds[0]) * (CLIENT_FD_BATCHES - 1));
+                c->n_fd_batches--;
+        }
+        fb = &c->in_fds[c->n_fd_batches++];
+        fb->from = from;
+        fb->to = to;
+        fb->n = n;
+        memcpy(fb->fds, fds, n * sizeof(int));
+}
+
 /**
  * client_read() - read what the socket has, up to @max_reads chunks, and
  * check and dispatch every complete frame (client_scan()).
+ *
+ * Every read is a recvmsg() that accepts descriptors (see
+ * client_in_fds_add()): the kernel attaches them to a byte of the stream,
+ * so whichever read takes that byte must be ready for them.
  *
  * Return: 0; -ECONNRESET on EOF or reset, -EPROTO on a bad frame (the
  * client is dead); -ENOMEM (not fatal: nothing was read).
@@ -219,26 +293,29 @@ int client_read(ipc_client *c, unsigned max_reads) {
         if (c->dead)
                 return c->dead;
         for (unsigned i = 0; i < max_reads; i++) {
-                size_t space;
+                int fds[PROTO_RING_FDS_MAX];
+                size_t space, n_fds;
                 ssize_t n;
 
                 r = rbuf_reserve(b, MAX((size_t)CLIENT_READ_MIN_BYTES, rbuf_missing(b)));
                 if (r < 0)
                         return r;
                 space = b->cap - b->len;
-                n = recv(c->sock, b->data + b->len, space, MSG_DONTWAIT);
+                n = plat_sock_recv(c->sock, b->data + b->len, space, fds, ARRAY_SIZE(fds), &n_fds);
+                if (n_fds > 0)
+                        client_in_fds_add(c, c->in_total, c->in_total + (uint64_t)MAX(n, 0), fds,
+                                          n_fds);
                 if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN || errno == EWOULDBLOCK)
+                        if (n == -EAGAIN)
                                 return 0;
-                        if (errno == ECONNRESET)
+                        if (n == -ECONNRESET)
                                 return client_fail(c, -ECONNRESET, "connection reset by broker");
-                        return client_fail(c, -errno, NULL);
+                        return client_fail(c, (int)n, NULL);
                 }
                 if (n == 0)
                         return client_fail(c, -ECONNRESET, "connection closed by broker");
                 b->len += (size_t)n;
+                c->in_total += (uint64_t)n;
                 r = client_scan(c);
                 if (r < 0)
                         return r;
@@ -282,6 +359,44 @@ int client_wait(ipc_client *c, uint64_t deadline_usec) {
         return deadline_usec != USEC_INFINITY && plat_now_usec() >= deadline_usec;
 }
 
+static bool fds_contain(const int *v, size_t n, int x) {
+        for (size_t i = 0; i < n; i++)
+                if (v[i] == x)
+                        return true;
+        return false;
+}
+
+/**
+ * client_wait_all() - client_wait() that also wakes for the client's ring
+ * subscriptions: it waits on the pollable handle, which holds the socket
+ * and their wake eventfds, and consumes the wake-ups that came.
+ *
+ * Return: as client_wait().
+ */
+int client_wait_all(ipc_client *c, uint64_t deadline_usec) {
+        int fds[CLIENT_READY_MAX];
+        int n, r;
+
+        if (c->n_ring_subs == 0)
+                return client_wait(c, deadline_usec);
+        if (c->dead)
+                return c->dead;
+        client_update_poller(c);
+        n = plat_poller_wait(c->poller, deadline_usec, fds, ARRAY_SIZE(fds));
+        if (n < 0)
+                return n;
+        client_rings_drain_ready(c, fds, (size_t)n);
+        /* Only eventfds: no socket I/O to do (a socket left off a full list stays ready). */
+        if (fds_contain(fds, (size_t)n, c->sock)) {
+                r = client_write(c);
+                if (r >= 0)
+                        r = client_read(c, CLIENT_PROCESS_READS_MAX);
+                if (r < 0)
+                        return r;
+        }
+        return deadline_usec != USEC_INFINITY && plat_now_usec() >= deadline_usec;
+}
+
 /**
  * client_flush_until() - write until at most @goal bytes of output remain
  * pending, reading input meanwhile so a broker that waits for us to read
@@ -307,6 +422,7 @@ int client_flush_until(ipc_client *c, uint64_t deadline_usec, size_t goal) {
 }
 
 void client_buffers_free(ipc_client *c) {
+        client_in_fds_close(c);
         free(c->out.data);
         free(c->in.data);
         free(c->in.retired);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The client handle: connecting and the handshake, the event-loop
- * interface (fd, events, timeout, process), flushing, receiving, and the
- * error state every other call consults.
+ * The client handle: connecting and the handshake, the choice of
+ * transport, the event-loop interface (fd, events, timeout, process),
+ * flushing, and the error state every other call consults. Receiving is in
+ * client-receive.c.
  *
  * A client that hits a fatal error (the broker went away, or sent
  * something we cannot trust) is "dead": the first error is kept and every
@@ -51,8 +52,25 @@ static int client_new(ipc_client **ret) {
         if (!c)
                 return -ENOMEM;
         c->sock = PLAT_SOCK_INVALID;
+        c->msg.client = c;
+        c->msg.channel = c->msg.channel_buf;
         *ret = c;
         return 0;
+}
+
+/*
+ * Rings need a local connection (the broker passes descriptors over UNIX
+ * sockets only). IPC_TRANSPORT=socket in the environment turns AUTO into
+ * SOCKET, so tests and scripts can pin the socket path without code.
+ */
+static bool client_rings_allowed(const struct address *a, const ipc_options *opts) {
+        const char *env = getenv(IPC_TRANSPORT_ENV);
+
+        if (a->kind != ADDRESS_UNIX)
+                return false;
+        if (opts && opts->transport != IPC_TRANSPORT_AUTO)
+                return false;
+        return !(env && strcmp(env, "socket") == 0);
 }
 
 static void client_close(ipc_client *c) {
@@ -63,6 +81,7 @@ static void client_close(ipc_client *c) {
         c->sock = PLAT_SOCK_INVALID;
         client_buffers_free(c);
         free(c->subs);
+        free(c->ring_subs);
         free(c);
 }
 
@@ -113,6 +132,8 @@ IPC_EXPORT int ipc_client_connect(const char *address, const ipc_options *opts, 
         if (r < 0)
                 return r;
         address_format(&addr, c->address, sizeof(c->address));
+        c->rings = client_rings_allowed(&addr, opts);
+        c->spin_usec = opts ? opts->spin_usec : 0;
         r = plat_connect(&addr, timeout, &c->sock);
         if (r >= 0)
                 r = plat_poller_new(c->sock, &c->poller);
@@ -174,13 +195,19 @@ IPC_EXPORT int ipc_client_get_events(const ipc_client *client) {
 /*
  * Frames may already sit in the input buffer (read during a blocking call)
  * while the socket itself is quiet: then process must run now, or the
- * application would sleep on buffered messages. A dead client also asks
- * for a call, so the application learns the error.
+ * application would sleep on buffered messages. The same holds for a ring
+ * subscription that has not announced sleep (its records would not wake
+ * the fd) and for wake-ups held back by IPC_PUBLISH_MORE. A dead client
+ * also asks for a call, so the application learns the error.
  */
 IPC_EXPORT int ipc_client_get_timeout(const ipc_client *client, uint64_t *ret_usec) {
+        bool now;
+
         if (!client || !ret_usec)
                 return -EINVAL;
-        *ret_usec = (client->dead || client->in.head < client->in.scan) ? 0 : IPC_USEC_INFINITY;
+        now = client->dead || client->in.head < client->in.scan || client->wake_deferred ||
+              !client_rings_asleep(client);
+        *ret_usec = now ? 0 : IPC_USEC_INFINITY;
         return 0;
 }
 
@@ -189,68 +216,28 @@ IPC_EXPORT int ipc_client_process(ipc_client *client) {
 
         if (!client)
                 return -EINVAL;
-        client_release_view(client);
+        (void)client_msg_release(client);
+        client_pubs_wake(client);
         if (!client->dead) {
                 r = client_write(client);
                 if (r >= 0)
                         r = client_read(client, CLIENT_PROCESS_READS_MAX);
         }
+        client_rings_drain(client);
         /* Messages read before a fatal error are still delivered first. */
-        if (client_peek_message(client))
+        if (client_peek_message(client) || client_rings_ready(client))
                 return 1;
-        return client->dead ? client->dead : MIN(r, 0);
+        if (client->dead)
+                return client->dead;
+        /* Nothing: arm the rings' wake-ups, so the fd tells when something comes. */
+        if (!client_rings_idle(client))
+                return 1;
+        return MIN(r, 0);
 }
 
 IPC_EXPORT int ipc_client_flush(ipc_client *client, uint64_t timeout_usec) {
         if (!client)
                 return -EINVAL;
+        client_pubs_wake(client);
         return client_flush_until(client, usec_add(plat_now_usec(), timeout_usec), 0);
-}
-
-/* timeout 0: one non-blocking write and read, no poll(). */
-static int client_receive_once(ipc_client *c) {
-        int r;
-
-        if (c->dead)
-                return c->dead;
-        r = client_write(c);
-        if (r >= 0)
-                r = client_read(c, 1);
-        return r;
-}
-
-IPC_EXPORT int ipc_client_receive(ipc_client *client, uint64_t timeout_usec, const ipc_msg **ret) {
-        uint64_t deadline;
-        bool expired = false;
-        int r;
-
-        if (!client || !ret)
-                return -EINVAL;
-        client_release_view(client);
-        deadline = usec_add(plat_now_usec(), timeout_usec);
-        for (unsigned i = 0;; i++) {
-                if (client_peek_message(client)) {
-                        client_take_message(client);
-                        *ret = &client->msg;
-                        return 0;
-                }
-                if (client->dead)
-                        return client->dead;
-                if (timeout_usec == 0) {
-                        if (i > 0)
-                                return -EAGAIN;
-                        r = client_receive_once(client);
-                } else if (i == 0) {
-                        /* Under load data is usually waiting: try before paying for poll(). */
-                        r = client_receive_once(client);
-                } else {
-                        if (expired)
-                                return -ETIMEDOUT;
-                        r = client_wait(client, deadline);
-                        expired = r > 0;
-                }
-                /* A dead client may still have messages read before the error. */
-                if (r < 0 && !client->dead)
-                        return r;
-        }
 }

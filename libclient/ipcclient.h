@@ -9,8 +9,18 @@
  *
  * Thread rules: a client and every pub, sub and message obtained from it
  * form one handle tree; use a tree from one thread at a time (or serialise
- * with your own lock). Separate trees are independent. There is no global
- * state and no library initialisation.
+ * with your own lock). Separate trees are independent, also when they map
+ * the same channel's ring: the ring is built for many processes and
+ * threads at once. There is no global state and no library initialisation.
+ *
+ * Transports: on a local (UNIX socket) connection, publishers and exact
+ * channel subscriptions use the channel's shared-memory ring when the
+ * broker grants one: messages then go from publisher to subscriber without
+ * the broker and, while subscribers keep up, without system calls.
+ * Everything else (TCP, wildcard patterns, channels or brokers that refuse
+ * rings, IPC_TRANSPORT_SOCKET) uses the socket. The API is the same for
+ * both; ipc_pub_get_transport() and ipc_sub_get_transport() tell which one
+ * is in use.
  *
  * Timeouts are relative, in microseconds: IPC_USEC_INFINITY waits forever,
  * 0 tries once without blocking.
@@ -19,8 +29,10 @@
  * readable (level-triggered) whenever ipc_client_process() has work to do;
  * poll it for the events ipc_client_get_events() returns, with the timeout
  * from ipc_client_get_timeout(), then call ipc_client_process() and drain
- * messages with ipc_client_receive(..., 0, ...). The fd is owned by the
- * client: never read, write or close it.
+ * messages with ipc_client_receive(..., 0, ...) until -EAGAIN (which also
+ * arms the ring subscriptions' wake-ups, so the fd turns readable when
+ * they get data). The fd is owned by the client: never read, write or
+ * close it.
  */
 #ifndef IPCCLIENT_H
 #define IPCCLIENT_H
@@ -72,6 +84,19 @@ enum {
         IPC_MSG_RETAINED = 1u << 0,
 };
 
+/* Transports (ipc_options_set_transport(), ipc_pub_get_transport()). */
+enum ipc_transport {
+        /* Options: the ring when the broker is local and grants it, else the socket. */
+        IPC_TRANSPORT_AUTO = 0,
+        /* Options: never map rings. Pub/sub: it uses the socket. */
+        IPC_TRANSPORT_SOCKET = 1,
+        /* Pub/sub: it uses the channel's shared-memory ring. */
+        IPC_TRANSPORT_RING = 2,
+};
+
+/* Environment variable that, set to "socket", makes IPC_TRANSPORT_AUTO use the socket. */
+#define IPC_TRANSPORT_ENV "IPC_TRANSPORT"
+
 /* Overflow policy of a channel (ipc_pub_get_overflow()). */
 enum ipc_overflow {
         IPC_OVERFLOW_BLOCK = 0,
@@ -100,7 +125,8 @@ IPC_EXPORT const char *ipc_version(void);
  * ipc_options_new() - create connection options with defaults.
  * @ret: the new options; free with ipc_options_free().
  *
- * Defaults: connect timeout 5 s, client name "" (the broker shows the pid).
+ * Defaults: connect timeout 5 s, client name "" (the broker shows the pid),
+ * transport IPC_TRANSPORT_AUTO, spin 0.
  *
  * Return: 0; -ENOMEM; -EINVAL when @ret is NULL.
  */
@@ -122,6 +148,32 @@ IPC_EXPORT int ipc_options_set_connect_timeout(ipc_options *opts, uint64_t timeo
  * Return: 0; -EINVAL (NULL or too long); -ENOMEM.
  */
 IPC_EXPORT int ipc_options_set_name(ipc_options *opts, const char *name);
+
+/**
+ * ipc_options_set_transport() - choose how publishers and subscriptions of
+ * the client move messages.
+ * @transport: IPC_TRANSPORT_AUTO (the default): a channel's shared-memory
+ *             ring when the connection is local and the broker grants it,
+ *             else the socket; the environment variable IPC_TRANSPORT set
+ *             to "socket" turns AUTO into SOCKET. IPC_TRANSPORT_SOCKET: the
+ *             socket only.
+ * Return: 0; -EINVAL (NULL, or another value such as IPC_TRANSPORT_RING,
+ * which cannot be forced).
+ */
+IPC_EXPORT int ipc_options_set_transport(ipc_options *opts, int transport);
+
+/**
+ * ipc_options_set_spin() - how long blocking calls on rings busy-wait
+ * before they sleep: ipc_client_receive() with a timeout for a ring
+ * message, ipc_publish() and ipc_pub_claim() for ring space. Spinning
+ * trades CPU time for latency (a wake-up costs tens of microseconds); it
+ * pays off only with a CPU to spare. Socket messages are noticed at the
+ * end of the spin at the latest.
+ * @spin_usec: the budget per wait in microseconds; 0 (the default) sleeps
+ *             at once.
+ * Return: 0; -EINVAL.
+ */
+IPC_EXPORT int ipc_options_set_spin(ipc_options *opts, uint64_t spin_usec);
 
 /* ---- Client ----------------------------------------------------------- */
 
@@ -194,9 +246,10 @@ IPC_EXPORT int ipc_client_get_timeout(const ipc_client *client, uint64_t *ret_us
 
 /**
  * ipc_client_process() - do pending I/O without blocking: send buffered
- * output, read what has arrived. Afterwards, drain messages with
+ * output and held-back ring wake-ups, read what has arrived, consume the
+ * ring subscriptions' wake-ups. Afterwards, drain messages with
  * ipc_client_receive(client, 0, &msg) until it returns -EAGAIN.
- * Invalidates the message last returned by ipc_client_receive().
+ * Releases the message last returned by ipc_client_receive().
  *
  * Return: 1 if messages are ready to receive, 0 if not; -ECONNRESET or
  * -EPIPE (broker gone); -EPROTO (broker sent a malformed frame, or closed
@@ -205,7 +258,8 @@ IPC_EXPORT int ipc_client_get_timeout(const ipc_client *client, uint64_t *ret_us
 IPC_EXPORT int ipc_client_process(ipc_client *client);
 
 /**
- * ipc_client_flush() - wait until all buffered output is written to the
+ * ipc_client_flush() - send the wake-ups ring publishers held back
+ * (IPC_PUBLISH_MORE), then wait until all buffered output is written to the
  * socket. Return: 0; -ETIMEDOUT (some output still buffered); -ECONNRESET;
  * -EPIPE.
  */
@@ -213,16 +267,26 @@ IPC_EXPORT int ipc_client_flush(ipc_client *client, uint64_t timeout_usec);
 
 /**
  * ipc_client_receive() - the next message of any of the client's
- * subscriptions, in the order the broker sent them.
- * @timeout_usec: how long to wait; 0 returns -EAGAIN at once when none.
+ * subscriptions: socket messages in the order the broker sent them, each
+ * ring subscription's in its channel's order, the sources taking turns in
+ * batches so none starves the others.
+ * @timeout_usec: how long to wait; 0 returns -EAGAIN at once when none
+ *       (and arms the wake-ups of ring subscriptions, see
+ *       ipc_client_get_fd()).
  * @ret: the message, owned by the client and valid until the next call of
- *       ipc_client_receive() or ipc_client_process() on this client, or
- *       until its subscription is freed. Copy what you keep.
+ *       ipc_client_receive() or ipc_client_process() on this client, until
+ *       ipc_msg_release(), or until its subscription is freed. Copy what
+ *       you keep. A ring message is a view into the shared memory itself
+ *       (zero-copy): holding it holds back publishers under the "block"
+ *       policy, and under "drop" a publisher may overwrite it meanwhile
+ *       (see ipc_msg_release()).
  *
  * Messages of a subscription freed meanwhile are skipped.
  *
- * Return: 0; -EAGAIN (timeout 0, none ready); -ETIMEDOUT; -ECONNRESET;
- * -EPROTO; -ENOMEM; -EINVAL.
+ * Return: 0; -EAGAIN (timeout 0, none ready); -ETIMEDOUT; -EBADMSG (a ring
+ * subscription met a corrupt record: it is counted and skipped, the client
+ * stays usable, ipc_client_get_error() names the channel; call again);
+ * -ECONNRESET; -EPROTO; -ENOMEM; -EINVAL.
  */
 IPC_EXPORT int ipc_client_receive(ipc_client *client, uint64_t timeout_usec, const ipc_msg **ret);
 
@@ -289,18 +353,59 @@ IPC_EXPORT size_t ipc_pub_get_max_message_size(const ipc_pub *pub);
 IPC_EXPORT int ipc_pub_get_overflow(const ipc_pub *pub);
 
 /**
+ * ipc_pub_get_transport() - IPC_TRANSPORT_RING or IPC_TRANSPORT_SOCKET;
+ * -EINVAL.
+ */
+IPC_EXPORT int ipc_pub_get_transport(const ipc_pub *pub);
+
+/**
  * ipc_publish() - publish one message (copied; binary-safe).
  * @data: the payload; may be NULL when @size is 0.
  * @flags: IPC_PUBLISH_RETAIN, IPC_PUBLISH_MORE, or 0.
  * @timeout_usec: how long to wait when the connection cannot take more
  *                (the broker slowing a publisher under the "block" policy).
  *
- * The message is sent in publish order with this client's other messages.
+ * The message is sent in publish order with this client's other messages
+ * (on a ring: in this publisher's order). On a ring, the block and
+ * disconnect policies wait here while the slowest ring subscriber is a
+ * ring's length behind; IPC_PUBLISH_MORE holds back the wake-ups of
+ * sleeping subscribers until a publish without it or ipc_client_flush().
  * Return: 0; -EMSGSIZE (larger than the channel's limit); -EAGAIN (no room
- * within the timeout); -ECONNRESET; -EPIPE; -EINVAL.
+ * within the timeout); -EBUSY (a claim is open on @pub); -ECONNRESET;
+ * -EPIPE; -EINVAL.
  */
 IPC_EXPORT int ipc_publish(ipc_pub *pub, const void *data, size_t size, unsigned flags,
                            uint64_t timeout_usec);
+
+/**
+ * ipc_pub_claim() - reserve room for a message of @size bytes and return
+ * where to write it (zero-copy publishing on a ring; a buffer of the
+ * publisher's on the socket). Finish with ipc_pub_commit() or
+ * ipc_pub_abort(), soon: on a ring an open claim holds back every
+ * subscriber at that point of the stream. One claim at a time per
+ * publisher; other calls on the client may come in between.
+ * @timeout_usec: how long to wait for room, as ipc_publish().
+ * @ret_buf: @size writable bytes, valid until commit or abort.
+ * Return: 0; -EMSGSIZE; -EAGAIN; -EBUSY (a claim is open already);
+ * -ECONNRESET; -EPIPE; -ENOMEM; -EINVAL.
+ */
+IPC_EXPORT int ipc_pub_claim(ipc_pub *pub, size_t size, uint64_t timeout_usec, void **ret_buf);
+
+/**
+ * ipc_pub_commit() - publish the claimed message.
+ * @flags: IPC_PUBLISH_RETAIN, IPC_PUBLISH_MORE, or 0, as for ipc_publish().
+ * Return: 0; -EINVAL (no claim open, or unknown flags: the claim stays
+ * open); -ENOMEM (a retained ring message could not be queued for the
+ * broker: the claim is aborted); -ECONNRESET; -EPIPE.
+ */
+IPC_EXPORT int ipc_pub_commit(ipc_pub *pub, unsigned flags);
+
+/**
+ * ipc_pub_abort() - give the claim up; nothing is published (on a ring the
+ * claimed room is skipped by subscribers, its sequence number unused).
+ * Return: 0; -EINVAL (no claim open).
+ */
+IPC_EXPORT int ipc_pub_abort(ipc_pub *pub);
 
 /* ---- Subscribing ------------------------------------------------------ */
 
@@ -319,12 +424,20 @@ IPC_EXPORT int ipc_sub_new(ipc_client *client, const char *pattern, uint64_t tim
 /** ipc_sub_free() - unsubscribe; later messages of it are discarded. Accepts NULL. Return: NULL. */
 IPC_EXPORT ipc_sub *ipc_sub_free(ipc_sub *sub);
 
+/**
+ * ipc_sub_get_transport() - IPC_TRANSPORT_RING or IPC_TRANSPORT_SOCKET;
+ * -EINVAL.
+ */
+IPC_EXPORT int ipc_sub_get_transport(const ipc_sub *sub);
+
 /** ipc_sub_get_pattern() - the channel name or pattern subscribed to. */
 IPC_EXPORT const char *ipc_sub_get_pattern(const ipc_sub *sub);
 
 /**
  * ipc_sub_get_lost() - messages the broker dropped for this subscription
- * so far (channels with the "drop" policy, when this client fell behind).
+ * so far (channels with the "drop" policy, when this client fell behind;
+ * on a ring: messages publishers overwrote before they were read,
+ * including those overwritten while viewed, see ipc_msg_release()).
  */
 IPC_EXPORT uint64_t ipc_sub_get_lost(const ipc_sub *sub);
 
@@ -357,9 +470,23 @@ IPC_EXPORT unsigned ipc_msg_get_flags(const ipc_msg *msg);
 
 /**
  * ipc_msg_get_lost() - messages the broker dropped for this subscription
- * immediately before this one (0 normally).
+ * immediately before this one (0 normally); on a ring, messages
+ * overwritten before they were read.
  */
 IPC_EXPORT uint64_t ipc_msg_get_lost(const ipc_msg *msg);
+
+/**
+ * ipc_msg_release() - done with the message: its memory may be reused (on
+ * a ring, its room given back to publishers). Optional: the next
+ * ipc_client_receive() or ipc_client_process() releases it anyway; calling
+ * it earlier frees the ring sooner and tells whether the payload stayed
+ * intact. Afterwards the payload must not be touched; releasing twice is
+ * harmless.
+ * Return: 0; -ESTALE (a ring message of a "drop" channel that a publisher
+ * overwrote while it was viewed: discard what was read from it; it is
+ * counted as lost); -EINVAL.
+ */
+IPC_EXPORT int ipc_msg_release(const ipc_msg *msg);
 
 #ifdef __cplusplus
 }

@@ -19,10 +19,14 @@ libclient_libipcclient_la_SOURCES = \
 	libclient/client.c \
 	libclient/client-io.c \
 	libclient/client-frame.c \
+	libclient/client-receive.c \
 	libclient/request.c \
 	libclient/options.c \
+	libclient/ring-attach.c \
 	libclient/pub.c \
+	libclient/pub-ring.c \
 	libclient/sub.c \
+	libclient/sub-ring.c \
 	libclient/strerror.c
 libclient_libipcclient_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
 libclient_libipcclient_la_LIBADD = libclient/libipccommon.la

@@ -44,3 +44,17 @@ IPC_EXPORT int ipc_options_set_name(ipc_options *opts, const char *name) {
         memcpy(opts->name, name, len + 1);
         return 0;
 }
+
+IPC_EXPORT int ipc_options_set_transport(ipc_options *opts, int transport) {
+        if (!opts || (transport != IPC_TRANSPORT_AUTO && transport != IPC_TRANSPORT_SOCKET))
+                return -EINVAL;
+        opts->transport = transport;
+        return 0;
+}
+
+IPC_EXPORT int ipc_options_set_spin(ipc_options *opts, uint64_t spin_usec) {
+        if (!opts)
+                return -EINVAL;
+        opts->spin_usec = spin_usec;
+        return 0;
+}

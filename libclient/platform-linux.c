@@ -329,6 +329,123 @@ int plat_poller_set_write(plat_poller *p, int on) {
         return poller_update(p, EPOLL_CTL_MOD);
 }
 
+static int poller_fd_ctl(plat_poller *p, int op, int fd) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+
+        return epoll_ctl(p->epoll_fd, op, fd, &ev) < 0 ? -errno : 0;
+}
+
+int plat_poller_add(plat_poller *p, int fd) {
+        return poller_fd_ctl(p, EPOLL_CTL_ADD, fd);
+}
+
+int plat_poller_remove(plat_poller *p, int fd) {
+        return poller_fd_ctl(p, EPOLL_CTL_DEL, fd);
+}
+
+/* Milliseconds from now until the monotonic deadline, rounded up, for poll-style calls. */
+static int timeout_ms_until(uint64_t deadline_usec) {
+        uint64_t now = plat_now_usec();
+
+        if (deadline_usec == USEC_INFINITY)
+                return -1;
+        if (now >= deadline_usec)
+                return 0;
+        return (int)MIN((deadline_usec - now + 999) / 1000, (uint64_t)INT32_MAX);
+}
+
+int plat_poller_wait(plat_poller *p, uint64_t deadline_usec, int *fds, size_t max) {
+        struct epoll_event ev[16];
+        int n;
+
+        max = MIN(max, ARRAY_SIZE(ev));
+        if (max == 0)
+                return -EINVAL;
+        for (;;) {
+                n = epoll_wait(p->epoll_fd, ev, (int)max, timeout_ms_until(deadline_usec));
+                if (n >= 0)
+                        break;
+                if (errno != EINTR)
+                        return -errno;
+        }
+        for (int i = 0; i < n; i++)
+                fds[i] = ev[i].data.fd;
+        return n;
+}
+
+void plat_fd_close(int fd) {
+        if (fd >= 0)
+                (void)close(fd);
+}
+
+/* Collects SCM_RIGHTS descriptors into @fds; anything else that carries fds is closed. */
+static size_t recv_take_fds(struct msghdr *msg, int *fds, size_t max_fds) {
+        size_t n = 0;
+
+        for (struct cmsghdr *h = CMSG_FIRSTHDR(msg); h; h = CMSG_NXTHDR(msg, h)) {
+                size_t k;
+                int fd;
+
+                if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+                        continue;
+                k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t i = 0; i < k; i++) {
+                        memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(fd));
+                        if (n < max_fds)
+                                fds[n++] = fd;
+                        else
+                                plat_fd_close(fd);
+                }
+        }
+        return n;
+}
+
+ssize_t plat_sock_recv(plat_sock_t s, void *buf, size_t len, int *fds, size_t max_fds,
+                       size_t *ret_n_fds) {
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int) * PLAT_RECV_FDS_MAX)];
+        } u;
+        struct iovec iov = {.iov_base = buf, .iov_len = len};
+        struct msghdr msg = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = u.buf,
+        };
+        ssize_t n;
+
+        max_fds = MIN(max_fds, (size_t)PLAT_RECV_FDS_MAX);
+        /* Sized for exactly max_fds: the kernel closes any beyond (MSG_CTRUNC). */
+        msg.msg_controllen = max_fds ? CMSG_SPACE(sizeof(int) * max_fds) : 0;
+        *ret_n_fds = 0;
+        for (;;) {
+                n = recvmsg(s, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+                if (n >= 0)
+                        break;
+                if (errno == EINTR)
+                        continue;
+                return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        }
+        if (msg.msg_controllen > 0)
+                *ret_n_fds = recv_take_fds(&msg, fds, max_fds);
+        return n;
+}
+
+int plat_shm_check(int fd, size_t *ret_size) {
+        struct stat st;
+        int seals;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        seals = fcntl(fd, F_GET_SEALS);
+        if (!S_ISREG(st.st_mode) || st.st_size < 0 || seals < 0 || !(seals & F_SEAL_SHRINK))
+                return -EBADF;
+        if ((uint64_t)st.st_size > SIZE_MAX)
+                return -EFBIG;
+        *ret_size = (size_t)st.st_size;
+        return 0;
+}
+
 int plat_shm_create(size_t size, int *ret_fd) {
         _cleanup_close_ int fd = -1;
 

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "address.h"
 
@@ -63,6 +64,38 @@ plat_poller *plat_poller_free(plat_poller *p);
 int plat_poller_fd(const plat_poller *p);
 /* Adds or removes interest in the socket's writability (pending output). */
 int plat_poller_set_write(plat_poller *p, int on);
+/*
+ * Adds a wake fd (a ring subscription's eventfd) to the handle, readable
+ * while the fd is signalled, or removes it again. Return: 0; negative errno.
+ */
+int plat_poller_add(plat_poller *p, int fd);
+int plat_poller_remove(plat_poller *p, int fd);
+
+/*
+ * Waits until something in the handle is ready or the monotonic deadline
+ * passes (0: just look; USEC_INFINITY: no limit), and lists the ready fds
+ * (the socket, added wake fds), up to @max of them; more stay ready.
+ * Return: the number listed (0 on timeout); a negative errno.
+ */
+int plat_poller_wait(plat_poller *p, uint64_t deadline_usec, int *fds, size_t max);
+
+/* Most descriptors one plat_sock_recv() accepts; more are closed. */
+#define PLAT_RECV_FDS_MAX 72
+
+/*
+ * Reads what the stream socket has, up to @len bytes, without blocking, and
+ * takes the descriptors passed with it (SCM_RIGHTS, made close-on-exec as
+ * they arrive). At most MIN(@max_fds, PLAT_RECV_FDS_MAX) are stored in
+ * @fds; the kernel closes any beyond that (the control buffer is sized for
+ * exactly that many), and this closes any that came in an unexpected form.
+ * Return: bytes read (0 at end of stream) and *@ret_n_fds; -EAGAIN;
+ * another negative errno.
+ */
+ssize_t plat_sock_recv(plat_sock_t s, void *buf, size_t len, int *fds, size_t max_fds,
+                       size_t *ret_n_fds);
+
+/* Closes a descriptor received with plat_sock_recv() (negative ones are ignored). */
+void plat_fd_close(int fd);
 
 /*
  * Shared memory for the rings. A region is an fd the broker creates,
@@ -84,6 +117,15 @@ int plat_shm_create(size_t size, int *ret_fd);
  * negative errno from mmap.
  */
 int plat_shm_map(int fd, size_t size, bool writable, void **ret);
+
+/*
+ * Checks a region received from the broker before mapping it: it must be a
+ * shared memory region sealed against shrinking (so nobody can truncate it
+ * under our mapping and turn our reads into SIGBUS).
+ * Return: 0 and *ret_size, its size in bytes; -EBADF (not a sealed region);
+ * another negative errno from fstat.
+ */
+int plat_shm_check(int fd, size_t *ret_size);
 
 /* Unmaps a mapping made by plat_shm_map() (NULL is ignored). */
 void plat_shm_unmap(void *p, size_t size);
@@ -130,3 +172,14 @@ int plat_futex_wait(uint32_t *addr, uint32_t expected, uint64_t deadline_usec);
 
 /* Wakes every waiter on @addr. Return: the number woken, or a negative errno. */
 int plat_futex_wake_all(uint32_t *addr);
+
+/* A pause inside a spin loop: lets a sibling hyperthread run, saves power. */
+static inline void plat_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ __volatile__("yield" ::: "memory");
+#else
+        __asm__ __volatile__("" ::: "memory");
+#endif
+}

@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Publishers: opening a channel and the publish hot path.
+ * Publishers: opening a channel, the publish hot path on the socket, and
+ * the claim/commit API on both transports (the ring's side is pub-ring.c).
+ *
+ * ipc_pub_new() opens the publisher with OPEN_PUB (the broker counts it and
+ * tells its id, limit and policy), then, when the client may use rings,
+ * asks for a slot in the channel's ring; any refusal keeps the socket.
  *
  * ipc_publish() copies the frame into the client's output buffer and, unless
  * more messages are announced (IPC_PUBLISH_MORE), writes the whole buffer at
@@ -10,12 +15,20 @@
  * CLIENT_WRITE_CAP_BYTES the call waits for the socket, reading input
  * meanwhile, and fails with -EAGAIN without queuing the message if the
  * socket does not take enough within the timeout.
+ *
+ * On the socket a claim is a buffer of the publisher's (it grows to the
+ * largest claim and stays, unless huge): the wait for room happens at
+ * claim time, so commit, which has no timeout, never waits.
  */
 #include <errno.h>
 
 #include "channel-name.h"
 #include "client-internal.h"
 #include "util.h"
+
+#define PUB_FLAGS ((unsigned)(IPC_PUBLISH_RETAIN | IPC_PUBLISH_MORE))
+/* Smallest claim buffer on the socket, so that a claim of 0 bytes has a buffer too. */
+#define PUB_SCRATCH_MIN_BYTES 64u
 
 static void pub_link(ipc_client *c, ipc_pub *pub) {
         pub->next = c->pubs;
@@ -50,6 +63,7 @@ void client_pubs_detach(ipc_client *c) {
 
 IPC_EXPORT int ipc_pub_new(ipc_client *client, const char *channel, uint64_t timeout_usec,
                            ipc_pub **ret) {
+        uint64_t deadline = usec_add(plat_now_usec(), timeout_usec);
         struct proto_open_reply open;
         ipc_pub *pub;
         size_t len;
@@ -77,6 +91,12 @@ IPC_EXPORT int ipc_pub_new(ipc_client *client, const char *channel, uint64_t tim
         pub->overflow = open.overflow;
         memcpy(pub->channel, channel, len + 1);
         pub_link(client, pub);
+        if (client->rings && pub_ring_open(client, pub, client_usec_left(deadline)) < 0 &&
+            client->dead) {
+                r = client->dead;
+                ipc_pub_free(pub);
+                return r;
+        }
         *ret = pub;
         return 0;
 }
@@ -89,6 +109,8 @@ IPC_EXPORT ipc_pub *ipc_pub_free(ipc_pub *pub) {
         if (!pub)
                 return NULL;
         c = pub->client;
+        if (pub->ring)
+                pub_ring_close(c, pub);
         if (c) {
                 pub_unlink(c, pub);
                 if (!c->dead) {
@@ -99,6 +121,7 @@ IPC_EXPORT ipc_pub *ipc_pub_free(ipc_pub *pub) {
                                 (void)client_write(c);
                 }
         }
+        free(pub->scratch);
         free(pub);
         return NULL;
 }
@@ -115,6 +138,12 @@ IPC_EXPORT int ipc_pub_get_overflow(const ipc_pub *pub) {
         if (!pub)
                 return -EINVAL;
         return pub->overflow;
+}
+
+IPC_EXPORT int ipc_pub_get_transport(const ipc_pub *pub) {
+        if (!pub)
+                return -EINVAL;
+        return pub->ring ? IPC_TRANSPORT_RING : IPC_TRANSPORT_SOCKET;
 }
 
 /* Waits until the output buffer has room for @frame_len more bytes under the cap. */
@@ -139,14 +168,17 @@ IPC_EXPORT int ipc_publish(ipc_pub *pub, const void *data, size_t size, unsigned
         size_t n;
         int r;
 
-        if (!pub || !pub->client || (!data && size > 0) ||
-            (flags & ~(unsigned)(IPC_PUBLISH_RETAIN | IPC_PUBLISH_MORE)))
+        if (!pub || !pub->client || (!data && size > 0) || (flags & ~PUB_FLAGS))
                 return -EINVAL;
         c = pub->client;
         if (c->dead)
                 return c->dead;
         if (size > pub->max_message_bytes)
                 return -EMSGSIZE;
+        if (pub->claimed)
+                return -EBUSY;
+        if (pub->ring)
+                return pub_ring_publish(pub, data, size, flags, timeout_usec);
         p = (struct proto_publish){.pub_id = pub->id, .payload = data, .size = size};
         n = proto_encode_publish(head, (flags & IPC_PUBLISH_RETAIN) ? PROTO_FLAG_RETAIN : 0, &p);
         r = pub_wait_room(c, n + size, timeout_usec);
@@ -160,4 +192,100 @@ IPC_EXPORT int ipc_publish(ipc_pub *pub, const void *data, size_t size, unsigned
                 return 0;
         }
         return client_write(c);
+}
+
+/* Queues one PUBLISH frame and writes, unless MORE holds it. */
+static int pub_send(ipc_client *c, ipc_pub *pub, const void *data, size_t size, unsigned flags) {
+        struct proto_publish p = {.pub_id = pub->id, .payload = data, .size = size};
+        uint8_t head[PROTO_HEAD_MAX];
+        size_t n;
+        int r;
+
+        n = proto_encode_publish(head, (flags & IPC_PUBLISH_RETAIN) ? PROTO_FLAG_RETAIN : 0, &p);
+        r = client_append(c, head, n, data, size);
+        if (r < 0)
+                return r;
+        if (flags & IPC_PUBLISH_MORE) {
+                client_update_poller(c);
+                return 0;
+        }
+        return client_write(c);
+}
+
+/* Socket claim: wait for room now (commit cannot wait), then lend our buffer. */
+static int pub_socket_claim(ipc_pub *pub, size_t size, uint64_t timeout_usec, void **ret_buf) {
+        size_t cap;
+        uint8_t *p;
+        int r;
+
+        r = pub_wait_room(pub->client, PROTO_HEAD_MAX + size, timeout_usec);
+        if (r < 0)
+                return r;
+        if (pub->scratch_cap < size || !pub->scratch) {
+                cap = MAX(size, (size_t)PUB_SCRATCH_MIN_BYTES);
+                p = realloc(pub->scratch, cap);
+                if (!p)
+                        return -ENOMEM;
+                pub->scratch = p;
+                pub->scratch_cap = cap;
+        }
+        pub->claim_size = size;
+        *ret_buf = pub->scratch;
+        return 0;
+}
+
+IPC_EXPORT int ipc_pub_claim(ipc_pub *pub, size_t size, uint64_t timeout_usec, void **ret_buf) {
+        ipc_client *c;
+        int r;
+
+        if (!pub || !pub->client || !ret_buf)
+                return -EINVAL;
+        c = pub->client;
+        if (c->dead)
+                return c->dead;
+        if (pub->claimed)
+                return -EBUSY;
+        if (size > pub->max_message_bytes)
+                return -EMSGSIZE;
+        if (pub->ring) {
+                r = pub_ring_claim(pub, size, timeout_usec, &pub->claim);
+                if (r >= 0)
+                        *ret_buf = pub->claim.payload;
+        } else {
+                r = pub_socket_claim(pub, size, timeout_usec, ret_buf);
+        }
+        if (r < 0)
+                return r;
+        pub->claimed = true;
+        return 0;
+}
+
+IPC_EXPORT int ipc_pub_commit(ipc_pub *pub, unsigned flags) {
+        ipc_client *c;
+        int r;
+
+        if (!pub || !pub->client || !pub->claimed || (flags & ~PUB_FLAGS))
+                return -EINVAL;
+        c = pub->client;
+        pub->claimed = false;
+        if (pub->ring)
+                return pub_ring_commit(pub, &pub->claim, flags);
+        if (c->dead)
+                return c->dead;
+        r = pub_send(c, pub, pub->scratch, pub->claim_size, flags);
+        if (pub->scratch_cap > CLIENT_BUF_KEEP_BYTES) {
+                free(pub->scratch);
+                pub->scratch = NULL;
+                pub->scratch_cap = 0;
+        }
+        return r;
+}
+
+IPC_EXPORT int ipc_pub_abort(ipc_pub *pub) {
+        if (!pub || !pub->claimed)
+                return -EINVAL;
+        pub->claimed = false;
+        if (pub->ring)
+                ring_abort(&pub->ring->r, &pub->claim);
+        return 0;
 }

@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Blocking requests: OPEN_PUB, SUBSCRIBE and control REQUESTs (ping,
- * channel list, stats). Each carries a fresh request id; the caller then
+ * Blocking requests: OPEN_PUB, SUBSCRIBE, OPEN_RING and control REQUESTs
+ * (ping, channel list, stats). Each carries a fresh request id; the caller then
  * reads until the matching REPLY has been scanned (client-frame.c hands
  * every REPLY to client_handle_reply() as soon as it is complete), leaving
  * messages read meanwhile buffered for ipc_client_receive().
  *
  * A request that times out is remembered for a while: if its reply still
- * comes and opened a publisher or subscription, that is closed again so the
- * broker does not keep feeding a subscription nobody owns.
+ * comes and opened a publisher, subscription or ring slot, that is closed
+ * again so the broker does not keep feeding a subscription nobody owns.
+ *
+ * An OPEN_RING reply carries descriptors (SCM_RIGHTS). client-io.c queues
+ * the ones that arrive while such a reply can come (client_fds_expected()),
+ * and the reply takes those that came with its first byte
+ * (client_in_fds_take()); a late reply closes them and gives its slot back.
  */
 #include <errno.h>
 
@@ -22,8 +27,48 @@ uint32_t client_request_id(ipc_client *c) {
 }
 
 static void request_abandon(ipc_client *c, const struct client_req *req) {
-        c->abandoned[c->abandoned_next] = (struct client_abandoned){req->id, req->type};
+        c->abandoned[c->abandoned_next] =
+                (struct client_abandoned){.id = req->id, .type = req->type, .role = req->role};
         c->abandoned_next = (c->abandoned_next + 1) % CLIENT_ABANDONED_MAX;
+}
+
+/**
+ * client_fds_expected() - whether descriptors that arrive now may belong to
+ * an OPEN_RING reply: one is in flight, or one timed out and its reply may
+ * still come.
+ */
+bool client_fds_expected(const ipc_client *c) {
+        if (c->req && !c->req->done && c->req->kind == CLIENT_REQ_RING)
+                return true;
+        for (size_t i = 0; i < CLIENT_ABANDONED_MAX; i++)
+                if (c->abandoned[i].id != 0 && c->abandoned[i].type == PROTO_OPEN_RING)
+                        return true;
+        return false;
+}
+
+/** client_grant_clear() - close a grant's descriptors and free its retained copy. */
+void client_grant_clear(struct client_ring_grant *g) {
+        for (size_t i = 0; i < g->n_fds; i++)
+                plat_fd_close(g->fds[i]);
+        free(g->retained);
+        *g = (struct client_ring_grant){};
+}
+
+/* The late answer to a timed-out OPEN_RING: give the slot back, close its descriptors. */
+static int request_late_ring(ipc_client *c, const struct client_abandoned *a,
+                             const struct proto_reply *rep) {
+        struct proto_ring_reply rr;
+        int fds[PROTO_RING_FDS_MAX];
+        size_t n = client_in_fds_take(c, c->frame_at, fds);
+
+        for (size_t i = 0; i < n; i++)
+                plat_fd_close(fds[i]);
+        if (rep->status < 0)
+                return 0;
+        if (proto_decode_ring_reply(rep->body, rep->body_len, &rr) < 0)
+                return client_fail(c, -EPROTO, "broker sent a malformed ring reply");
+        client_ring_close_slot(c, rr.handle);
+        return 0;
 }
 
 /* A late reply: undo what a timed-out open did, ignore anything else. */
@@ -34,13 +79,15 @@ static int request_late_reply(ipc_client *c, const struct proto_reply *rep) {
         uint8_t type;
 
         for (size_t i = 0; i < CLIENT_ABANDONED_MAX; i++) {
-                struct client_abandoned *a = &c->abandoned[i];
+                struct client_abandoned a = c->abandoned[i];
 
-                if (a->id == 0 || a->id != rep->request_id)
+                if (a.id == 0 || a.id != rep->request_id)
                         continue;
-                type = a->type == PROTO_OPEN_PUB ? PROTO_CLOSE_PUB : PROTO_UNSUBSCRIBE;
-                a->id = 0;
-                if (rep->status < 0 || a->type == PROTO_REQUEST)
+                type = a.type == PROTO_OPEN_PUB ? PROTO_CLOSE_PUB : PROTO_UNSUBSCRIBE;
+                c->abandoned[i].id = 0;
+                if (a.type == PROTO_OPEN_RING)
+                        return request_late_ring(c, &a, rep);
+                if (rep->status < 0 || a.type == PROTO_REQUEST)
                         return 0;
                 if (proto_decode_open_reply(rep->body, rep->body_len, &open) < 0)
                         return client_fail(c, -EPROTO, "broker sent a malformed open reply");
@@ -50,6 +97,32 @@ static int request_late_reply(ipc_client *c, const struct proto_reply *rep) {
                 client_update_poller(c);
                 return 0;
         }
+        return 0;
+}
+
+/*
+ * A granted ring slot: the record, the descriptors that came with the
+ * reply's first byte (their count is checked when attaching), and a copy of
+ * the retained value (the input buffer moves on).
+ */
+static int request_ring_granted(ipc_client *c, struct client_req *req,
+                                const struct proto_reply *rep) {
+        struct client_ring_grant *g = &req->grant;
+
+        g->n_fds = client_in_fds_take(c, c->frame_at, g->fds);
+        if (proto_decode_ring_reply(rep->body, rep->body_len, &g->rr) < 0) {
+                client_grant_clear(g);
+                return client_fail(c, -EPROTO, "broker sent a malformed ring reply");
+        }
+        g->granted = true;
+        if (g->rr.has_retained) {
+                g->retained = malloc(g->rr.retained_size);
+                if (!g->retained)
+                        req->status = -ENOMEM;
+                else
+                        memcpy(g->retained, g->rr.retained, g->rr.retained_size);
+        }
+        g->rr.retained = NULL;
         return 0;
 }
 
@@ -70,9 +143,13 @@ int client_handle_reply(ipc_client *c, const uint8_t *body, size_t len) {
         req->done = true;
         req->status = rep.status;
         if (rep.status < 0) {
-                client_set_error(c, rep.body, rep.body_len);
+                /* A refused ring is no failure: the caller falls back to the socket. */
+                if (req->kind != CLIENT_REQ_RING)
+                        client_set_error(c, rep.body, rep.body_len);
                 return 0;
         }
+        if (req->kind == CLIENT_REQ_RING)
+                return request_ring_granted(c, req, &rep);
         if (req->kind == CLIENT_REQ_OPEN) {
                 if (proto_decode_open_reply(rep.body, rep.body_len, &req->open) < 0)
                         return client_fail(c, -EPROTO, "broker sent a malformed open reply");
@@ -115,6 +192,9 @@ int client_request_run(ipc_client *c, struct client_req *req, const uint8_t *fra
         }
         c->req = NULL;
         client_skip_control(c);
+        /* Descriptors nobody can claim any more. */
+        if (c->n_fd_batches > 0 && !client_fds_expected(c))
+                client_in_fds_close(c);
         if (req->done)
                 return req->status;
         if (r == -ETIMEDOUT)
@@ -145,6 +225,40 @@ int client_open(ipc_client *c, uint8_t type, const char *name, uint64_t timeout_
                 return r;
         req.open.max_message_bytes = MIN(req.open.max_message_bytes, c->max_message_bytes);
         *ret = req.open;
+        return 0;
+}
+
+/**
+ * client_open_ring() - OPEN_RING for @role on channel @name.
+ * @ret: the grant (slot, sizes, descriptors, retained copy), now the
+ *       caller's: attach it (client_ring_attach()) or give it back.
+ *
+ * A slot granted but not usable here (out of memory for the retained copy)
+ * is given back at once.
+ *
+ * Return: 0; the broker's refusal (-ENOTSUP, -EOPNOTSUPP, -ENOSPC, ...); as
+ * client_request_run().
+ */
+int client_open_ring(ipc_client *c, uint8_t role, const char *name, uint64_t timeout_usec,
+                     struct client_ring_grant *ret) {
+        struct client_req req = {.type = PROTO_OPEN_RING, .kind = CLIENT_REQ_RING, .role = role};
+        struct proto_open_ring m;
+        uint8_t head[PROTO_HEAD_MAX];
+        size_t n;
+        int r;
+
+        req.id = client_request_id(c);
+        m = (struct proto_open_ring){
+                .request_id = req.id, .role = role, .name = name, .name_len = strlen(name)};
+        n = proto_encode_open_ring(head, &m);
+        r = client_request_run(c, &req, head, n, NULL, 0, timeout_usec);
+        if (r < 0) {
+                if (req.grant.granted)
+                        client_ring_close_slot(c, req.grant.rr.handle);
+                client_grant_clear(&req.grant);
+                return r;
+        }
+        *ret = req.grant;
         return 0;
 }
 

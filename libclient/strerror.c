@@ -41,7 +41,9 @@ static const struct error_text error_texts[] = {
         {ENXIO, "no broker address known: set IPC_BROKER_ADDRESS"},
         {ENAMETOOLONG, "broker address too long"},
         {EOPNOTSUPP, "operation not supported by the broker"},
-        {EBADMSG, "malformed protocol frame"},
+        {EBADMSG, "malformed protocol frame, or corrupt record in a shared-memory ring"},
+        {ESTALE, "message overwritten by a publisher while it was being read"},
+        {EBUSY, "a claim is already open on this publisher"},
         {EBADF, "unknown publisher or subscription"},
         {ENOTCONN, "not connected to the broker"},
 };

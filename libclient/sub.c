@@ -9,6 +9,12 @@
  * cache (consecutive messages usually belong to the same subscription).
  * A message whose id is not in the table belongs to a subscription the
  * application freed, and is skipped.
+ *
+ * An exact channel name is first asked for on the channel's ring
+ * (OPEN_RING, sub-ring.c) when the client may use rings; a refusal, or a
+ * ring we cannot use, falls back to SUBSCRIBE. Ring subscriptions have no
+ * broker id: they live in their own list, in the order they were made,
+ * which is the order ipc_client_receive() visits them in.
  */
 #include <errno.h>
 
@@ -78,17 +84,62 @@ static void subs_remove(ipc_client *c, ipc_sub *sub) {
                 c->sub_cache = NULL;
 }
 
+static int ring_subs_reserve(ipc_client *c) {
+        ipc_sub **p;
+        size_t cap;
+
+        if (c->n_ring_subs < c->ring_subs_cap)
+                return 0;
+        cap = MAX(c->ring_subs_cap * 2, (size_t)4);
+        p = realloc(c->ring_subs, cap * sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        c->ring_subs = p;
+        c->ring_subs_cap = cap;
+        return 0;
+}
+
+/* The receive rotation restarts: indexes after the removed one moved. */
+static void ring_subs_remove(ipc_client *c, ipc_sub *sub) {
+        for (size_t i = 0; i < c->n_ring_subs; i++) {
+                if (c->ring_subs[i] != sub)
+                        continue;
+                memmove(c->ring_subs + i, c->ring_subs + i + 1,
+                        (c->n_ring_subs - i - 1) * sizeof(*c->ring_subs));
+                c->n_ring_subs--;
+                break;
+        }
+        c->src = 0;
+        c->src_run = 0;
+}
+
 /* See client_pubs_detach(): subscriptions outliving their client become shells. */
 void client_subs_detach(ipc_client *c) {
         for (size_t i = 0; i < c->n_subs; i++)
                 c->subs[i]->client = NULL;
         c->n_subs = 0;
         c->sub_cache = NULL;
+        for (size_t i = 0; i < c->n_ring_subs; i++)
+                c->ring_subs[i]->client = NULL;
+        c->n_ring_subs = 0;
+}
+
+/*
+ * Tries the channel's ring. Return: 1 on the ring; 0 to use the socket;
+ * the client's error when it died meanwhile.
+ */
+static int sub_try_ring(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
+        if (sub_ring_open(c, sub, timeout_usec) >= 0) {
+                c->ring_subs[c->n_ring_subs++] = sub;
+                return 1;
+        }
+        return c->dead ? c->dead : 0;
 }
 
 IPC_EXPORT int ipc_sub_new(ipc_client *client, const char *pattern, uint64_t timeout_usec,
                            ipc_sub **ret) {
         struct proto_open_reply open;
+        uint64_t deadline;
         ipc_sub *sub;
         size_t len;
         int r;
@@ -100,20 +151,35 @@ IPC_EXPORT int ipc_sub_new(ipc_client *client, const char *pattern, uint64_t tim
                 return -EINVAL;
         if (client->dead)
                 return client->dead;
+        deadline = usec_add(plat_now_usec(), timeout_usec);
+        /* Room first: failing after the broker said yes would leak its subscription. */
         r = subs_reserve(client);
+        if (r >= 0)
+                r = ring_subs_reserve(client);
         if (r < 0)
                 return r;
         sub = calloc(1, sizeof(*sub));
         if (!sub)
                 return -ENOMEM;
+        sub->client = client;
+        memcpy(sub->pattern, pattern, len + 1);
+        if (client->rings && channel_name_valid(pattern, len)) {
+                r = sub_try_ring(client, sub, timeout_usec);
+                if (r != 0) {
+                        if (r < 0)
+                                free(sub);
+                        else
+                                *ret = sub;
+                        return MIN(r, 0);
+                }
+                timeout_usec = client_usec_left(deadline);
+        }
         r = client_open(client, PROTO_SUBSCRIBE, pattern, timeout_usec, &open);
         if (r < 0) {
                 free(sub);
                 return r;
         }
-        sub->client = client;
         sub->id = open.id;
-        memcpy(sub->pattern, pattern, len + 1);
         subs_insert(client, sub);
         *ret = sub;
         return 0;
@@ -127,10 +193,21 @@ IPC_EXPORT ipc_sub *ipc_sub_free(ipc_sub *sub) {
         if (!sub)
                 return NULL;
         c = sub->client;
-        if (c) {
+        /* A ring view still held is given back, so the final statistics count it. */
+        if (c && sub->ring && c->msg.ring_sub == sub)
+                (void)sub_ring_release(c, sub);
+        if (c && (c->msg.sub == sub || c->msg.channel == sub->pattern)) {
+                /* The message handed out goes with its subscription (its ring, its name). */
+                c->msg.sub = NULL;
+                c->msg.ring_sub = NULL;
+                c->msg.channel = "";
+        }
+        if (sub->ring) {
+                if (c)
+                        ring_subs_remove(c, sub);
+                sub_ring_close(c, sub);
+        } else if (c) {
                 subs_remove(c, sub);
-                if (c->msg.sub == sub)
-                        c->msg.sub = NULL;
                 if (!c->dead) {
                         cl.id = sub->id;
                         if (client_append(c, head, proto_encode_close(head, PROTO_UNSUBSCRIBE, &cl),
@@ -140,6 +217,12 @@ IPC_EXPORT ipc_sub *ipc_sub_free(ipc_sub *sub) {
         }
         free(sub);
         return NULL;
+}
+
+IPC_EXPORT int ipc_sub_get_transport(const ipc_sub *sub) {
+        if (!sub)
+                return -EINVAL;
+        return sub->ring ? IPC_TRANSPORT_RING : IPC_TRANSPORT_SOCKET;
 }
 
 IPC_EXPORT const char *ipc_sub_get_pattern(const ipc_sub *sub) {
@@ -159,7 +242,7 @@ IPC_EXPORT void *ipc_sub_get_userdata(const ipc_sub *sub) {
         return sub ? sub->userdata : NULL;
 }
 
-/* ---- Messages: views into the client's input buffer ------------------- */
+/* ---- Messages: views into the client's input buffer or a ring --------- */
 
 IPC_EXPORT ipc_sub *ipc_msg_get_sub(const ipc_msg *msg) {
         return msg ? msg->sub : NULL;

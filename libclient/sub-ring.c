@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Subscriptions on a channel's shared-memory ring: reading records in
+ * place (the message handed out is a view into the ring), giving them back
+ * (ring_release(), which also tells whether a drop-policy publisher
+ * overwrote the view meanwhile), storing the cursor once per batch, and
+ * the sleep handshake that makes the client's fd readable when records
+ * arrive.
+ *
+ * Sleep: a subscription found empty announces sleep (sets its bit in the
+ * ring's sleepers mask, fences, re-checks); a publisher that commits takes
+ * the mask and writes the eventfds of those in it, which sit in the
+ * client's epoll set. A signal is consumed (one read) when epoll reports
+ * the eventfd ready, or before the next announcement if a publisher took
+ * the bit meanwhile; a subscription whose bit is still set has had no
+ * signal for its announcement, so it need not announce again. An idle
+ * client thus makes no system call per ring per poll round beyond what
+ * woke it.
+ *
+ * The cursor is stored per batch (CLIENT_BATCH_MAX records, a quarter of
+ * the ring, leaving the subscription for another source, or going to
+ * sleep), not per record: each store is a fence and, when publishers wait
+ * for room, a futex wake and perhaps a signal to the broker.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "client-internal.h"
+#include "util.h"
+
+/**
+ * sub_ring_open() - ask for a subscriber slot in @sub's channel ring,
+ * attach it, start reading at the slot's cursor and add the wake eventfd
+ * to the client's epoll set. The reply's retained value, if any, is kept
+ * to be handed out first.
+ *
+ * Return: 0; the broker's refusal; a local failure (the slot is then given
+ * back); as client_request_run().
+ */
+int sub_ring_open(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
+        struct client_ring_grant g = {};
+        int r;
+
+        r = client_open_ring(c, PROTO_RING_SUBSCRIBER, sub->pattern, timeout_usec, &g);
+        if (r < 0)
+                return r;
+        r = client_ring_attach(sub->pattern, PROTO_RING_SUBSCRIBER, &g, &sub->ring);
+        if (r >= 0)
+                r = ring_reader_init(&sub->ring->r, &sub->rd, sub->ring->slot);
+        if (r >= 0)
+                r = plat_poller_add(c->poller, sub->ring->fds[CLIENT_RING_FD_WAKE]);
+        if (r < 0) {
+                sub->ring = client_ring_free(sub->ring);
+                client_ring_close_slot(c, g.rr.handle);
+                client_grant_clear(&g);
+                return r;
+        }
+        if (g.rr.has_retained) {
+                sub->has_retained = true;
+                sub->retained = TAKE_PTR(g.retained);
+                sub->retained_size = g.rr.retained_size;
+                sub->retained_seq = g.rr.retained_seq;
+                sub->retained_timestamp_ns = g.rr.retained_timestamp_ns;
+        }
+        client_grant_clear(&g);
+        return 0;
+}
+
+static bool sub_ring_bit_set(const ipc_sub *sub) {
+        uint64_t bit = UINT64_C(1) << sub->rd.slot;
+
+        return atomic_load_explicit(&sub->ring->r.state->sleepers, memory_order_relaxed) & bit;
+}
+
+/**
+ * sub_ring_peek() - is a message ready? Reads the next record ahead (a view
+ * kept in the subscription until handed out). The retained value comes
+ * first.
+ *
+ * Return: 1 (ready); 0 (none); -EBADMSG (a corrupt record: counted, the
+ * reader moved past it; ipc_client_get_error() names the channel).
+ */
+int sub_ring_peek(ipc_client *c, ipc_sub *sub) {
+        char text[64 + IPC_CHANNEL_NAME_MAX];
+        int r;
+
+        if (sub->has_retained || sub->peeked)
+                return 1;
+        r = ring_read(&sub->ring->r, &sub->rd, &sub->view);
+        if (r == -EAGAIN)
+                return 0;
+        if (r < 0) {
+                (void)snprintf(text, sizeof(text),
+                               "corrupt record in the ring of channel \"%s\" skipped",
+                               sub->pattern);
+                client_set_error(c, text, strlen(text));
+                return r;
+        }
+        sub->peeked = true;
+        if (sub->sleeping) {
+                /* Awake again: spare publishers a wake-up we no longer need. */
+                ring_reader_end_sleep(&sub->ring->r, &sub->rd);
+                sub->sleeping = false;
+        }
+        return 1;
+}
+
+/** sub_ring_take() - hand out what sub_ring_peek() found, as the client's message. */
+void sub_ring_take(ipc_client *c, ipc_sub *sub, ipc_msg *msg) {
+        msg->sub = sub;
+        msg->ring_sub = sub;
+        msg->channel = sub->pattern;
+        if (sub->has_retained) {
+                sub->has_retained = false;
+                sub->retained_out = true;
+                msg->data = sub->retained;
+                msg->size = sub->retained_size;
+                msg->seq = sub->retained_seq;
+                msg->timestamp_ns = sub->retained_timestamp_ns;
+                msg->flags = IPC_MSG_RETAINED;
+                msg->lost = 0;
+                return;
+        }
+        sub->peeked = false;
+        msg->data = sub->view.payload;
+        msg->size = sub->view.size;
+        msg->seq = sub->view.seq;
+        msg->timestamp_ns = sub->view.timestamp_ns;
+        msg->flags = 0;
+        msg->lost = sub->view.lost;
+        sub->lost += sub->view.lost;
+}
+
+/**
+ * sub_ring_release() - the message handed out last is done with: give its
+ * record back and store the cursor when a batch is complete.
+ *
+ * Return: 0; -ESTALE (overwritten while viewed, drop policy: counted as
+ * lost).
+ */
+int sub_ring_release(ipc_client *c, ipc_sub *sub) {
+        struct client_ring *cr = sub->ring;
+        int r;
+
+        if (sub->retained_out) {
+                sub->retained_out = false;
+                free(sub->retained);
+                sub->retained = NULL;
+                return 0;
+        }
+        r = ring_release(&cr->r, &sub->rd, &sub->view);
+        if (r == -ESTALE)
+                sub->lost++;
+        if (++sub->batch >= CLIENT_BATCH_MAX ||
+            sub->rd.pos - sub->rd.published >= cr->r.capacity / 4)
+                sub_ring_store(c, sub);
+        return r == -ESTALE ? r : 0;
+}
+
+/**
+ * sub_ring_store() - store the cursor (and statistics) in the slot; if
+ * publishers or the broker wait for room, wake them.
+ */
+void sub_ring_store(ipc_client *c, ipc_sub *sub) {
+        struct client_ring *cr = sub->ring;
+
+        (void)c;
+        sub->batch = 0;
+        if (sub->rd.pos == sub->rd.published)
+                return;
+        if (!ring_reader_publish(&cr->r, &sub->rd))
+                return;
+        ring_space_wake_prepare(&cr->r);
+        (void)plat_futex_wake_all((uint32_t *)(void *)&cr->r.state->space_futex);
+        if (ring_space_broker_waiting(&cr->r))
+                (void)plat_wake_signal(cr->fds[CLIENT_RING_FD_SPACE]);
+}
+
+/**
+ * sub_ring_sleep() - nothing to read: announce sleep, so the next record
+ * makes the client's fd readable.
+ *
+ * Return: true when asleep (announced, nothing arrived meanwhile); false
+ * when a record is ready after all.
+ */
+bool sub_ring_sleep(ipc_client *c, ipc_sub *sub) {
+        if (sub->has_retained || sub->peeked)
+                return false;
+        /* Announced and not taken by any publisher: no signal since, nothing to redo. */
+        if (sub->sleeping && sub_ring_bit_set(sub))
+                return true;
+        sub_ring_store(c, sub);
+        /* Consume old signals before announcing, never after: that could eat the next one. */
+        if (sub->signalled) {
+                (void)plat_wake_drain(sub->ring->fds[CLIENT_RING_FD_WAKE]);
+                sub->signalled = false;
+        }
+        sub->sleeping = ring_reader_prepare_sleep(&sub->ring->r, &sub->rd);
+        sub->signalled = sub->sleeping;
+        return sub->sleeping;
+}
+
+/**
+ * sub_ring_drain() - the subscription's eventfd is readable: consume the
+ * signal and count the subscription awake (it announces again when it
+ * finds its ring empty). Also a late signal (a publisher that took our bit
+ * before we announced again) ends here, so it cannot keep the fd readable.
+ */
+void sub_ring_drain(ipc_client *c, ipc_sub *sub) {
+        (void)c;
+        (void)plat_wake_drain(sub->ring->fds[CLIENT_RING_FD_WAKE]);
+        sub->signalled = false;
+        sub->sleeping = false;
+}
+
+/**
+ * sub_ring_close() - the subscription goes: store its final statistics,
+ * leave the epoll set, give the slot back, unmap. @c is NULL when the client was freed first (the
+ * broker freed the slot with the connection).
+ */
+void sub_ring_close(ipc_client *c, ipc_sub *sub) {
+        if (c) {
+                /* Last statistics (and cursor) while the slot is still ours. */
+                if (!c->dead)
+                        sub_ring_store(c, sub);
+                (void)plat_poller_remove(c->poller, sub->ring->fds[CLIENT_RING_FD_WAKE]);
+                client_ring_close_slot(c, sub->ring->handle);
+        }
+        free(sub->retained);
+        sub->retained = NULL;
+        sub->has_retained = sub->retained_out = false;
+        sub->ring = client_ring_free(sub->ring);
+}
