@@ -41,9 +41,38 @@ tests_integration_test_control_LDADD = $(integ_ldadd)
 tests_integration_test_ring_handout_CFLAGS = $(integ_cflags)
 tests_integration_test_ring_handout_LDADD = libclient/libipccommon.la $(integ_ldadd)
 
-# The transport-independent tests once more, every client over TCP (IPC_TEST_TRANSPORT=tcp).
-TESTS += tests/integration/test-tcp.sh
-EXTRA_DIST += tests/integration/test-tcp.sh
+# The shared-memory data plane end to end: transport selection and stats, the
+# bridge between ring and socket, dead ring peers, the zero-copy and wake-up API.
+# ring-peer is the child these tests kill (run from $IPC_TOP_BUILDDIR, not a test).
+ring_tests = \
+	tests/integration/test-ring-transport \
+	tests/integration/test-ring-bridge \
+	tests/integration/test-ring-crash \
+	tests/integration/test-ring-api
+check_PROGRAMS += $(ring_tests) tests/integration/ring-peer
+TESTS += $(ring_tests)
+ring_util = tests/integration/ring-util.c tests/integration/ring-util.h
+tests_integration_test_ring_transport_SOURCES = tests/integration/test-ring-transport.c \
+	$(ring_util)
+tests_integration_test_ring_transport_CFLAGS = $(integ_cflags)
+tests_integration_test_ring_transport_LDADD = $(integ_ldadd)
+tests_integration_test_ring_bridge_SOURCES = tests/integration/test-ring-bridge.c $(ring_util)
+tests_integration_test_ring_bridge_CFLAGS = $(integ_cflags)
+tests_integration_test_ring_bridge_LDADD = $(integ_ldadd)
+tests_integration_test_ring_crash_SOURCES = tests/integration/test-ring-crash.c $(ring_util)
+tests_integration_test_ring_crash_CFLAGS = $(integ_cflags)
+tests_integration_test_ring_crash_LDADD = $(integ_ldadd)
+tests_integration_test_ring_api_SOURCES = tests/integration/test-ring-api.c $(ring_util)
+tests_integration_test_ring_api_CFLAGS = $(integ_cflags)
+tests_integration_test_ring_api_LDADD = $(integ_ldadd)
+tests_integration_ring_peer_LDADD = libclient/libipcclient.la
+
+# The transport-independent tests once more per transport (IPC_TEST_TRANSPORT,
+# see tests/util/harness.h): every client over TCP, then with the library free to
+# take the shared-memory ring. rerun.sh does the work for both wrappers.
+TESTS += tests/integration/test-tcp.sh tests/integration/test-shm.sh
+EXTRA_DIST += tests/integration/test-tcp.sh tests/integration/test-shm.sh \
+	tests/integration/rerun.sh
 
 # ipcctl end to end (cli/ipcctl, run through $IPCCTL, against the real daemon).
 check_PROGRAMS += tests/integration/test-ipcctl

@@ -43,6 +43,17 @@ struct harness_broker {
         char *log;
 };
 
+/*
+ * IPC_TEST_SKIP (see harness.h), applied before main() so that every test
+ * program linked with the harness honours it without code of its own.
+ */
+__attribute__((constructor)) static void harness_skip_filter(void) {
+        const char *pattern = getenv("IPC_TEST_SKIP");
+
+        if (pattern && *pattern)
+                cmocka_set_skip_filter(pattern);
+}
+
 /* ---- Broker --------------------------------------------------------- */
 
 static int write_file(const char *path, const char *text) {
@@ -154,18 +165,33 @@ static int broker_argv(struct harness_broker *b, bool config, const char *const 
         return 0;
 }
 
-/* IPC_TEST_TRANSPORT=tcp: an extra TCP listener, used by harness_broker_client_address(). */
+/*
+ * IPC_TEST_TRANSPORT (see harness.h): unix (the default) and tcp pin the
+ * library to the socket through IPC_TRANSPORT=socket, which this process
+ * and every child it spawns (ipcctl) inherit; shm removes it, so exact-name
+ * publishers and subscribers on the UNIX socket take the ring (AUTO). tcp
+ * also adds a TCP listener, used by harness_broker_client_address().
+ */
 static int broker_pick_transport(struct harness_broker *b) {
         const char *t = getenv("IPC_TEST_TRANSPORT");
         int port;
 
         snprintf(b->client_address, sizeof(b->client_address), "%s", b->address);
-        if (!t || !*t || strcmp(t, "unix") == 0)
-                return 0;
-        if (strcmp(t, "tcp") != 0) {
-                fprintf(stderr, "harness: IPC_TEST_TRANSPORT=%s: expected unix or tcp\n", t);
+        if (!t || !*t)
+                t = "unix";
+        if (strcmp(t, "unix") != 0 && strcmp(t, "tcp") != 0 && strcmp(t, "shm") != 0) {
+                fprintf(stderr, "harness: IPC_TEST_TRANSPORT=%s: expected unix, tcp or shm\n", t);
                 return -EINVAL;
         }
+        if (strcmp(t, "shm") == 0) {
+                if (unsetenv("IPC_TRANSPORT") < 0)
+                        return -errno;
+                return 0;
+        }
+        if (setenv("IPC_TRANSPORT", "socket", 1) < 0)
+                return -errno;
+        if (strcmp(t, "tcp") != 0)
+                return 0;
         port = harness_free_tcp_port();
         if (port < 0)
                 return port;

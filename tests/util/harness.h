@@ -11,8 +11,29 @@
  * "valgrind -q --error-exitcode=99"), and IPC_TEST_TIMEOUT_SCALE, an integer
  * factor applied to every harness deadline (defaults to 10 when the wrapper
  * mentions valgrind, else 1). IPC_TEST_SHOW_LOG=1 prints each broker's log
- * when it is freed. IPC_TEST_TRANSPORT=unix|tcp picks the transport of
- * harness_broker_client_address().
+ * when it is freed.
+ *
+ * IPC_TEST_TRANSPORT picks the transport the suite's clients use, so one
+ * suite runs once per transport (tests/integration/rerun.sh):
+ *   unix (the default when unset or empty): harness_broker_client_address()
+ *        is the UNIX socket and every harness_broker_start() does
+ *        setenv("IPC_TRANSPORT", "socket"), so libipcclient, in this process
+ *        and in the programs it spawns (ipcctl), never maps a ring: the tests
+ *        keep meaning what they meant before the shared-memory data plane;
+ *   tcp: as unix, plus a TCP listener on 127.0.0.1 that
+ *        harness_broker_client_address() names;
+ *   shm: the UNIX socket, and harness_broker_start() unsets IPC_TRANSPORT, so
+ *        the library picks the transport itself (AUTO): exact-name publishers
+ *        and subscribers take the channel's shared-memory ring, patterns stay
+ *        on the socket.
+ * A test that needs rings whatever the suite's transport unsets
+ * IPC_TRANSPORT itself after harness_start() and connects to
+ * harness_broker_address().
+ *
+ * IPC_TEST_SKIP=PATTERN leaves out the test cases whose names match the
+ * glob PATTERN ('*', '?'; cmocka_set_skip_filter()), so a rerun on another
+ * transport can omit a case whose expectation does not hold there by
+ * design. Skipped cases are not run and not reported.
  *
  * Failure handling: functions return 0 or a negative errno and print what
  * went wrong (the broker log on a failed start) to stderr, so a test asserts
@@ -74,7 +95,9 @@ uint64_t harness_now_usec(void);
  *              (e.g. {"--listen", "tcp:127.0.0.1:4242", NULL}), or NULL.
  * @ret: the running broker; free with harness_broker_free().
  *
- * The daemon's stderr and stdout go to DIR/broker.log. Waits (10 s, scaled)
+ * Sets or unsets IPC_TRANSPORT in this process's environment as
+ * IPC_TEST_TRANSPORT says (see above). The daemon's stderr and stdout go to
+ * DIR/broker.log. Waits (10 s, scaled)
  * for the READY=1 datagram on DIR/notify.sock, watching for an early exit
  * through a pidfd. On failure the log is printed to stderr.
  *
@@ -94,7 +117,7 @@ const char *harness_broker_address(const struct harness_broker *b);
  * harness_broker_client_address() - the address tests should connect their
  * clients to: harness_broker_address(), or with IPC_TEST_TRANSPORT=tcp a
  * "tcp:127.0.0.1:PORT" listener the harness added (--listen), so one suite
- * runs once per transport.
+ * runs once per transport (unix and shm both use the UNIX socket; see above).
  * Return: a string owned by @b.
  */
 const char *harness_broker_client_address(const struct harness_broker *b);
