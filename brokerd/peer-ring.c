@@ -78,6 +78,8 @@ static ssize_t sendmsg_fds(int sock, const void *buf, size_t len, const int *fds
 
         memset(&u, 0, sizeof(u));
         c = CMSG_FIRSTHDR(&msg);
+        if (!c) /* cannot happen: msg_controllen holds one header */
+                return -EINVAL;
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
         c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
