@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "bridge.h"
 #include "broker.h"
 #include "control.h"
 #include "peer.h"
@@ -95,7 +96,10 @@ static json_t *channel_listing(const struct channel *c) {
         return o;
 }
 
-/* "ring": null, or the ring's geometry, fill and wake-ups. */
+/*
+ * "ring": null, or the ring's geometry, fill, wake-ups and corrupt records
+ * seen (by client subscribers and the broker's bridge).
+ */
 static json_t *ring_stats(const struct channel *c) {
         struct ring_owner *o = c->ring;
         json_t *r;
@@ -107,7 +111,9 @@ static json_t *ring_stats(const struct channel *c) {
             obj_set(r, "fill_bytes", json_u64(ring_fill_bytes(&o->r))) < 0 ||
             obj_set(r, "publishers", json_u64((uint64_t)__builtin_popcountll(o->pubs_used))) < 0 ||
             obj_set(r, "subscribers", json_u64(channel_ring_subscribers(c))) < 0 ||
-            obj_set(r, "wakeups", json_u64(ring_owner_totals(o).wakeups)) < 0)
+            obj_set(r, "wakeups", json_u64(ring_owner_totals(o).wakeups)) < 0 ||
+            obj_set(r, "corrupt", json_u64(ring_owner_totals(o).corrupt +
+                                           (c->bridge ? c->bridge->corrupt : 0))) < 0)
                 return json_decref(r), NULL;
         return r;
 }

@@ -180,6 +180,7 @@ static void ring_owner_zero_stats(struct ring_owner *o, bool sub, uint32_t slot)
         if (sub) {
                 atomic_store(&o->r.subs[slot].delivered, 0);
                 atomic_store(&o->r.subs[slot].lost, 0);
+                atomic_store(&o->r.subs[slot].corrupt, 0);
         } else {
                 atomic_store(&o->r.pubs[slot].published, 0);
                 atomic_store(&o->r.pubs[slot].wakeups, 0);
@@ -317,6 +318,7 @@ static void ring_owner_retire(struct ring_owner *o, uint8_t role, uint32_t slot)
         o->retired.wakeups += st.wakeups;
         o->retired.delivered += st.delivered;
         o->retired.lost += st.lost;
+        o->retired.corrupt += st.corrupt;
 }
 
 void ring_owner_release(struct ring_owner *o, uint8_t role, uint32_t slot) {
@@ -399,6 +401,7 @@ struct ring_slot_stats ring_owner_slot_stats(const struct ring_owner *o, uint8_t
         if (role == PROTO_RING_SUBSCRIBER) {
                 st.delivered = atomic_load(&o->r.subs[slot].delivered);
                 st.lost = atomic_load(&o->r.subs[slot].lost);
+                st.corrupt = atomic_load(&o->r.subs[slot].corrupt);
         } else {
                 st.published = atomic_load(&o->r.pubs[slot].published);
                 st.wakeups = atomic_load(&o->r.pubs[slot].wakeups);
@@ -416,6 +419,7 @@ struct ring_slot_stats ring_owner_totals(const struct ring_owner *o) {
 
                         t.delivered += st.delivered;
                         t.lost += st.lost;
+                        t.corrupt += st.corrupt;
                 }
                 if (o->pubs_used & (UINT64_C(1) << i)) {
                         struct ring_slot_stats st =

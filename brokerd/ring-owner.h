@@ -49,6 +49,7 @@ struct ring_slot_stats {
         uint64_t wakeups;   /* pub slot: eventfd signals sent */
         uint64_t delivered; /* sub slot */
         uint64_t lost;      /* sub slot */
+        uint64_t corrupt;   /* sub slot: corrupt records passed over */
 };
 
 struct ring_owner {

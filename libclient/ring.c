@@ -400,6 +400,7 @@ bool ring_reader_publish(struct ring *r, struct ring_reader *rd) {
 
         atomic_store_explicit(&s->delivered, rd->delivered, memory_order_relaxed);
         atomic_store_explicit(&s->lost, rd->lost, memory_order_relaxed);
+        atomic_store_explicit(&s->corrupt, rd->corrupt, memory_order_relaxed);
         atomic_store_explicit(&s->cursor, rd->pos, memory_order_release);
         rd->published = rd->pos;
         atomic_thread_fence(memory_order_seq_cst);

@@ -187,6 +187,7 @@ struct ring_sub_slot {
         _Atomic uint64_t start_seq; /* seq at the activation cursor (broker writes) */
         _Atomic uint64_t delivered; /* statistics, stored by the subscriber per batch */
         _Atomic uint64_t lost;
+        _Atomic uint64_t corrupt; /* corrupt records the subscriber passed over */
 };
 
 struct ring_pub_slot {

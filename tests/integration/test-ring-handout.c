@@ -6,7 +6,9 @@
  * ring directly (ring.h): a publisher's 1000 messages reach a subscriber in
  * order; a TCP peer is refused; slots run out and come back when their
  * holder disconnects; a publisher that dies holding a claim does not block
- * readers, because the broker turns the claim into a SKIP record.
+ * readers, because the broker turns the claim into a SKIP record; a record
+ * a publisher corrupts is reported to a library subscriber and counted in
+ * the broker's stats.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +32,7 @@
 #include "harness.h"
 #include "platform.h"
 #include "proto.h"
+#include "ring-internal.h"
 #include "ring.h"
 #include "util.h"
 
@@ -424,6 +427,93 @@ static void test_reply_after_queue(void **state) {
         raw_close(&s);
 }
 
+/* The message a library subscriber receives next, or its error (-EBADMSG). */
+static int lib_next(ipc_client *c, uint32_t *ret_index, uint64_t *ret_lost) {
+        const ipc_msg *m;
+        int r;
+
+        r = ipc_client_receive(c, harness_timeout(T_SEC), &m);
+        if (r < 0)
+                return r;
+        assert_int_equal(ipc_msg_get_size(m), sizeof(*ret_index));
+        memcpy(ret_index, ipc_msg_get_data(m, NULL), sizeof(*ret_index));
+        *ret_lost = ipc_msg_get_lost(m);
+        return 0;
+}
+
+/* "corrupt" of CHANNEL's "ring" in the broker's stats. */
+static int64_t ring_corrupt(ipc_client *c) {
+        _cleanup_free_ char *text = NULL;
+        json_t *doc, *arr, *ch;
+        int64_t n = -1;
+        size_t i;
+
+        assert_int_equal(ipc_client_stats(c, harness_timeout(T_SEC), &text), 0);
+        doc = harness_json_parse(text);
+        arr = json_object_get(doc, "channel_stats");
+        json_array_foreach(arr, i, ch) {
+                if (strcmp(json_string_value(json_object_get(ch, "name")), CHANNEL) == 0)
+                        n = harness_json_int(json_object_get(ch, "ring"), "corrupt");
+        }
+        json_decref(doc);
+        return n;
+}
+
+/*
+ * A publisher scribbles over a committed record's length: the library
+ * subscriber gets -EBADMSG once (no crash, no out-of-bounds read), resumes
+ * at the next chunk with the skipped messages counted as lost, and the
+ * broker's stats count the corrupt record.
+ */
+static void test_corrupt_record_reported(void **state) {
+        struct harness_broker *b = harness_start(state, NULL, NULL);
+        const uint32_t n = 8000; /* more than a chunk (256 KiB) of 48-byte records */
+        uint32_t index, next = 0, got = 0, bad = 0;
+        uint64_t lost, lost_total = 0;
+        struct ring_claim cl;
+        ipc_client *c;
+        ipc_sub *sub;
+        struct raw p;
+        int r;
+
+        unsetenv("IPC_TRANSPORT");
+        c = harness_connect(harness_broker_client_address(b), "victim");
+        assert_int_equal(ipc_sub_new(c, CHANNEL, harness_timeout(T_SEC), &sub), 0);
+        assert_int_equal(ipc_sub_get_transport(sub), IPC_TRANSPORT_RING);
+        raw_connect_unix(b, &p);
+        assert_int_equal(raw_open_ring(&p, PROTO_RING_PUBLISHER), 0);
+
+        pub_one(&p, 0);
+        assert_int_equal(ring_claim(&p.r, p.rr.slot, sizeof(index), 0, &p.limit, &cl), 0);
+        memcpy(cl.payload, &(uint32_t){1}, sizeof(uint32_t));
+        ring_commit(&p.r, &cl, plat_realtime_nsec());
+        ((struct ring_record *)(void *)(p.r.area + (cl.pos & p.r.mask)))->length = 12;
+        for (uint32_t i = 2; i < n; i++)
+                pub_one(&p, i);
+
+        while (next < n) {
+                r = lib_next(c, &index, &lost);
+                if (r == -EBADMSG) {
+                        bad++;
+                        continue;
+                }
+                assert_int_equal(r, 0);
+                assert_true(index >= next);
+                lost_total += lost;
+                next = index + 1;
+                got++;
+        }
+        assert_int_equal(bad, 1);
+        /* Message 1 and the rest of its chunk are gone, and said to be. */
+        assert_int_equal(got + lost_total, n);
+        assert_true(lost_total >= 1);
+        assert_int_equal(ipc_client_receive(c, 0, &(const ipc_msg *){NULL}), -EAGAIN);
+        assert_true(ring_corrupt(c) >= 1);
+        ipc_sub_free(sub);
+        ipc_client_free(c);
+        raw_close(&p);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_teardown(test_roundtrip, harness_teardown),
@@ -432,6 +522,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_slot_freed, harness_teardown),
                 cmocka_unit_test_teardown(test_dead_publisher, harness_teardown),
                 cmocka_unit_test_teardown(test_reply_after_queue, harness_teardown),
+                cmocka_unit_test_teardown(test_corrupt_record_reported, harness_teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
