@@ -221,6 +221,7 @@ struct ipc_pub {
         uint8_t overflow;
         bool claimed;             /* between ipc_pub_claim() and commit/abort */
         bool wake_deferred;       /* ring: records committed since the last wake-up */
+        unsigned deferred_run;    /* ring: records committed under MORE since the last check */
         struct client_ring *ring; /* NULL: the socket */
         uint64_t limit;           /* ring: cached block-policy limit (ring_claim) */
         struct ring_claim claim;  /* ring: the claim held */

@@ -22,6 +22,8 @@
 
 /* Spin iterations between two clock reads. */
 #define PUB_SPIN_BATCH 64
+/* Under IPC_PUBLISH_MORE, look for sleeping subscribers once per this many records. */
+#define PUB_MORE_CHECK_RECORDS 64
 
 /**
  * pub_ring_open() - ask for a publisher slot in @pub's channel ring and
@@ -51,6 +53,7 @@ void pub_ring_wake(ipc_pub *pub) {
         uint64_t mask, n;
 
         pub->wake_deferred = false;
+        pub->deferred_run = 0;
         mask = ring_take_sleepers(&cr->r);
         if (!mask)
                 return;
@@ -172,6 +175,14 @@ int pub_ring_commit(ipc_pub *pub, struct ring_claim *cl, unsigned flags) {
         pub->wake_deferred = true;
         if (flags & IPC_PUBLISH_MORE) {
                 c->wake_deferred = true;
+                /*
+                 * A subscriber that caught up and slept would otherwise wait
+                 * for the end of the burst, or for the ring to fill, and the
+                 * two sides would take turns instead of running together.
+                 * Looking at the sleepers is a fence and a load: cheap per batch.
+                 */
+                if (++pub->deferred_run >= PUB_MORE_CHECK_RECORDS)
+                        pub_ring_wake(pub);
                 if (client_out_pending(c) > 0)
                         client_update_poller(c);
                 return 0;
