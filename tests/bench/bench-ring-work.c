@@ -352,29 +352,3 @@ int ring_work_pong(void *arg, struct bench_worker *w) {
 
         return r < 0 ? fail(w, r, "ring ponger") : 0;
 }
-
-int ring_work_memcpy(void *arg, struct bench_worker *w) {
-        struct ring_work *k = arg;
-        char *src = malloc(k->size), *dst = malloc(k->capacity);
-        uint64_t mask = k->capacity - 1, off = 0;
-        int r = src && dst ? 0 : -ENOMEM;
-
-        if (r >= 0) {
-                memset(src, 1, k->size);
-                memset(dst, 0, k->capacity);
-                r = bench_worker_ready(w);
-        }
-        w->res.t_first_ns = bench_now_ns();
-        for (uint64_t i = 0; r >= 0 && i < k->n; i++) {
-                memcpy(dst + off, src, k->size);
-                __asm__ __volatile__("" ::: "memory"); /* keep every copy */
-                off = (off + k->size) & mask;
-                if (i % CHECK_EVERY == 0 && bench_worker_late(w))
-                        r = -ETIMEDOUT;
-        }
-        w->res.t_last_ns = bench_now_ns();
-        w->res.count = k->n;
-        free(src);
-        free(dst);
-        return r < 0 ? fail(w, r, "memcpy") : 0;
-}

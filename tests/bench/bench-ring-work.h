@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Worker bodies of bench-ring (bench_worker_fn, run in forked, pinned
- * processes): a ring publisher, a ring subscriber, both ends of a ring
- * ping-pong and a single-process memcpy. The parent formats the rings
- * before the fork and hands each worker the fds in a struct ring_work;
+ * processes): a ring publisher, a ring subscriber and both ends of a ring
+ * ping-pong (the memcpy baseline is bench-work.c's). The parent formats the
+ * rings before the fork and hands each worker the fds in a struct ring_work;
  * every worker maps and attaches on its own, subscribers through the
  * read-only DATA fd.
  *
@@ -38,7 +38,6 @@ struct ring_work {
         uint64_t warmup;    /* round trips before the measured ones */
         uint64_t spin_ns;   /* subscribers: poll this long before the sleep handshake */
         unsigned slot;      /* subscriber: sub slot in rx */
-        uint64_t capacity;  /* memcpy: destination bytes cycled through */
         struct ring_fds tx; /* publisher, pinger, ponger: the ring written */
         struct ring_fds rx; /* subscriber, pinger, ponger: the ring read */
 };
@@ -54,6 +53,3 @@ int ring_work_ping(void *arg, struct bench_worker *w);
 
 /* Answers every ping read from rx with a pong on tx. */
 int ring_work_pong(void *arg, struct bench_worker *w);
-
-/* Copies n blocks of size bytes into a capacity-byte buffer, cycling. */
-int ring_work_memcpy(void *arg, struct bench_worker *w);

@@ -212,7 +212,7 @@ static void spawn_ring_flow(const struct meas *m, uint64_t n, struct ring_work *
                             struct bench_proc *p) {
         unsigned s;
 
-        k[0] = (struct ring_work){.size = m->size, .n = n, .capacity = capacity};
+        k[0] = (struct ring_work){.size = m->size, .n = n};
         ring_make(m->n_subs, &k[0].tx);
         for (s = 0; s < m->n_subs; s++) {
                 k[s + 1] = k[0];
@@ -260,8 +260,8 @@ static double run_flow(struct meas *m, uint64_t n, unsigned round) {
         else if (m->kind == K_RAW)
                 spawn_raw_flow(m, n, wk, p);
         else
-                spawn(cpu_pub, ring_work_memcpy,
-                      &(struct ring_work){.size = m->size, .n = n, .capacity = capacity}, &p[0]);
+                spawn(cpu_pub, work_memcpy,
+                      &(struct work){.size = m->size, .n = n, .capacity = capacity}, &p[0]);
         ps = m->kind == K_MEMCPY ? 0 : ps;
         run_workers(p, ps + 1, res);
         for (size_t s = 0; s < ps; s++) {

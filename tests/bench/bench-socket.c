@@ -6,7 +6,10 @@
  * only the ratio to a same-run baseline means anything: rounds interleave
  * every measurement (order reversed every other round) and medians are
  * printed. Publisher and subscribers are separate processes pinned to CPU 0
- * and CPU 1; the broker is left to the scheduler, as in production.
+ * and CPU 1; the broker is left to the scheduler, as in production. Every
+ * client forces the socket transport (IPC_TRANSPORT_SOCKET) and checks it
+ * got it: the shared-memory ring, the default for a local broker, is
+ * bench-client's subject.
  *
  * Rate = messages received by all subscribers / (last receive - first
  * send), the two clock readings taken in different processes on
@@ -372,7 +375,8 @@ static void check_broker_stats(void) {
         ipc_client *c = NULL;
         char *text = NULL;
         json_t *o = NULL;
-        int r = work_connect(broker.unix_address, &c);
+        struct work k = {.path = PATH_IPC_UNIX, .address = broker.unix_address};
+        int r = work_connect(&k, &c);
 
         if (r >= 0)
                 r = ipc_client_stats(c, 5000000, &text);

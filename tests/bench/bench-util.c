@@ -13,11 +13,13 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -93,6 +95,38 @@ int bench_pin_cpu(int cpu) {
         CPU_ZERO(&set);
         CPU_SET(cpu, &set);
         return sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0;
+}
+
+/* Nanoseconds the calling thread spent runnable, waiting for its CPU (0 if unknown). */
+static uint64_t sched_wait_ns(void) {
+        unsigned long long run, wait = 0;
+        FILE *f = fopen("/proc/thread-self/schedstat", "re");
+
+        if (f && fscanf(f, "%llu %llu", &run, &wait) != 2)
+                wait = 0;
+        if (f)
+                (void)fclose(f);
+        return wait;
+}
+
+/* Outside the measured loops only: it opens and reads a file. */
+void bench_usage_get(struct bench_usage *ret) {
+        struct rusage ru = {};
+        char line[64];
+        FILE *f = fopen("/proc/self/io", "re");
+        unsigned long long v;
+
+        *ret = (struct bench_usage){.read_calls = UINT64_MAX, .write_calls = UINT64_MAX};
+        while (f && fgets(line, sizeof(line), f)) {
+                if (sscanf(line, "syscr: %llu", &v) == 1)
+                        ret->read_calls = v;
+                else if (sscanf(line, "syscw: %llu", &v) == 1)
+                        ret->write_calls = v;
+        }
+        if (f)
+                (void)fclose(f);
+        if (getrusage(RUSAGE_SELF, &ru) == 0)
+                ret->sleeps = (uint64_t)ru.ru_nvcsw;
 }
 
 void bench_set_name(const char *name) {
@@ -278,8 +312,9 @@ int bench_broker_start(const char *path, struct bench_broker *b) {
 
         *b = (struct bench_broker){.pid = -1, .pidfd = -1};
         if (access(path, X_OK) < 0) {
-                fprintf(stderr, "bench-socket: %s: %s\n", path, strerror(errno));
-                return -errno;
+                r = -errno;
+                fprintf(stderr, "%s: %s: %s\n", bench_name, path, strerror(-r));
+                return r;
         }
         /* sun_path holds 108 bytes: keep the directory short. */
         if (!tmp || !*tmp || strlen(tmp) > 40)
@@ -292,7 +327,7 @@ int bench_broker_start(const char *path, struct bench_broker *b) {
         if (r == 0)
                 r = broker_launch(b, path);
         if (r < 0) {
-                fprintf(stderr, "bench-socket: starting %s failed: %s\n", path,
+                fprintf(stderr, "%s: starting %s failed: %s\n", bench_name, path,
                         r == -ECHILD ? "it exited before READY=1" : strerror(-r));
                 broker_print_log(b);
                 bench_broker_stop(b);
@@ -363,6 +398,10 @@ __attribute__((noreturn)) static void worker_main(int cpu, bench_worker_fn *fn, 
                 (void)snprintf(w.res.what, sizeof(w.res.what), "sched_setaffinity(CPU %d)", cpu);
         else
                 r = fn(arg, &w);
+        if (w.go_ns) {
+                w.res.run_ns = bench_now_ns() - w.go_ns;
+                w.res.wait_ns = sched_wait_ns() - w.go_wait_ns;
+        }
         w.res.phase = BENCH_PHASE_DONE;
         w.res.err = r < 0 ? r : 0;
         (void)write_result(res_fd, &w.res);
@@ -409,7 +448,9 @@ int bench_worker_ready(struct bench_worker *w) {
                 return -ETIMEDOUT;
         if (read(w->go_fd, &go, 1) != 1)
                 return -EPIPE;
-        w->deadline_ns = bench_now_ns() + BENCH_STALL_NS;
+        w->go_wait_ns = sched_wait_ns();
+        w->go_ns = bench_now_ns();
+        w->deadline_ns = w->go_ns + BENCH_STALL_NS;
         return 0;
 }
 
@@ -463,4 +504,23 @@ int bench_run(struct bench_proc *p, size_t n, struct bench_result *res) {
                 r = procs_collect(p, n, BENCH_PHASE_DONE, res);
         procs_finish(p, n, r < 0);
         return r;
+}
+
+static bool cpu_shared(const struct bench_proc *p, size_t n, size_t i) {
+        for (size_t j = 0; j < n; j++)
+                if (j != i && p[j].cpu == p[i].cpu)
+                        return true;
+        return false;
+}
+
+double bench_contention(const struct bench_proc *p, const struct bench_result *res, size_t n) {
+        double worst = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                double share = res[i].run_ns ? (double)res[i].wait_ns / (double)res[i].run_ns : 0;
+
+                if (!cpu_shared(p, n, i))
+                        worst = share > worst ? share : worst;
+        }
+        return worst;
 }

@@ -31,8 +31,10 @@ struct bench_result {
         uint64_t t_last_ns;  /* CLOCK_MONOTONIC: last receive */
         double p50_us;
         double p99_us;
-        uint64_t aux[2]; /* worker-defined counters (bench-ring: wake-ups, waits) */
-        char what[96];   /* what failed, when err != 0 */
+        uint64_t aux[4];  /* worker-defined counters (see the worker's header) */
+        uint64_t run_ns;  /* from go to the worker's return */
+        uint64_t wait_ns; /* of which runnable but kept off its CPU by another task */
+        char what[96];    /* what failed, when err != 0 */
 };
 
 enum {
@@ -53,6 +55,7 @@ struct bench_worker {
         int go_fd;
         int res_fd;
         uint64_t deadline_ns;
+        uint64_t go_ns, go_wait_ns; /* when released, and its run-queue wait then */
         struct bench_result res;
 };
 
@@ -81,6 +84,15 @@ int bench_pick_cpus(int ret[2]);
 
 /* Pins the calling process to @cpu. Return: 0 or a negative errno. */
 int bench_pin_cpu(int cpu);
+
+/* What the calling process did so far, from the kernel's own counters. */
+struct bench_usage {
+        uint64_t read_calls; /* read-family syscalls (/proc/self/io syscr), UINT64_MAX if unknown */
+        uint64_t write_calls; /* write-family syscalls (syscw), UINT64_MAX if unknown */
+        uint64_t sleeps;      /* voluntary context switches (getrusage ru_nvcsw) */
+};
+
+void bench_usage_get(struct bench_usage *ret);
 
 /* Names the program in bench_die() messages ("bench-socket" unless set). */
 void bench_set_name(const char *name);
@@ -126,3 +138,14 @@ int bench_worker_late(const struct bench_worker *w);
  * Return: 0; -ETIMEDOUT; -EPROTO (a worker died or failed: see @res[i].what).
  */
 int bench_run(struct bench_proc *p, size_t n, struct bench_result *res);
+
+/*
+ * How much other tasks disturbed a run: the largest share of its run time
+ * any of the @n workers spent runnable but off its CPU (the kernel's
+ * schedstat run-queue wait), 0..1. On a shared host other processes land
+ * on the pinned CPUs; a measurement above BENCH_CONTENDED is worth redoing.
+ * Workers that share a CPU wait for each other, so only those alone on
+ * their CPU are judged.
+ */
+#define BENCH_CONTENDED 0.02
+double bench_contention(const struct bench_proc *p, const struct bench_result *res, size_t n);
