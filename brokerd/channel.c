@@ -16,6 +16,7 @@
 #include "platform.h"
 #include "proto.h"
 #include "ring-owner.h"
+#include "status.h"
 #include "util.h"
 
 /* Payloads at least this big are shared by reference between output queues. */
@@ -134,6 +135,7 @@ static void channel_free(struct channel *c) {
         registry_unhash(c->registry, c);
         list_unlink(&c->node);
         c->registry->n_channels--;
+        status_changed(c->registry->status);
         payload_unref(c->retained);
         ring_owner_free(c->ring);
         free(c->name);
@@ -168,6 +170,7 @@ static int channel_new(struct channel_registry *reg, const char *name, size_t le
         reg->buckets[i] = c;
         list_append(&reg->channels, &c->node);
         reg->n_channels++;
+        status_changed(reg->status);
         *ret = c;
         return 0;
 }

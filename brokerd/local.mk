@@ -13,6 +13,10 @@ brokerd_libbrokerd_la_SOURCES = \
 	brokerd/ring-owner.c brokerd/ring-owner.h \
 	brokerd/control.c brokerd/control.h \
 	brokerd/notify.c brokerd/notify.h \
+	brokerd/status.c brokerd/status.h \
+	brokerd/watchdog.c brokerd/watchdog.h \
+	brokerd/reload.c brokerd/reload.h \
+	brokerd/activation.c brokerd/activation.h \
 	brokerd/sd-compat.h
 # --without-systemd: the few sd-daemon calls, built in (sd-compat.h).
 if !WITH_LIBSYSTEMD
