@@ -2,7 +2,12 @@
 # SPDX-License-Identifier: MIT
 # ipc-brokerd under a real systemd: boots a Debian container with
 # systemd-nspawn --boot, installs the build into it and drives it with
-# systemctl and ipcctl (see ../shared notes TESTING.md for the recipe).
+# systemctl and ipcctl (see ../shared notes TESTING.md for the recipe):
+# readiness, the sandbox's user and socket mode, the journal and STATUS=,
+# systemctl reload with a valid and an invalid config, socket activation
+# by ipc-brokerd.socket, systemctl stop, and a watchdog-triggered restart.
+# The `systemd-analyze security` exposure of the unit is printed as a TAP
+# comment.
 #
 # Usage: test-systemd.sh DESTDIR
 #   DESTDIR  a `make install DESTDIR=...` tree of a build configured with a
@@ -55,6 +60,19 @@ check() {
 # in COMMAND...: run inside the container.
 inside() {
         nsenter -t "$leader" -a "$@"
+}
+
+# wait_for TENTHS COMMAND...: poll COMMAND (inside the container) every
+# 0.1 s until it succeeds, at most TENTHS times; for states systemd
+# reaches asynchronously (after a reload, a watchdog restart).
+wait_for() {
+        tries=$1
+        shift
+        until inside "$@" >/dev/null 2>&1; do
+                tries=$((tries - 1))
+                [ "$tries" -gt 0 ] || return 1
+                sleep 0.1
+        done
 }
 
 cleanup() {
@@ -121,9 +139,13 @@ until state=$(inside timeout 30 systemctl is-system-running --wait 2>/dev/null) 
         sleep 0.1
 done
 
+# tar, not cp -a: with a merged /usr, /lib and /sbin are symlinks that a
+# DESTDIR's real lib/ and sbin/ (units of a /usr/local build go to /lib)
+# must go through, and existing directories keep their modes.
 check "install the build into the container" inside sh -c '
-        cp -a /mnt/inst/. / && ldconfig && systemd-sysusers && systemd-tmpfiles --create &&
-        systemctl daemon-reload'
+        tar -C /mnt/inst -cf - . |
+                tar -C / --keep-directory-symlink --no-overwrite-dir -xf - &&
+        ldconfig && systemd-sysusers && systemd-tmpfiles --create && systemctl daemon-reload'
 
 # Readiness: when `systemctl start` returns, the broker must already answer.
 check "systemctl start returns with the service active" \
@@ -145,9 +167,80 @@ check "publish and subscribe round trip" inside sh -c '
         ipcctl publish test.systemd hello-from-systemd && wait $sub &&
         grep -qx hello-from-systemd /tmp/got'
 
+check "the journal has the log at its priorities and systemctl shows STATUS=" \
+        inside sh -c 'journalctl -u ipc-brokerd -p info..info -o cat | grep -q "^ready (" &&
+                  ! journalctl -u ipc-brokerd -o cat | grep -q "^<[0-7]>" &&
+                  systemctl show -P StatusText ipc-brokerd | grep -q "clients*, [0-9]* channels*;"'
+
+# Reload: the config file as installed (the sample), replaced in the container.
+config=$(cd "$inst" && find . -path '*/ipc-broker/ipc-brokerd.json' | sed 's|^\.||' | head -n 1)
+mainpid() {
+        inside systemctl show -P MainPID ipc-brokerd
+}
+pid=$(mainpid)
+reload_with() { # $1: config text; then the log line to wait for
+        inside sh -c "printf '%s\n' '$1' >$config && systemctl reload ipc-brokerd" &&
+                wait_for 100 sh -c "journalctl -u ipc-brokerd -o cat | grep -qF -- '$2'" &&
+                wait_for 100 sh -c 'test "$(systemctl show -P ActiveState ipc-brokerd)" = active'
+}
+check "systemctl reload applies a valid config ($config)" \
+        reload_with '{"limits": {"max_connections": 7}}' "limits.max_connections: 1024 -> 7"
+if reload_with '{"limits": {' "configuration not reloaded" &&
+        inside sh -c "journalctl -u ipc-brokerd -p err -o cat | grep -q '^$config:[0-9]*:[0-9]*: '" &&
+        inside ipcctl ping >/dev/null && [ "$(mainpid)" = "$pid" ]; then
+        ok "systemctl reload of an invalid config logs FILE:LINE:COLUMN and keeps serving"
+else
+        not_ok "systemctl reload of an invalid config logs FILE:LINE:COLUMN and keeps serving"
+        inside journalctl -u ipc-brokerd -o cat | tail -n 5 | sed 's/^/# /'
+fi
+inside cp -a "/mnt/inst$config" "$config"
+
 check "systemctl stop stops it cleanly" \
         inside sh -c 'timeout 30 systemctl stop ipc-brokerd &&
                   test "$(systemctl show -P Result ipc-brokerd)" = success'
+
+# Socket activation: the socket unit binds, the first client starts the service.
+check "ipc-brokerd.socket listens with the service stopped" \
+        inside sh -c 'systemctl start ipc-brokerd.socket &&
+                  test "$(systemctl is-active ipc-brokerd)" = inactive &&
+                  test "$(stat -c "%A %U %G" /run/ipc-broker/ipc-brokerd.sock)" = \
+                  "srw-rw---- ipc-broker ipc-broker"'
+check "the first ipcctl ping starts the service through the socket" \
+        inside sh -c 'ipcctl ping && test "$(systemctl is-active ipc-brokerd)" = active &&
+                  journalctl -u ipc-brokerd -o cat |
+                  grep -q "listening on unix:/run/ipc-broker/ipc-brokerd.sock (socket-activated)"'
+check "stopping the service leaves the socket unit's node listening" \
+        inside sh -c 'systemctl stop ipc-brokerd && test -S /run/ipc-broker/ipc-brokerd.sock &&
+                  test "$(systemctl is-active ipc-brokerd.socket)" = active &&
+                  ipcctl ping && systemctl stop ipc-brokerd ipc-brokerd.socket &&
+                  test ! -e /run/ipc-broker/ipc-brokerd.sock'
+
+# Watchdog: a stopped loop sends no WATCHDOG=1; systemd must kill and restart it.
+inside sh -c 'mkdir -p /run/systemd/system/ipc-brokerd.service.d &&
+        printf "[Service]\nWatchdogSec=2s\nLimitCORE=0\n" \
+                >/run/systemd/system/ipc-brokerd.service.d/watchdog.conf &&
+        systemctl daemon-reload && systemctl start ipc-brokerd'
+pid=$(mainpid)
+check "WatchdogSec=2s: the daemon pings every second" \
+        inside sh -c 'journalctl -u ipc-brokerd -o cat | grep -q "pinging every 1000 ms"'
+restarted() {
+        # Never "kill -STOP 0": that would stop this very shell's process group.
+        [ "${pid:-0}" -gt 0 ] 2>/dev/null || return 1
+        inside sh -c "kill -STOP $pid" || return 1 # the shell's kill: minbase has no procps
+        wait_for 150 sh -c "p=\$(systemctl show -P MainPID ipc-brokerd) &&
+                test \"\$p\" != 0 && test \"\$p\" != $pid &&
+                test \"\$(systemctl show -P ActiveState ipc-brokerd)\" = active" &&
+                inside sh -c 'journalctl -u ipc-brokerd | grep -q "Watchdog timeout" &&
+                        test "$(systemctl show -P NRestarts ipc-brokerd)" -ge 1 && ipcctl ping'
+}
+check "a SIGSTOPped daemon is killed by the watchdog and restarted" restarted
+inside sh -c 'rm -rf /run/systemd/system/ipc-brokerd.service.d && systemctl daemon-reload &&
+        systemctl stop ipc-brokerd'
+
+# The sandbox, as systemd rates it: reported, not judged.
+exposure=$(inside systemd-analyze security --no-pager ipc-brokerd.service 2>/dev/null |
+        sed -n 's/.*Overall exposure level for [^:]*: *//p')
+echo "# systemd-analyze security ipc-brokerd.service: exposure ${exposure:-unknown}"
 
 echo "1..$n"
 [ "$failed" -eq 0 ]
