@@ -29,9 +29,9 @@
 #include "notify.h"
 #include "peer.h"
 #include "platform.h"
+#include "status.h"
 
-#define BROKER_TICK_USEC  USEC_PER_SEC
-#define BROKER_STATUS_MAX 400
+#define BROKER_TICK_USEC USEC_PER_SEC
 
 static void broker_signal_cb(evutil_socket_t sig, short what, void *userdata) {
         struct broker *b = userdata;
@@ -117,7 +117,11 @@ int broker_new(const struct config *config, struct broker **ret) {
         if (r >= 0)
                 r = broker_setup_events(b);
         if (r >= 0)
+                r = status_new(b, &b->status);
+        if (r >= 0) {
+                b->registry.status = b->status;
                 r = channel_registry_declare(&b->registry);
+        }
         if (r < 0) {
                 broker_free(b);
                 return r;
@@ -142,6 +146,7 @@ struct broker *broker_free(struct broker *b) {
         while ((n = list_first(&b->peers)))
                 peer_free(list_entry(n, struct peer, node));
         channel_registry_deinit(&b->registry);
+        b->status = status_free(b->status);
         event_freep_(&b->sig_term);
         event_freep_(&b->sig_int);
         event_freep_(&b->reaper);
@@ -168,24 +173,8 @@ int broker_listen(struct broker *b, const struct address *a) {
         return 0;
 }
 
-static void broker_status(struct broker *b, char *buf, size_t size) {
-        struct listener *l;
-        size_t o;
-
-        o = (size_t)snprintf(buf, size, "Listening on");
-        list_for_each(l, &b->listeners, node) {
-                if (o >= size)
-                        break;
-                o += (size_t)snprintf(buf + o, size - o, " %s", l->name);
-        }
-}
-
 int broker_run(struct broker *b) {
-        char status[BROKER_STATUS_MAX];
-
-        broker_status(b, status, sizeof(status));
-        notify_ready(status);
-        log_info("ready (%s)", status);
+        log_info("ready (%s)", status_send_ready(b->status));
         if (event_base_dispatch(b->base) < 0)
                 return log_errno(LOG_ERR, -EIO, "event loop failed");
         return 0;

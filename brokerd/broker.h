@@ -19,6 +19,7 @@
 
 struct event;
 struct event_base;
+struct status;
 
 /* Broker-wide failures main() maps to exit codes; negative errno otherwise. */
 enum {
@@ -52,6 +53,7 @@ struct broker {
         struct event *reaper; /* manual event: frees closed peers outside their callbacks */
         struct event *tick;   /* 1 s stall check, armed only while a peer is congested or
                                  a ring has subscribers that could hold publishers back */
+        struct status *status; /* STATUS= updates when n_peers or channels change */
         bool stopping;
 
         struct log_ratelimit rl_accept;  /* accept failures, over-limit rejections */

@@ -17,6 +17,7 @@
 #include "platform.h"
 #include "proto.h"
 #include "ring-owner.h"
+#include "status.h"
 #include "util.h"
 
 /* Payloads at least this big are shared by reference between output queues. */
@@ -186,6 +187,7 @@ static void channel_free(struct channel *c) {
         reg->published += rp;
         reg->delivered += rd;
         reg->dropped += rx;
+        status_changed(reg->status);
         payload_unref(c->retained);
         bridge_free(c->bridge);
         ring_owner_free(c->ring);
@@ -222,6 +224,7 @@ static int channel_new(struct channel_registry *reg, const char *name, size_t le
         reg->buckets[i] = c;
         list_append(&reg->channels, &c->node);
         reg->n_channels++;
+        status_changed(reg->status);
         *ret = c;
         return 0;
 }

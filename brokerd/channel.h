@@ -114,6 +114,7 @@ struct channel {
 
 struct channel_registry {
         const struct config *config;
+        struct status *status; /* told when n_channels changes; NULL: nobody */
         struct channel **buckets;
         size_t n_buckets;
         size_t n_channels;

@@ -255,6 +255,7 @@ static int key_comment(struct loader *l, const struct key *k, json_t *v, void *t
                 ((type *)target)->field = v * (scale);                                             \
         }
 
+DEFINE_SETTER(set_unix_mode, struct config, unix_mode, 1)
 DEFINE_SETTER(set_max_connections, struct config, max_connections, 1)
 DEFINE_SETTER(set_max_message_bytes, struct config, max_message_bytes, 1)
 DEFINE_SETTER(set_output_queue_bytes, struct config, output_queue_bytes, 1)
@@ -379,10 +380,28 @@ static int key_tcp(struct loader *l, const struct key *k, json_t *v, void *targe
         return 0;
 }
 
+/*
+ * An octal string ("0660" or "660"): JSON has no octal numbers, and the
+ * decimal 660 someone would write instead is a different, wrong mode.
+ */
+static int key_mode(struct loader *l, const struct key *k, json_t *v, void *target) {
+        const char *s = json_string_value(v);
+        size_t len = s ? strlen(s) : 0;
+        uint64_t x = 0;
+
+        if (len < 3 || len > 4 || strspn(s, "01234567") != len || (len == 4 && s[0] != '0'))
+                return loader_expected(l, v, "an octal mode string from \"0000\" to \"0777\"");
+        for (size_t i = 0; i < len; i++)
+                x = x * 8 + (uint64_t)(s[i] - '0');
+        k->set(target, x);
+        return 0;
+}
+
 static const struct key listen_keys[] = {
         {"comment", key_comment},
         {"unix", key_unix},
         {"tcp", key_tcp},
+        {"unix_mode", key_mode, 0, 0777, set_unix_mode},
         {},
 };
 
@@ -542,6 +561,7 @@ static int config_apply(struct config *c, const char *path, json_t *root, char *
 
 void config_init_defaults(struct config *c) {
         *c = (struct config){
+                .unix_mode = CONFIG_UNIX_MODE_DEFAULT,
                 .max_connections = 1024,
                 .max_message_bytes = 1 * MIB,
                 .output_queue_bytes = 8 * MIB,

@@ -20,6 +20,7 @@
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/ipc-broker/ipc-brokerd.json"
 #define CONFIG_ERROR_MAX 512
 #define CONFIG_TCP_MAX 16
+#define CONFIG_UNIX_MODE_DEFAULT 0660
 
 /* Settings of one channel: the defaults, or a per-channel override. */
 struct channel_settings {
@@ -45,11 +46,14 @@ struct channel_rule {
 struct config {
         char *path;                 /* file loaded, NULL for built-in defaults */
 
-        /* "listen": {"unix": PATH | null, "tcp": ["HOST:PORT", ...]} */
+        /* "listen": {"unix": PATH | null, "tcp": ["HOST:PORT", ...], "unix_mode": "0660"} */
         char *unix_path;            /* NULL: the default path (address_default_broker_path) */
         bool unix_disabled;         /* "unix": null */
         char *tcp[CONFIG_TCP_MAX];  /* "HOST:PORT" strings, validated by address_parse("tcp:"...) */
         size_t n_tcp;
+        /* "unix_mode": "0660" by default, "0000".."0777"; the mode of a UNIX socket node
+           the daemon binds (not of one passed by the service manager) */
+        uint32_t unix_mode;
 
         /* "limits" */
         uint32_t max_connections;     /* default 1024, 1..1000000 */

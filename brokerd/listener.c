@@ -10,12 +10,15 @@
 #include "build-config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -101,7 +104,12 @@ static int listener_resolve_bound(struct listener *l) {
         return r == 0 ? 0 : -EINVAL;
 }
 
-/* Records the node we bound, so shutdown removes ours and nothing else. */
+/*
+ * Records the node we bound, so shutdown removes ours and nothing else, and
+ * gives it the configured mode. chmod() rather than a umask around bind():
+ * the umask would also apply to the parent directory plat_listen() may
+ * create, and a default ACL on the directory overrides the umask anyway.
+ */
 static int listener_own_node(struct listener *l) {
         struct stat st;
 
@@ -112,39 +120,101 @@ static int listener_own_node(struct listener *l) {
         l->created_node = true;
         l->node_dev = st.st_dev;
         l->node_ino = st.st_ino;
-        return chmod(l->address.path, 0666) < 0 ? -errno : 0;
+        return chmod(l->address.path, (mode_t)l->broker->config->unix_mode) < 0 ? -errno : 0;
+}
+
+static struct listener *listener_alloc(struct broker *b) {
+        struct listener *l = calloc(1, sizeof(*l));
+
+        if (!l)
+                return NULL;
+        l->broker = b;
+        l->fd = -1;
+        list_init(&l->node);
+        return l;
+}
+
+/* Names the listener and starts accepting on the loop. */
+static int listener_start(struct listener *l) {
+        struct event_base *base = l->broker->base;
+        int r;
+
+        r = listener_resolve_bound(l);
+        if (r < 0)
+                return r;
+        address_format(&l->address, l->name, sizeof(l->name));
+        l->accept_ev = event_new(base, l->fd, EV_READ | EV_PERSIST, listener_accept_cb, l);
+        l->retry_ev = evtimer_new(base, listener_retry_cb, l);
+        if (!l->accept_ev || !l->retry_ev || event_add(l->accept_ev, NULL) < 0)
+                return -ENOMEM;
+        return 0;
 }
 
 int listener_new(struct broker *b, const struct address *a, struct listener **ret) {
         struct listener *l;
         int r;
 
-        l = calloc(1, sizeof(*l));
+        l = listener_alloc(b);
         if (!l)
                 return -ENOMEM;
-        l->broker = b;
         l->address = *a;
-        l->fd = -1;
-        list_init(&l->node);
         r = plat_listen(a, LISTEN_BACKLOG, &l->fd);
-        if (r < 0)
-                goto fail;
-        r = listener_own_node(l);
         if (r >= 0)
-                r = listener_resolve_bound(l);
-        if (r < 0)
-                goto fail;
-        address_format(&l->address, l->name, sizeof(l->name));
-        r = -ENOMEM;
-        l->accept_ev = event_new(b->base, l->fd, EV_READ | EV_PERSIST, listener_accept_cb, l);
-        l->retry_ev = evtimer_new(b->base, listener_retry_cb, l);
-        if (!l->accept_ev || !l->retry_ev || event_add(l->accept_ev, NULL) < 0)
-                goto fail;
+                r = listener_own_node(l);
+        if (r >= 0)
+                r = listener_start(l);
+        if (r < 0) {
+                listener_free(l);
+                return r;
+        }
         *ret = l;
         return 0;
-fail:
-        listener_free(l);
-        return r;
+}
+
+/* The address of a passed UNIX socket; an abstract one is shown as "@name". */
+static int listener_unix_address(struct listener *l) {
+        struct sockaddr_un sun;
+        socklen_t len = sizeof(sun);
+        size_t n;
+
+        memset(&sun, 0, sizeof(sun));
+        if (getsockname(l->fd, (struct sockaddr *)&sun, &len) < 0)
+                return -errno;
+        l->address = (struct address){.kind = ADDRESS_UNIX};
+        n = len > offsetof(struct sockaddr_un, sun_path)
+                    ? len - offsetof(struct sockaddr_un, sun_path)
+                    : 0;
+        /* Zeroed above and at most size - 1 bytes copied: always terminated. */
+        memcpy(l->address.path, sun.sun_path, MIN(n, sizeof(l->address.path) - 1));
+        if (n > 0 && sun.sun_path[0] == '\0')
+                l->address.path[0] = '@';
+        return 0;
+}
+
+int listener_adopt(struct broker *b, int fd, enum address_kind kind, struct listener **ret) {
+        struct listener *l;
+        int flags, r;
+
+        l = listener_alloc(b);
+        if (!l) {
+                plat_sock_close(fd);
+                return -ENOMEM;
+        }
+        l->fd = fd;
+        l->address.kind = kind;
+        /* systemd passes blocking sockets; the accept loop relies on EAGAIN. */
+        flags = fcntl(fd, F_GETFL);
+        r = flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ? -errno : 0;
+        if (r >= 0 && kind == ADDRESS_UNIX)
+                r = listener_unix_address(l);
+        if (r >= 0)
+                r = listener_start(l);
+        if (r < 0) {
+                listener_free(l);
+                return r;
+        }
+        *ret = l;
+        return 0;
 }
 
 static void listener_unlink_node(struct listener *l) {

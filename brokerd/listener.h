@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Listeners: one listening socket each (UNIX or TCP), made by
- * plat_listen(), accepting connections into the broker. A UNIX socket node
- * the daemon created is unlinked again when the listener is freed, unless
- * something else has replaced it meanwhile.
+ * plat_listen() or passed by the service manager (socket activation),
+ * accepting connections into the broker. A UNIX socket node the daemon
+ * created is unlinked again when the listener is freed, unless something
+ * else has replaced it meanwhile; a passed one never is (daemon(7)): the
+ * socket unit owns it and keeps accepting into it while we restart.
  */
 #pragma once
 
@@ -31,10 +33,20 @@ struct listener {
 
 /*
  * listener_new() - bind and listen, register with the broker's loop.
- * UNIX sockets get mode 0666 (access control is a later issue).
+ * A UNIX socket node gets the configured "unix_mode" (chmod after bind).
  * Return: 0; negative errno from plat_listen() and friends.
  */
 int listener_new(struct broker *b, const struct address *a, struct listener **ret);
+
+/*
+ * listener_adopt() - accept on a listening socket passed by the service
+ * manager, already checked to be a listening stream socket of @kind.
+ * @fd: owned from here on, closed on failure too; made non-blocking.
+ * Its address is read back with getsockname() (an abstract UNIX name shows
+ * as "@name"); its node is neither chmod'ed nor ever unlinked.
+ * Return: 0; negative errno.
+ */
+int listener_adopt(struct broker *b, int fd, enum address_kind kind, struct listener **ret);
 
 /* Stops accepting, closes, unlinks our UNIX node. Accepts NULL. Return: NULL. */
 struct listener *listener_free(struct listener *l);

@@ -13,7 +13,16 @@ brokerd_libbrokerd_la_SOURCES = \
 	brokerd/ring-owner.c brokerd/ring-owner.h \
 	brokerd/bridge.c brokerd/bridge.h \
 	brokerd/control.c brokerd/control.h \
-	brokerd/notify.c brokerd/notify.h
+	brokerd/notify.c brokerd/notify.h \
+	brokerd/status.c brokerd/status.h \
+	brokerd/watchdog.c brokerd/watchdog.h \
+	brokerd/reload.c brokerd/reload.h \
+	brokerd/activation.c brokerd/activation.h \
+	brokerd/sd-compat.h
+# --without-systemd: the few sd-daemon calls, built in (sd-compat.h).
+if !WITH_LIBSYSTEMD
+brokerd_libbrokerd_la_SOURCES += brokerd/sd-compat.c
+endif
 brokerd_libbrokerd_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 brokerd_libbrokerd_la_LIBADD = libclient/libipccommon.la \
 	$(LIBEVENT_LIBS) $(JANSSON_LIBS) $(LIBSYSTEMD_LIBS)

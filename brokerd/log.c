@@ -3,12 +3,19 @@
  * Daemon logging (see log.h). Deliberately tiny: the daemon runs in the
  * foreground under systemd, which adds timestamps and the unit name, so a
  * line is only the priority prefix and the text.
+ *
+ * The "<N>" prefix is for journald (its SyslogLevelPrefix= default) and for
+ * whatever else collects stderr (a pipe, a file: a supervisor may parse it
+ * too). A person at a terminal gets plain lines, with "error: " and
+ * "warning: " where the priority matters.
  */
 #include "build-config.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -17,6 +24,45 @@
 #define LOG_LINE_MAX 2048
 
 static int log_max_level = LOG_INFO;
+static enum log_target log_target = LOG_TARGET_STREAM;
+
+/* $JOURNAL_STREAM is "DEV:INODE" of the stream systemd connected; it may be inherited stale. */
+static bool stderr_is_journal(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+        char tail;
+
+        if (!e || sscanf(e, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+                return false;
+        if (fstat(STDERR_FILENO, &st) < 0)
+                return false;
+        return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void log_setup(void) {
+        if (stderr_is_journal())
+                log_target = LOG_TARGET_JOURNAL;
+        else if (isatty(STDERR_FILENO))
+                log_target = LOG_TARGET_TERMINAL;
+        else
+                log_target = LOG_TARGET_STREAM;
+}
+
+enum log_target log_get_target(void) {
+        return log_target;
+}
+
+static int log_prefix(int prio, char *buf, size_t size) {
+        if (log_target != LOG_TARGET_TERMINAL)
+                return snprintf(buf, size, "<%d>", prio);
+        if (prio <= LOG_ERR)
+                return snprintf(buf, size, "error: ");
+        if (prio == LOG_WARNING)
+                return snprintf(buf, size, "warning: ");
+        buf[0] = '\0';
+        return 0;
+}
 
 void log_set_max_level(int prio) {
         log_max_level = prio;
@@ -30,7 +76,7 @@ static _printf_(2, 0) void log_write(int prio, const char *fmt, va_list ap) {
         char line[LOG_LINE_MAX];
         int n, m;
 
-        n = snprintf(line, sizeof(line), "<%d>", prio);
+        n = log_prefix(prio, line, sizeof(line));
         m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
         if (m < 0)
                 return;

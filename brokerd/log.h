@@ -2,7 +2,8 @@
 /*
  * Daemon logging: one line per event on stderr, each prefixed with its
  * syslog priority as "<N>" so journald (and sd-daemon(3) readers) keep the
- * level. Lines are written with a single write(2) so they never interleave.
+ * level; on a terminal without it (see log_setup()). Lines are written with
+ * a single write(2) so they never interleave.
  *
  * Anything a client chose (its name, a channel name) goes through
  * log_escape() first, and per-client messages go through a log_ratelimit
@@ -36,13 +37,30 @@ struct log_ratelimit {
 #define LOG_RATELIMIT_INIT(interval, b)                                                            \
         { .interval_usec = (interval), .burst = (b) }
 
+/* Where stderr goes, which decides the line prefix. */
+enum log_target {
+        LOG_TARGET_STREAM,   /* a pipe or file (the default): "<N>text" */
+        LOG_TARGET_JOURNAL,  /* $JOURNAL_STREAM names stderr: "<N>text", journald's priority */
+        LOG_TARGET_TERMINAL, /* a tty: "text", "warning: text", "error: text" */
+        _LOG_TARGET_MAX,
+};
+
+/*
+ * log_setup() - look at stderr once, at start-up: the journal when
+ * $JOURNAL_STREAM ("DEV:INODE") matches fstat(2) of stderr, else a terminal
+ * when isatty(3) says so, else a stream.
+ */
+void log_setup(void);
+
+enum log_target log_get_target(void);
+
 /* Messages above this priority (numerically) are discarded; LOG_INFO by default. */
 void log_set_max_level(int prio);
 
 /* Whether a message of @prio would be written. */
 bool log_enabled(int prio);
 
-/* Writes "<prio>text\n" to stderr. */
+/* Writes "<prio>text\n" to stderr (prefix as log_setup() chose). */
 void log_msg(int prio, const char *fmt, ...) _printf_(2, 3);
 
 /*

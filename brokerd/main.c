@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ipc-brokerd: command line, configuration, listeners, then the broker
- * loop until SIGTERM/SIGINT. Exit codes follow sysexits(3): 0 after a
- * clean shutdown, 64 usage, 78 bad configuration, 71 cannot listen,
- * 70 internal error.
+ * ipc-brokerd: command line, configuration, listeners (bound here or passed
+ * by the service manager), then the broker loop until SIGTERM/SIGINT, with
+ * SIGHUP reloads and watchdog pings on the way. Exit codes follow
+ * sysexits(3): 0 after a clean shutdown, 64 usage, 78 bad configuration,
+ * 71 cannot listen, 70 internal error.
  */
 #include "build-config.h"
 
@@ -15,10 +16,13 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "activation.h"
 #include "address.h"
 #include "broker.h"
 #include "config.h"
 #include "log.h"
+#include "reload.h"
+#include "watchdog.h"
 
 #define PROGRAM         "ipc-brokerd"
 #define LISTEN_ARGS_MAX 32
@@ -161,8 +165,31 @@ static int listen_unix_default(const struct config *c, struct listen_set *s, boo
         return add_unix(s, path) < 0 ? EX_OSERR : 0;
 }
 
-static int listen_collect(const struct options *o, const struct config *c, struct listen_set *s) {
-        bool have_unix = false;
+/*
+ * Sockets the service manager passed replace ours of the same kind (see
+ * activation.h); the addresses they replace were still checked above.
+ */
+static void listen_drop_passed(const struct activation *act, struct listen_set *s) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < s->n; i++) {
+                bool is_unix = s->addr[i].kind == ADDRESS_UNIX;
+                char name[ADDRESS_STRING_MAX];
+
+                if ((is_unix && act->n_unix > 0) || (!is_unix && act->n_tcp > 0)) {
+                        address_format(&s->addr[i], name, sizeof(name));
+                        log_info("not binding %s: the service manager passed a %s socket", name,
+                                 is_unix ? "UNIX" : "TCP");
+                        continue;
+                }
+                s->addr[k++] = s->addr[i];
+        }
+        s->n = k;
+}
+
+static int listen_collect(const struct options *o, const struct config *c,
+                          const struct activation *act, struct listen_set *s) {
+        bool have_unix = act->n_unix > 0;
         int r;
 
         r = listen_from_args(o, s);
@@ -184,7 +211,8 @@ static int listen_collect(const struct options *o, const struct config *c, struc
                 }
                 s->n++;
         }
-        if (s->n == 0) {
+        listen_drop_passed(act, s);
+        if (s->n == 0 && act->n_unix == 0 && act->n_tcp == 0) {
                 log_error("nothing to listen on: \"listen\" disables the UNIX socket and names "
                           "no TCP address");
                 return EX_CONFIG;
@@ -192,8 +220,12 @@ static int listen_collect(const struct options *o, const struct config *c, struc
         return 0;
 }
 
+static const char *config_path(const struct options *o) {
+        return o->config_path ? o->config_path : CONFIG_DEFAULT_PATH;
+}
+
 static int load_config(const struct options *o, struct config *c) {
-        const char *path = o->config_path ? o->config_path : CONFIG_DEFAULT_PATH;
+        const char *path = config_path(o);
         char err[CONFIG_ERROR_MAX];
         int r;
 
@@ -222,46 +254,74 @@ static int load_config(const struct options *o, struct config *c) {
         return 0;
 }
 
-static int run(const struct config *c, const struct listen_set *s) {
+/* Every listener, passed or ours. Return: 0; EX_OSERR (logged). */
+static int run_listen(struct broker *b, struct activation *act, const struct listen_set *s) {
+        if (activation_listen(act, b) < 0)
+                return EX_OSERR;
+        for (size_t i = 0; i < s->n; i++)
+                if (broker_listen(b, &s->addr[i]) < 0)
+                        return EX_OSERR;
+        return 0;
+}
+
+/*
+ * The broker on @c, which SIGHUP may replace in place (reload.h): main()
+ * keeps it where it is until the broker is gone.
+ */
+static int run(const struct options *o, struct config *c, struct activation *act,
+               const struct listen_set *s) {
         struct broker *b = NULL;
+        struct reload *rl = NULL;
+        struct watchdog *wd = NULL;
         int r;
 
         r = broker_new(c, &b);
+        if (r >= 0)
+                r = reload_new(b, c, config_path(o), o->config_required, &rl);
+        if (r >= 0) {
+                r = watchdog_new(b->base, &wd);
+                r = r == -ENOMEM ? r : 0; /* anything else is logged and ignored */
+        }
         if (r < 0) {
                 log_errno(LOG_ERR, r, "cannot set up the broker: %m");
-                return EX_SOFTWARE;
+                r = EX_SOFTWARE;
+        } else {
+                r = run_listen(b, act, s);
         }
-        for (size_t i = 0; i < s->n; i++) {
-                r = broker_listen(b, &s->addr[i]);
-                if (r < 0) {
-                        broker_free(b);
-                        return EX_OSERR;
-                }
-        }
-        r = broker_run(b);
+        if (r == 0)
+                r = broker_run(b) < 0 ? EX_SOFTWARE : 0;
+        /* Their events live on the broker's loop: free them first. */
+        watchdog_free(wd);
+        reload_free(rl);
         broker_free(b);
-        if (r < 0)
-                return EX_SOFTWARE;
-        log_info("shut down");
-        return 0;
+        if (r == 0)
+                log_info("shut down");
+        return r;
 }
 
 int main(int argc, char **argv) {
         struct options o = {};
         struct listen_set listen = {};
+        struct activation act = {};
         struct config c;
         int r;
 
         config_init_defaults(&c);
+        log_setup();
         r = parse_args(argc, argv, &o);
         if (r != 0)
                 return r == EXIT_NOW ? 0 : r;
         (void)signal(SIGPIPE, SIG_IGN);
+        /* Until the loop watches it, a reload request must not kill us (the default). */
+        (void)signal(SIGHUP, SIG_IGN);
         r = load_config(&o, &c);
+        if (r == 0) {
+                activation_collect(&act);
+                r = listen_collect(&o, &c, &act, &listen);
+        }
         if (r == 0)
-                r = listen_collect(&o, &c, &listen);
-        if (r == 0)
-                r = run(&c, &listen);
+                r = run(&o, &c, &act, &listen);
+        activation_done(&act);
         config_deinit(&c);
         return r == EXIT_NOW ? 0 : r;
 }

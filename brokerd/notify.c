@@ -6,11 +6,13 @@
  */
 #include "build-config.h"
 
+#include <inttypes.h>
 #include <stdio.h>
-#include <systemd/sd-daemon.h>
 
 #include "log.h"
 #include "notify.h"
+#include "platform.h"
+#include "sd-compat.h"
 
 static void notify_send(const char *state) {
         int r;
@@ -36,4 +38,19 @@ void notify_status(const char *status) {
 
 void notify_stopping(void) {
         notify_send("STOPPING=1\nSTATUS=Shutting down");
+}
+
+void notify_reloading(void) {
+        char buf[128];
+
+        /* MONOTONIC_USEC lets Type=notify-reload match this message to its SIGHUP. */
+        (void)snprintf(buf, sizeof(buf),
+                       "RELOADING=1\nSTATUS=Reloading the configuration\n"
+                       "MONOTONIC_USEC=%" PRIu64,
+                       plat_now_usec());
+        notify_send(buf);
+}
+
+void notify_watchdog(void) {
+        notify_send("WATCHDOG=1");
 }

@@ -31,6 +31,7 @@
 #include "bridge.h"
 #include "peer.h"
 #include "platform.h"
+#include "status.h"
 
 #define PEER_LOG_INTERVAL_USEC (10 * USEC_PER_SEC)
 #define PEER_LOG_BURST         10
@@ -540,6 +541,7 @@ int peer_new(struct broker *b, int fd, enum peer_transport transport, struct pee
         }
         list_append(&b->peers, &p->node);
         b->n_peers++;
+        status_changed(b->status);
         *ret = p;
         return 0;
 }
@@ -560,6 +562,7 @@ struct peer *peer_free(struct peer *p) {
         if (list_is_linked(&p->node)) {
                 list_unlink(&p->node);
                 p->broker->n_peers--;
+                status_changed(p->broker->status);
         }
         if (p->timer)
                 event_free(p->timer);

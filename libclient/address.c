@@ -116,7 +116,24 @@ static int user_socket_path(char *buf, size_t size) {
         return 0;
 }
 
+/* systemd's RuntimeDirectory= (a colon-separated list: the first entry is ours). */
+static int service_socket_path(char *buf, size_t size) {
+        const char *dir = getenv("RUNTIME_DIRECTORY");
+        size_t len;
+        int n;
+
+        if (!dir || dir[0] != '/')
+                return -ENXIO;
+        len = strcspn(dir, ":");
+        n = snprintf(buf, size, "%.*s/ipc-brokerd.sock", (int)len, dir);
+        if (n < 0 || (size_t)n >= size)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
 int address_default_broker_path(char *buf, size_t size) {
+        if (service_socket_path(buf, size) == 0)
+                return 0;
         if (geteuid() == 0) {
                 if (strlen(ADDRESS_SYSTEM_SOCKET) >= size)
                         return -ENAMETOOLONG;

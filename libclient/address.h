@@ -37,9 +37,11 @@ int address_parse(const char *s, struct address *ret);
 void address_format(const struct address *a, char *buf, size_t size);
 
 /*
- * The broker's default UNIX socket path: /run/ipc-broker/ipc-brokerd.sock
- * for root, $XDG_RUNTIME_DIR/ipc-broker/ipc-brokerd.sock otherwise.
- * Return: 0; -ENXIO when not root and XDG_RUNTIME_DIR is unset;
+ * The broker's default UNIX socket path: $RUNTIME_DIRECTORY/ipc-brokerd.sock
+ * when systemd gave the service a runtime directory, else
+ * /run/ipc-broker/ipc-brokerd.sock for root and
+ * $XDG_RUNTIME_DIR/ipc-broker/ipc-brokerd.sock otherwise.
+ * Return: 0; -ENXIO when not root and neither variable is set;
  * -ENAMETOOLONG.
  */
 int address_default_broker_path(char *buf, size_t size);

@@ -79,3 +79,22 @@ check_PROGRAMS += tests/integration/test-ipcctl
 TESTS += tests/integration/test-ipcctl
 tests_integration_test_ipcctl_CFLAGS = $(integ_cflags)
 tests_integration_test_ipcctl_LDADD = $(integ_ldadd)
+
+# The service manager's side: sd_notify (READY=1, STATUS=, WATCHDOG=1), SIGHUP
+# reloads and socket activation, each seen through a NOTIFY_SOCKET of the test's own.
+tests_util_libharness_la_SOURCES += \
+	tests/util/notify-listener.c tests/util/notify-listener.h \
+	tests/util/daemon-proc.c tests/util/daemon-proc.h \
+	tests/util/sd-broker.c tests/util/sd-broker.h
+sd_tests = \
+	tests/integration/test-notify \
+	tests/integration/test-reload \
+	tests/integration/test-activation
+check_PROGRAMS += $(sd_tests)
+TESTS += $(sd_tests)
+tests_integration_test_notify_CFLAGS = $(integ_cflags)
+tests_integration_test_notify_LDADD = $(integ_ldadd)
+tests_integration_test_reload_CFLAGS = $(integ_cflags)
+tests_integration_test_reload_LDADD = $(integ_ldadd)
+tests_integration_test_activation_CFLAGS = $(integ_cflags)
+tests_integration_test_activation_LDADD = $(integ_ldadd)

@@ -87,6 +87,7 @@ static void assert_defaults(const struct config *c) {
         assert_null(c->unix_path);
         assert_false(c->unix_disabled);
         assert_int_equal(c->n_tcp, 0);
+        assert_int_equal(c->unix_mode, 0660);
         assert_int_equal(c->max_connections, 1024);
         assert_int_equal(c->max_message_bytes, 1 * MIB);
         assert_int_equal(c->output_queue_bytes, 8 * MIB);
@@ -319,10 +320,28 @@ static void test_listen_errors(void **state) {
         key_fails(text, "listen.tcp: expected at most 16 addresses, got 17");
 }
 
+/* A mode is an octal string: a JSON number would be decimal, 660 is not 0660. */
+static void test_unix_mode_errors(void **state) {
+        static const char *const bad[] = {
+                "660",       "\"0800\"", "\"1777\"", "\"77\"",    "\"07777\"",
+                "\"0660 \"", "\"-660\"", "\"\"",     "\"0o660\"", "null",
+        };
+        char text[256], msg[256];
+
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                (void)snprintf(text, sizeof(text), "{\"listen\": {\"unix_mode\": %s}}", bad[i]);
+                (void)snprintf(msg, sizeof(msg),
+                               "listen.unix_mode: expected an octal mode string from \"0000\" to "
+                               "\"0777\", got %s",
+                               bad[i]);
+                key_fails(text, msg);
+        }
+}
+
 static const char full_file[] =
         "{\n"
         "  \"comment\": \"every key set to something other than its default\",\n"
-        "  \"listen\": {\"comment\": \"c\", \"unix\": \"/tmp/x.sock\",\n"
+        "  \"listen\": {\"comment\": \"c\", \"unix\": \"/tmp/x.sock\", \"unix_mode\": \"0600\",\n"
         "             \"tcp\": [\"127.0.0.1:7420\", \"[::1]:0\", \"localhost:65535\"]},\n"
         "  \"limits\": {\"comment\": \"c\", \"max_connections\": 7, \"max_message_bytes\": 65536,\n"
         "             \"output_queue_bytes\": 4294967296, \"stall_timeout_ms\": 100,\n"
@@ -351,6 +370,7 @@ static void test_every_key(void **state) {
         assert_string_equal(c.tcp[0], "127.0.0.1:7420");
         assert_string_equal(c.tcp[1], "[::1]:0");
         assert_string_equal(c.tcp[2], "localhost:65535");
+        assert_int_equal(c.unix_mode, 0600);
         assert_int_equal(c.max_connections, 7);
         assert_int_equal(c.max_message_bytes, 65536);
         assert_int_equal(c.output_queue_bytes, UINT64_C(4294967296));
@@ -475,6 +495,17 @@ static void test_listen_forms(void **state) {
         assert_false(c.unix_disabled);
         assert_null(c.unix_path);
         config_deinit(&c);
+
+        /* Three digits or four with a leading 0, the whole 0000..0777 range. */
+        load_ok("{\"listen\": {\"unix_mode\": \"666\"}}", &c);
+        assert_int_equal(c.unix_mode, 0666);
+        config_deinit(&c);
+        load_ok("{\"listen\": {\"unix_mode\": \"0000\"}}", &c);
+        assert_int_equal(c.unix_mode, 0);
+        config_deinit(&c);
+        load_ok("{\"listen\": {\"unix_mode\": \"0777\"}}", &c);
+        assert_int_equal(c.unix_mode, 0777);
+        config_deinit(&c);
 }
 
 static void test_reload(void **state) {
@@ -547,6 +578,7 @@ int main(void) {
                 cmocka_unit_test(test_channel_setting_errors),
                 cmocka_unit_test(test_channel_name_errors),
                 cmocka_unit_test(test_listen_errors),
+                cmocka_unit_test(test_unix_mode_errors),
                 cmocka_unit_test(test_comment_channel),
                 cmocka_unit_test(test_every_key),
                 cmocka_unit_test(test_lookup_order),

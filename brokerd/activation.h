@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Socket activation (sd_listen_fds(3), daemon(7)): listening sockets the
+ * service manager passes ($LISTEN_FDS, e.g. from ipc-brokerd.socket) are
+ * used instead of binding. Each fd is sorted by what it is, checked with
+ * sd_is_socket_unix() and sd_is_socket_inet(); its FileDescriptorName=
+ * ("unix", "tcp" or anything) only labels it in the log. A passed UNIX
+ * socket replaces the daemon's own UNIX socket (--socket, "listen.unix" or
+ * the default path) and passed TCP sockets replace the configured and
+ * --listen TCP addresses. An fd that is not a listening stream socket is
+ * logged and closed, and the daemon goes on as if it had not been passed.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct broker;
+
+#define ACTIVATION_FDS_MAX 64
+
+struct activation {
+        int unix_fds[ACTIVATION_FDS_MAX];
+        size_t n_unix;
+        int tcp_fds[ACTIVATION_FDS_MAX];
+        size_t n_tcp;
+};
+
+/*
+ * activation_collect() - take over the passed sockets and unset
+ * $LISTEN_PID, $LISTEN_FDS and $LISTEN_FDNAMES. Problems are logged, never
+ * fatal: a malformed environment counts as no sockets.
+ * @ret: filled in every case; free with activation_done().
+ */
+void activation_collect(struct activation *ret);
+
+/*
+ * activation_listen() - hand every collected socket to @b as a listener
+ * (logs "listening on ADDRESS (socket-activated)").
+ * Return: 0; -BROKER_E_LISTEN (the reason is logged). The fds belong to
+ * the broker afterwards, also on failure.
+ */
+int activation_listen(struct activation *a, struct broker *b);
+
+/* Closes the sockets activation_listen() did not take. */
+void activation_done(struct activation *a);
