@@ -11,6 +11,7 @@ AM_TESTS_ENVIRONMENT = \
 	IPC_TOP_SRCDIR='$(abs_top_srcdir)'; export IPC_TOP_SRCDIR; \
 	IPC_TOP_BUILDDIR='$(abs_top_builddir)'; export IPC_TOP_BUILDDIR; \
 	MANDOC='$(MANDOC)'; export MANDOC; \
+	IPC_CC='$(CC)'; export IPC_CC; IPC_SAN_LDFLAGS='$(SAN_LDFLAGS)'; export IPC_SAN_LDFLAGS; \
 	ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1; export ASAN_OPTIONS; \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1; export UBSAN_OPTIONS; \
 	unset IPC_BROKER_ADDRESS;
@@ -18,5 +19,5 @@ AM_TESTS_ENVIRONMENT = \
 include tests/unit/local.mk
 include tests/integration/local.mk
 
-TESTS += tests/check-exports.sh tests/check-man.sh
-EXTRA_DIST += tests/check-exports.sh tests/check-man.sh
+TESTS += tests/check-exports.sh tests/check-man.sh tests/check-install.sh
+EXTRA_DIST += tests/check-exports.sh tests/check-man.sh tests/check-install.sh
