@@ -159,13 +159,17 @@ check "the socket node is srw-rw---- ipc-broker:ipc-broker" \
                   test "$(stat -c "%A %U %G" /run/ipc-broker/ipc-brokerd.sock)" = \
                   "srw-rw---- ipc-broker ipc-broker"'
 check "publish and subscribe round trip" inside sh -c '
-        ipcctl subscribe -n 1 -W 5000 test.systemd >/tmp/got & sub=$!
+        ipcctl subscribe -n 1 -W 10 test.systemd >/tmp/got 2>&1 </dev/null & sub=$!
         i=0
-        until ipcctl stats --json | grep -q "\"subscriptions\": *1"; do
+        until ipcctl channels --json | grep -q "\"subscribers\": *1"; do
                 i=$((i + 1)); [ $i -lt 100 ] || exit 1; sleep 0.05
         done
         ipcctl publish test.systemd hello-from-systemd && wait $sub &&
         grep -qx hello-from-systemd /tmp/got'
+
+check "the shared-memory ring works inside the service's sandbox" inside sh -c '
+        ipcctl publish --retain test.ring kept && ipcctl subscribe -n 1 -W 10 test.ring &&
+        ipcctl stats --json | tr -d " " | grep -q "\"name\":\"test.ring\".*\"transport\":\"ring\""'
 
 check "the journal has the log at its priorities and systemctl shows STATUS=" \
         inside sh -c 'journalctl -u ipc-brokerd -p info..info -o cat | grep -q "^ready (" &&
