@@ -5,7 +5,7 @@
 # that `make install` put into tests/systemd/inst (see tests/systemd/local.mk),
 # and the program makes a publish/subscribe round trip through the installed
 # ipc-brokerd. The broker is started by systemd-socket-activate, whose socket
-# accepts before the broker runs, so nothing has to wait for readiness.
+# accepts before the broker runs: the test waits only for it to be bound.
 # TAP output; exit 77 (skip) without pkg-config or systemd-socket-activate.
 set -u
 inst=${IPC_TOP_BUILDDIR:?}/tests/systemd/inst
@@ -74,9 +74,15 @@ else
 fi
 
 echo '{}' >"$tmp/config.json"
+# Its first line ("Listening on PATH as 3.") says the socket accepts: wait for it.
+mkfifo "$tmp/log.fifo" || exit 99
 systemd-socket-activate -l "$tmp/broker.sock" "$brokerd" -c "$tmp/config.json" \
-        >"$tmp/broker.log" 2>&1 &
+        >"$tmp/log.fifo" 2>&1 &
 pid=$!
+exec 3<"$tmp/log.fifo"
+IFS= read -r first <&3 || first="(no output)"
+printf '%s\n' "$first" >"$tmp/broker.log"
+cat <&3 >>"$tmp/broker.log" &
 libdir=$(PKG_CONFIG_SYSROOT_DIR= PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_LIBDIR= \
         pkg-config --variable=libdir libipcclient)
 if out=$(LD_LIBRARY_PATH="$inst$libdir" IPC_TRANSPORT= "$tmp/roundtrip" "unix:$tmp/broker.sock" 2>&1) &&
