@@ -209,26 +209,6 @@ static int pub_broker_counters(ipc_client *c, const struct work *k, struct bench
 
 /* ---- Running one measurement ------------------------------------------ */
 
-static void spawn(int cpu, bench_worker_fn *fn, struct work *k, struct bench_proc *p) {
-        int r = bench_spawn(cpu, fn, k, p);
-
-        if (r < 0)
-                bench_die("fork: %s", strerror(-r));
-}
-
-static void run_workers(struct bench_proc *p, size_t n, struct bench_result *res) {
-        int r = bench_run(p, n, res);
-
-        if (r >= 0)
-                return;
-        for (size_t i = 0; i < n; i++)
-                if (res[i].err < 0)
-                        bench_die("%s: %s", res[i].what,
-                                  res[i].err == -ETIMEDOUT ? "stalled: round over 10 s"
-                                                           : strerror(-res[i].err));
-        bench_die("workers failed: %s", strerror(-r));
-}
-
 static struct work work_of(const struct meas *m, uint64_t n) {
         return (struct work){
                 .path = m->kind == K_RAW       ? PATH_RAW_UNIX
@@ -260,9 +240,9 @@ static void flow_spawn(const struct meas *m, uint64_t n, struct work *k, struct 
                 k[s + 1] = k[0];
                 k[s + 1].fds[0] = pairs[s][1];
                 k[0].fds[s] = pairs[s][0];
-                spawn(cpu_sub, raw ? work_raw_recv : work_ipc_recv, &k[s + 1], &p[s]);
+                bench_spawn_or_die(cpu_sub, raw ? work_raw_recv : work_ipc_recv, &k[s + 1], &p[s]);
         }
-        spawn(cpu_pub, raw ? work_raw_send : work_ipc_send, &k[0], &p[s]);
+        bench_spawn_or_die(cpu_pub, raw ? work_raw_send : work_ipc_send, &k[0], &p[s]);
         for (s = 0; raw && s < m->n_subs; s++) {
                 (void)close(pairs[s][0]);
                 (void)close(pairs[s][1]);
@@ -303,11 +283,11 @@ static double run_flow(struct meas *m, uint64_t n, unsigned round, double *conte
 
         if (m->kind == K_MEMCPY) {
                 k[0] = work_of(m, n);
-                spawn(cpu_pub, work_memcpy, &k[0], &p[0]);
+                bench_spawn_or_die(cpu_pub, work_memcpy, &k[0], &p[0]);
         } else {
                 flow_spawn(m, n, k, p);
         }
-        run_workers(p, ps + 1, res);
+        bench_run_or_die(p, ps + 1, res);
         *contention = bench_contention(p, res, ps + 1);
         for (size_t s = 0; s < ps; s++) {
                 if (res[s].count != n || res[ps].count != n)
@@ -342,12 +322,12 @@ static void run_rtt(struct meas *m, unsigned round, double *contention) {
         k2 = k;
         k2.fds[0] = k.fds[1];
         k2.fds[1] = k.fds[0];
-        spawn(cpu_sub, work_rtt_pong, &k2, &p[0]);
-        spawn(cpu_pub, work_rtt_ping, &k, &p[1]);
+        bench_spawn_or_die(cpu_sub, work_rtt_pong, &k2, &p[0]);
+        bench_spawn_or_die(cpu_pub, work_rtt_ping, &k, &p[1]);
         for (int i = 0; i < 2; i++)
                 if (k.fds[i] >= 0)
                         (void)close(k.fds[i]);
-        run_workers(p, 2, res);
+        bench_run_or_die(p, 2, res);
         *contention = bench_contention(p, res, 2);
         m->value[round] = res[1].p50_us;
         m->p99[round] = res[1].p99_us;

@@ -192,21 +192,6 @@ static void ring_fds_close(struct ring_fds *f) {
 
 /* ---- Running one measurement ------------------------------------------- */
 
-static void spawn(int cpu, bench_worker_fn *fn, void *k, struct bench_proc *p) {
-        check(bench_spawn(cpu, fn, k, p), "fork");
-}
-
-static void run_workers(struct bench_proc *p, size_t n, struct bench_result *res) {
-        int r = bench_run(p, n, res);
-
-        if (r >= 0)
-                return;
-        for (size_t i = 0; i < n; i++)
-                if (res[i].err < 0)
-                        bench_die("%s", res[i].what);
-        bench_die("workers failed: %s", strerror(-r));
-}
-
 /* Receivers into p[0..n_subs-1] (CPU 1, or alternating when spread), then the sender. */
 static void spawn_ring_flow(const struct meas *m, uint64_t n, struct ring_work *k,
                             struct bench_proc *p) {
@@ -218,9 +203,9 @@ static void spawn_ring_flow(const struct meas *m, uint64_t n, struct ring_work *
                 k[s + 1] = k[0];
                 k[s + 1].rx = k[0].tx;
                 k[s + 1].slot = s;
-                spawn(m->spread && s % 2 ? cpu_pub : cpu_sub, ring_work_sub, &k[s + 1], &p[s]);
+                bench_spawn_or_die(m->spread && s % 2 ? cpu_pub : cpu_sub, ring_work_sub, &k[s + 1], &p[s]);
         }
-        spawn(cpu_pub, ring_work_pub, &k[0], &p[s]);
+        bench_spawn_or_die(cpu_pub, ring_work_pub, &k[0], &p[s]);
         ring_fds_close(&k[0].tx);
 }
 
@@ -237,9 +222,9 @@ static void spawn_raw_flow(const struct meas *m, uint64_t n, struct work *k, str
         for (s = 0; s < m->n_subs; s++) {
                 k[s + 1] = k[0];
                 k[s + 1].fds[0] = pairs[s][1];
-                spawn(cpu_sub, work_raw_recv, &k[s + 1], &p[s]);
+                bench_spawn_or_die(cpu_sub, work_raw_recv, &k[s + 1], &p[s]);
         }
-        spawn(cpu_pub, work_raw_send, &k[0], &p[s]);
+        bench_spawn_or_die(cpu_pub, work_raw_send, &k[0], &p[s]);
         for (s = 0; s < m->n_subs; s++) {
                 (void)close(pairs[s][0]);
                 (void)close(pairs[s][1]);
@@ -260,10 +245,10 @@ static double run_flow(struct meas *m, uint64_t n, unsigned round) {
         else if (m->kind == K_RAW)
                 spawn_raw_flow(m, n, wk, p);
         else
-                spawn(cpu_pub, work_memcpy,
+                bench_spawn_or_die(cpu_pub, work_memcpy,
                       &(struct work){.size = m->size, .n = n, .capacity = capacity}, &p[0]);
         ps = m->kind == K_MEMCPY ? 0 : ps;
-        run_workers(p, ps + 1, res);
+        bench_run_or_die(p, ps + 1, res);
         for (size_t s = 0; s < ps; s++) {
                 if (res[s].count != n || res[ps].count != n)
                         bench_die("sent %llu, receiver %zu got %llu of %llu",
@@ -298,8 +283,8 @@ static void run_rtt(struct meas *m, unsigned round) {
                 rk2 = rk;
                 rk2.tx = rk.rx;
                 rk2.rx = rk.tx;
-                spawn(cpu_sub, ring_work_pong, &rk2, &p[0]);
-                spawn(cpu_pub, ring_work_ping, &rk, &p[1]);
+                bench_spawn_or_die(cpu_sub, ring_work_pong, &rk2, &p[0]);
+                bench_spawn_or_die(cpu_pub, ring_work_ping, &rk, &p[1]);
                 ring_fds_close(&rk.tx);
                 ring_fds_close(&rk.rx);
         } else {
@@ -310,12 +295,12 @@ static void run_rtt(struct meas *m, unsigned round) {
                 k2 = k;
                 k2.fds[0] = k.fds[1];
                 k2.fds[1] = k.fds[0];
-                spawn(cpu_sub, work_rtt_pong, &k2, &p[0]);
-                spawn(cpu_pub, work_rtt_ping, &k, &p[1]);
+                bench_spawn_or_die(cpu_sub, work_rtt_pong, &k2, &p[0]);
+                bench_spawn_or_die(cpu_pub, work_rtt_ping, &k, &p[1]);
                 (void)close(k.fds[0]);
                 (void)close(k.fds[1]);
         }
-        run_workers(p, 2, res);
+        bench_run_or_die(p, 2, res);
         m->value[round] = res[1].p50_us;
         m->p99[round] = res[1].p99_us;
 }

@@ -128,26 +128,6 @@ static void stop_broker(void) {
 
 /* ---- Running one measurement ------------------------------------------ */
 
-static void spawn(int cpu, bench_worker_fn *fn, struct work *k, struct bench_proc *p) {
-        int r = bench_spawn(cpu, fn, k, p);
-
-        if (r < 0)
-                bench_die("fork: %s", strerror(-r));
-}
-
-static void run_workers(struct bench_proc *p, size_t n, struct bench_result *res) {
-        int r = bench_run(p, n, res);
-
-        if (r >= 0)
-                return;
-        for (size_t i = 0; i < n; i++)
-                if (res[i].err < 0)
-                        bench_die("%s: %s", res[i].what,
-                                  res[i].err == -ETIMEDOUT ? "stalled: round over 10 s"
-                                                           : strerror(-res[i].err));
-        bench_die("workers failed: %s", strerror(-r));
-}
-
 static bool is_raw(const struct meas *m) {
         return m->path == PATH_RAW_UNIX || m->path == PATH_RAW_TCP;
 }
@@ -190,9 +170,9 @@ static void flow_spawn(const struct meas *m, uint64_t n, struct work *k, struct 
                 k[s + 1] = k[0];
                 k[s + 1].fds[0] = pairs[s][1];
                 k[0].fds[s] = pairs[s][0];
-                spawn(cpu_sub, is_raw(m) ? work_raw_recv : work_ipc_recv, &k[s + 1], &p[s]);
+                bench_spawn_or_die(cpu_sub, is_raw(m) ? work_raw_recv : work_ipc_recv, &k[s + 1], &p[s]);
         }
-        spawn(cpu_pub, is_raw(m) ? work_raw_send : work_ipc_send, &k[0], &p[s]);
+        bench_spawn_or_die(cpu_pub, is_raw(m) ? work_raw_send : work_ipc_send, &k[0], &p[s]);
         /* The workers hold their ends now. */
         for (s = 0; is_raw(m) && s < m->n_subs; s++) {
                 (void)close(pairs[s][0]);
@@ -209,7 +189,7 @@ static double run_flow(const struct meas *m, uint64_t n) {
         uint64_t t_last = 0;
 
         flow_spawn(m, n, k, p);
-        run_workers(p, ps + 1, res);
+        bench_run_or_die(p, ps + 1, res);
         for (size_t s = 0; s < ps; s++) {
                 if (res[s].count != n || res[ps].count != n)
                         bench_die("%s: sent %llu, receiver %zu got %llu of %llu", k[0].channel,
@@ -252,12 +232,12 @@ static void run_rtt(struct meas *m, unsigned round) {
         (void)snprintf(k.channel2, sizeof(k.channel2), "bench.pong.%u", run_serial);
         k2 = k;
         rtt_fds(m, &k, &k2);
-        spawn(cpu_sub, work_rtt_pong, &k2, &p[0]);
-        spawn(cpu_pub, work_rtt_ping, &k, &p[1]);
+        bench_spawn_or_die(cpu_sub, work_rtt_pong, &k2, &p[0]);
+        bench_spawn_or_die(cpu_pub, work_rtt_ping, &k, &p[1]);
         for (int i = 0; i < 2; i++)
                 if (k.fds[i] >= 0)
                         (void)close(k.fds[i]);
-        run_workers(p, 2, res);
+        bench_run_or_die(p, 2, res);
         m->value[round] = res[1].p50_us;
         m->p99[round] = res[1].p99_us;
         if (m->path == PATH_IPC_UNIX) {

@@ -524,3 +524,23 @@ double bench_contention(const struct bench_proc *p, const struct bench_result *r
         }
         return worst;
 }
+
+void bench_spawn_or_die(int cpu, bench_worker_fn *fn, void *arg, struct bench_proc *ret) {
+        int r = bench_spawn(cpu, fn, arg, ret);
+
+        if (r < 0)
+                bench_die("fork: %s", strerror(-r));
+}
+
+void bench_run_or_die(struct bench_proc *p, size_t n, struct bench_result *res) {
+        int r = bench_run(p, n, res);
+
+        if (r >= 0)
+                return;
+        for (size_t i = 0; i < n; i++)
+                if (res[i].err < 0)
+                        bench_die("%s: %s", res[i].what,
+                                  res[i].err == -ETIMEDOUT ? "stalled: round over 10 s"
+                                                           : strerror(-res[i].err));
+        bench_die("workers failed: %s", strerror(-r));
+}

@@ -139,6 +139,10 @@ int bench_worker_late(const struct bench_worker *w);
  */
 int bench_run(struct bench_proc *p, size_t n, struct bench_result *res);
 
+/* bench_spawn() and bench_run() that end the program with bench_die() on failure. */
+void bench_spawn_or_die(int cpu, bench_worker_fn *fn, void *arg, struct bench_proc *ret);
+void bench_run_or_die(struct bench_proc *p, size_t n, struct bench_result *res);
+
 /*
  * How much other tasks disturbed a run: the largest share of its run time
  * any of the @n workers spent runnable but off its CPU (the kernel's
