@@ -240,11 +240,12 @@ static json_t *client_name(const struct peer *p) {
 }
 
 static json_t *client_stats(const struct peer *p) {
+        bool local = p->ident.kind == IDENTITY_LOCAL;
         json_t *o = json_object();
 
         if (!o || obj_set(o, "id", json_u64(p->id)) < 0 || obj_set(o, "name", client_name(p)) < 0 ||
-            obj_set(o, "pid", p->has_creds ? json_integer(p->pid) : json_null()) < 0 ||
-            obj_set(o, "uid", p->has_creds ? json_integer(p->uid) : json_null()) < 0 ||
+            obj_set(o, "pid", local ? json_integer(p->ident.pid) : json_null()) < 0 ||
+            obj_set(o, "uid", local ? json_integer(p->ident.uid) : json_null()) < 0 ||
             obj_set(o, "transport",
                     json_string(p->transport == PEER_TRANSPORT_TCP ? "tcp" : "unix")) < 0 ||
             obj_set(o, "publishers", json_u64(p->n_pubs)) < 0 ||

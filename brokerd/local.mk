@@ -5,6 +5,7 @@ noinst_LTLIBRARIES += brokerd/libbrokerd.la
 brokerd_libbrokerd_la_SOURCES = \
 	brokerd/broker.c brokerd/broker.h \
 	brokerd/config.c brokerd/config.h \
+	brokerd/identity.c brokerd/identity.h \
 	brokerd/log.c brokerd/log.h \
 	brokerd/listener.c brokerd/listener.h \
 	brokerd/list.h \

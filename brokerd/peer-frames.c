@@ -222,10 +222,10 @@ static int peer_on_hello(struct peer *p, const uint8_t *body, size_t len) {
         (void)evtimer_del(p->timer);
         p->state = PEER_RUNNING;
         peer_queue(p, head, proto_encode_welcome(head, &w), w.server, w.server_len);
-        if (p->has_creds)
+        if (p->ident.kind == IDENTITY_LOCAL)
                 (void)log_rl(&p->broker->rl_clients, LOG_INFO,
-                             "%s: connected over unix (pid %d, uid %u)", p->label, (int)p->pid,
-                             (unsigned)p->uid);
+                             "%s: connected over unix (pid %d, uid %u)", p->label,
+                             (int)p->ident.pid, (unsigned)p->ident.uid);
         else
                 (void)log_rl(&p->broker->rl_clients, LOG_INFO, "%s: connected over %s", p->label,
                              p->transport == PEER_TRANSPORT_TCP ? "tcp" : "unix");

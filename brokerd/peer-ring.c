@@ -268,7 +268,7 @@ static int peer_ring_hand_out(struct peer *p, const struct proto_open_ring *m, s
         uint32_t slot;
         int r;
 
-        r = ring_owner_acquire(c->ring, m->role, p->pid, p, &slot);
+        r = ring_owner_acquire(c->ring, m->role, p->ident.pid, p, &slot);
         if (r < 0) {
                 peer_log(p, LOG_NOTICE, "no free %s slot in the ring of channel \"%s\"",
                          m->role == PROTO_RING_SUBSCRIBER ? "subscriber" : "publisher", c->name);
@@ -344,7 +344,7 @@ int peer_on_open_ring(struct peer *p, const uint8_t *body, size_t len) {
                 return peer_fail(p, EINVAL, "invalid channel name \"%s\"",
                                  log_escape(m.name, m.name_len, esc, sizeof(esc)));
         /* Shared memory needs a local peer, and SO_PEERCRED tells us it is one. */
-        if (p->transport != PEER_TRANSPORT_UNIX || !p->has_creds) {
+        if (p->transport != PEER_TRANSPORT_UNIX || p->ident.kind != IDENTITY_LOCAL) {
                 peer_send_reply_text(p, m.request_id, -EOPNOTSUPP,
                                      "shared-memory rings need a local UNIX connection");
                 return 0;

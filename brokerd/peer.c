@@ -475,19 +475,13 @@ void peer_reap(struct peer *p) {
 }
 
 static void peer_read_creds(struct peer *p, int fd) {
-        struct ucred cred;
-        socklen_t len = sizeof(cred);
         int one = 1;
 
         if (p->transport == PEER_TRANSPORT_TCP) {
                 (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 return;
         }
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-                p->pid = cred.pid;
-                p->uid = cred.uid;
-                p->has_creds = true;
-        }
+        (void)identity_from_unix_socket(fd, &p->ident);
 }
 
 static int peer_setup_events(struct peer *p, int fd) {

@@ -25,6 +25,7 @@
 
 #include "broker.h"
 #include "channel.h"
+#include "identity.h"
 #include "list.h"
 #include "log.h"
 #include "proto.h"
@@ -100,9 +101,7 @@ struct peer {
         char name[PROTO_NAME_MAX + 1]; /* client name from HELLO, raw bytes */
         size_t name_len;
         char label[128]; /* "client 7 \"escaped-name\"" for log lines */
-        pid_t pid;       /* UNIX peers only (SO_PEERCRED) */
-        uid_t uid;
-        bool has_creds;
+        struct identity ident; /* who it is: kernel credentials, or what TLS authenticated */
 
         bool have_header; /* hdr holds the header of the frame being received */
         struct proto_header hdr;
