@@ -14,6 +14,7 @@
  * key path ("channels."a.b".ring_bytes") instead of a line.
  */
 #include <errno.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -397,11 +398,33 @@ static int key_mode(struct loader *l, const struct key *k, json_t *v, void *targ
         return 0;
 }
 
+/* A group name, resolved now so a typo stops the start, not the first bind. */
+static int key_unix_group(struct loader *l, const struct key *k, json_t *v, void *target) {
+        struct config *c = target;
+        const char *s = json_string_value(v);
+        struct group *g;
+
+        if (json_is_null(v)) {
+                c->unix_group_set = false;
+                return 0;
+        }
+        if (!s || !*s)
+                return loader_expected(l, v, "null or a group name");
+        errno = 0;
+        g = getgrnam(s);
+        if (!g)
+                return loader_error(l, "unknown group \"%s\"", s);
+        c->unix_group_set = true;
+        c->unix_gid = g->gr_gid;
+        return 0;
+}
+
 static const struct key listen_keys[] = {
         {"comment", key_comment},
         {"unix", key_unix},
         {"tcp", key_tcp},
         {"unix_mode", key_mode, 0, 0777, set_unix_mode},
+        {"unix_group", key_unix_group},
         {},
 };
 

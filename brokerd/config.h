@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "proto.h"
 
@@ -54,6 +55,10 @@ struct config {
         /* "unix_mode": "0660" by default, "0000".."0777"; the mode of a UNIX socket node
            the daemon binds (not of one passed by the service manager) */
         uint32_t unix_mode;
+        /* "unix_group": null (default: the daemon's own group, ipc-broker under systemd) or a
+           group name; the group of the socket node and of a directory the daemon creates */
+        bool unix_group_set;
+        gid_t unix_gid;
 
         /* "limits" */
         uint32_t max_connections;     /* default 1024, 1..1000000 */

@@ -106,11 +106,11 @@ static int listener_resolve_bound(struct listener *l) {
 
 /*
  * Records the node we bound, so shutdown removes ours and nothing else, and
- * gives it the configured mode. chmod() rather than a umask around bind():
- * the umask would also apply to the parent directory plat_listen() may
- * create, and a default ACL on the directory overrides the umask anyway.
+ * gives it the configured mode and group. chmod() rather than a umask
+ * around bind(): a default ACL on the directory overrides the umask anyway.
  */
 static int listener_own_node(struct listener *l) {
+        const struct config *c = l->broker->config;
         struct stat st;
 
         if (l->address.kind != ADDRESS_UNIX)
@@ -120,7 +120,37 @@ static int listener_own_node(struct listener *l) {
         l->created_node = true;
         l->node_dev = st.st_dev;
         l->node_ino = st.st_ino;
-        return chmod(l->address.path, (mode_t)l->broker->config->unix_mode) < 0 ? -errno : 0;
+        if (c->unix_group_set && chown(l->address.path, (uid_t)-1, c->unix_gid) < 0)
+                return log_errno(LOG_ERR, -errno, "cannot give %s to group %u: %m",
+                                 l->address.path, (unsigned)c->unix_gid);
+        return chmod(l->address.path, (mode_t)c->unix_mode) < 0 ? -errno : 0;
+}
+
+/*
+ * Creates the socket's directory when missing: 0750, in listen.unix_group
+ * when set, so only the owner and that group can reach the node (the mode
+ * of the node alone does not stop a lookup in a world-searchable
+ * directory from revealing it). An existing directory is left as it is:
+ * systemd's RuntimeDirectory= or tmpfiles.d made it on purpose.
+ */
+static int listener_make_dir(struct listener *l) {
+        const struct config *c = l->broker->config;
+        char dir[ADDRESS_PATH_MAX];
+        char *slash;
+
+        if (l->address.kind != ADDRESS_UNIX)
+                return 0;
+        strcpy(dir, l->address.path);
+        slash = strrchr(dir, '/');
+        if (!slash || slash == dir)
+                return 0;
+        *slash = '\0';
+        if (mkdir(dir, 0750) < 0)
+                return errno == EEXIST ? 0 : -errno;
+        if (c->unix_group_set && chown(dir, (uid_t)-1, c->unix_gid) < 0)
+                return log_errno(LOG_ERR, -errno, "cannot give %s to group %u: %m", dir,
+                                 (unsigned)c->unix_gid);
+        return 0;
 }
 
 static struct listener *listener_alloc(struct broker *b) {
@@ -158,7 +188,9 @@ int listener_new(struct broker *b, const struct address *a, struct listener **re
         if (!l)
                 return -ENOMEM;
         l->address = *a;
-        r = plat_listen(a, LISTEN_BACKLOG, &l->fd);
+        r = listener_make_dir(l);
+        if (r >= 0)
+                r = plat_listen(a, LISTEN_BACKLOG, &l->fd);
         if (r >= 0)
                 r = listener_own_node(l);
         if (r >= 0)

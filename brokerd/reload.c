@@ -60,6 +60,9 @@ static void listen_keep(struct config *running, struct config *next) {
                 log_restart(next, "tcp");
         if (running->unix_mode != next->unix_mode)
                 log_restart(next, "unix_mode");
+        if (running->unix_group_set != next->unix_group_set ||
+            running->unix_gid != next->unix_gid)
+                log_restart(next, "unix_group");
         /* running is freed after the swap: give it next's strings. */
         memcpy(tcp, next->tcp, sizeof(tcp));
         next->unix_path = running->unix_path;
@@ -67,6 +70,8 @@ static void listen_keep(struct config *running, struct config *next) {
         memcpy(next->tcp, running->tcp, sizeof(next->tcp));
         next->n_tcp = running->n_tcp;
         next->unix_mode = running->unix_mode;
+        next->unix_group_set = running->unix_group_set;
+        next->unix_gid = running->unix_gid;
         running->unix_path = unix_path;
         memcpy(running->tcp, tcp, sizeof(running->tcp));
         running->n_tcp = n_tcp;

@@ -172,23 +172,6 @@ int plat_connect(const struct address *a, uint64_t timeout_usec, plat_sock_t *re
         return r;
 }
 
-/* Creates the socket's directory (one level) when missing. */
-static int ensure_parent_dir(const char *path) {
-        char dir[ADDRESS_PATH_MAX];
-        char *slash;
-
-        if (strlen(path) >= sizeof(dir))
-                return -ENAMETOOLONG;
-        strcpy(dir, path);
-        slash = strrchr(dir, '/');
-        if (!slash || slash == dir)
-                return 0;
-        *slash = '\0';
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 /* A socket node nobody accepts on is stale (its daemon died): safe to replace. */
 static int remove_if_stale(const char *path) {
         struct address a = {.kind = ADDRESS_UNIX};
@@ -218,9 +201,6 @@ static int listen_unix(const char *path, int backlog, plat_sock_t *ret) {
         int r;
 
         r = unix_sockaddr(path, &sun, &len);
-        if (r < 0)
-                return r;
-        r = ensure_parent_dir(path);
         if (r < 0)
                 return r;
         r = remove_if_stale(path);

@@ -33,9 +33,10 @@ uint64_t plat_realtime_nsec(void);
 int plat_connect(const struct address *a, uint64_t timeout_usec, plat_sock_t *ret);
 
 /*
- * Creates a non-blocking, close-on-exec listening socket. For UNIX, creates
- * the parent directory if missing (mode 0755) and replaces a stale socket
- * node (one nobody accepts on); a live one gives -EADDRINUSE.
+ * Creates a non-blocking, close-on-exec listening socket. For UNIX, the
+ * parent directory must exist (the daemon decides its mode and group);
+ * a stale socket node (one nobody accepts on) is replaced, a live one
+ * gives -EADDRINUSE.
  * Return: 0 and *ret, or a negative errno.
  */
 int plat_listen(const struct address *a, int backlog, plat_sock_t *ret);

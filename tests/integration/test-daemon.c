@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -269,6 +270,39 @@ static void test_max_subscriptions(void **state) {
         ipc_client_free(c);
 }
 
+/*
+ * A socket directory the daemon has to create is 0750 and, like the node,
+ * in listen.unix_group: the service's group decides who reaches the broker.
+ * The group is one we may give files to: any group as root, our own
+ * otherwise.
+ */
+static void test_socket_dir_group(void **state) {
+        char base[] = "/tmp/ipc-test-dir-XXXXXX", dir[64], sock[96], listen[128], config[128];
+        const char *extra[] = {"--listen", listen, NULL};
+        gid_t gid = geteuid() == 0 ? 65534 : getegid();
+        struct group *g = getgrgid(gid);
+        struct stat st;
+
+        if (!g)
+                skip();
+        assert_non_null(mkdtemp(base));
+        (void)snprintf(dir, sizeof(dir), "%s/run", base);
+        (void)snprintf(sock, sizeof(sock), "%s/ipc.sock", dir);
+        (void)snprintf(listen, sizeof(listen), "unix:%s", sock);
+        (void)snprintf(config, sizeof(config), "{\"listen\": {\"unix_group\": \"%s\"}}",
+                       g->gr_name);
+        (void)harness_start(state, config, extra);
+        assert_int_equal(stat(dir, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0750);
+        assert_int_equal(st.st_gid, gid);
+        assert_int_equal(stat(sock, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0660);
+        assert_int_equal(st.st_gid, gid);
+        assert_int_equal(harness_teardown(state), 0);
+        assert_int_equal(rmdir(dir), 0);
+        assert_int_equal(rmdir(base), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_config_out_of_range, scratch_setup,
@@ -281,6 +315,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_socket_in_use, harness_teardown),
                 cmocka_unit_test_teardown(test_max_connections, harness_teardown),
                 cmocka_unit_test_teardown(test_max_subscriptions, harness_teardown),
+                cmocka_unit_test_teardown(test_socket_dir_group, harness_teardown),
         };
 
         return cmocka_run_group_tests_name("daemon", tests, NULL, NULL);

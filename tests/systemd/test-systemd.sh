@@ -158,6 +158,15 @@ check "the socket node is srw-rw---- ipc-broker:ipc-broker" \
         inside sh -c 'stat -c "%A %U %G" /run/ipc-broker/ipc-brokerd.sock &&
                   test "$(stat -c "%A %U %G" /run/ipc-broker/ipc-brokerd.sock)" = \
                   "srw-rw---- ipc-broker ipc-broker"'
+check "the socket directory is drwxr-x--- ipc-broker:ipc-broker" \
+        inside sh -c 'test "$(stat -c "%A %U %G" /run/ipc-broker)" = \
+                  "drwxr-x--- ipc-broker ipc-broker"'
+# The group decides who reaches the broker: nobody is refused until given the group.
+check "a user outside the ipc-broker group cannot connect" \
+        inside sh -c '! setpriv --reuid=65534 --regid=65534 --clear-groups ipcctl ping'
+check "a member of the ipc-broker group can connect" \
+        inside sh -c 'setpriv --reuid=65534 --regid=65534 \
+                  --groups="$(getent group ipc-broker | cut -d: -f3)" ipcctl ping'
 check "publish and subscribe round trip" inside sh -c '
         ipcctl subscribe -n 1 -W 10 test.systemd >/tmp/got 2>&1 </dev/null & sub=$!
         i=0

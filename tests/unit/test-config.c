@@ -190,6 +190,10 @@ static void test_unknown_keys(void **state) {
         key_fails("{\"bogus\": 1}", "bogus: unknown key");
         key_fails("{\"limits\": {\"bogus\": 1}}", "limits.bogus: unknown key");
         key_fails("{\"listen\": {\"udp\": []}}", "listen.udp: unknown key");
+        key_fails("{\"listen\": {\"unix_group\": \"no-such-group-x\"}}",
+                  "listen.unix_group: unknown group \"no-such-group-x\"");
+        key_fails("{\"listen\": {\"unix_group\": 7}}",
+                  "listen.unix_group: expected null or a group name, got 7");
         key_fails("{\"channel_defaults\": {\"retain\": true}}",
                   "channel_defaults.retain: unknown key");
         key_fails("{\"channels\": {\"a.b\": {\"size\": 1}}}", "channels.\"a.b\".size: unknown key");
