@@ -4,7 +4,8 @@
 noinst_LTLIBRARIES += brokerd/libbrokerd.la
 brokerd_libbrokerd_la_SOURCES = \
 	brokerd/broker.c brokerd/broker.h \
-	brokerd/config.c brokerd/config.h \
+	brokerd/config.c brokerd/config-access.c brokerd/config.h brokerd/config-internal.h \
+	brokerd/acl.c brokerd/acl.h \
 	brokerd/identity.c brokerd/identity.h \
 	brokerd/log.c brokerd/log.h \
 	brokerd/listener.c brokerd/listener.h \
