@@ -3,7 +3,8 @@
  * The access rules (acl.h) applied to a peer: the check of each open
  * (OPEN_PUB, SUBSCRIBE, OPEN_RING), the refusal a denied peer gets, and
  * the filter that keeps a wildcard subscription off the channels its peer
- * may not subscribe to.
+ * may not subscribe to. A ring publisher slot needs both rights, since
+ * its mapping shows every message of the channel.
  *
  * Every check reads the rules in force now (p->broker->config is replaced
  * in place by a SIGHUP reload), so a reload applies to the next open and
@@ -45,6 +46,33 @@ bool peer_access_check(struct peer *p, uint32_t request_id, const char *request,
         if (!ok)
                 peer_refuse(p, request_id, request, right, name, len, pattern);
         return ok;
+}
+
+/*
+ * A ring publisher maps the whole ring read-write, so it can read every
+ * message on it: only a client that may also subscribe gets a publisher
+ * slot. One that may only publish is answered -ENOTSUP, like a channel
+ * without a ring, so the library keeps publishing over the socket.
+ */
+bool peer_ring_access_check(struct peer *p, const struct proto_open_ring *m) {
+        const struct acl *acl = &p->broker->config->access;
+        char text[PEER_DENIAL_BYTES];
+
+        if (m->role == PROTO_RING_SUBSCRIBER)
+                return peer_access_check(p, m->request_id, "OPEN_RING", ACL_SUBSCRIBE, m->name,
+                                         m->name_len);
+        if (!peer_access_check(p, m->request_id, "OPEN_RING", ACL_PUBLISH, m->name, m->name_len))
+                return false;
+        if (acl_allows(acl, &p->ident, ACL_SUBSCRIBE, m->name, m->name_len))
+                return true;
+        (void)acl_describe_denial(&p->ident, ACL_SUBSCRIBE, m->name, m->name_len, false, text,
+                                  sizeof(text));
+        peer_log(p, LOG_DEBUG, "no ring publisher slot: %s", text);
+        peer_send_reply_text(p, m->request_id, -ENOTSUP,
+                             "a ring publisher can read the channel's messages, and %s; "
+                             "publish over the socket",
+                             text);
+        return false;
 }
 
 bool peer_may_attach(struct subscription *s, const struct channel *c) {

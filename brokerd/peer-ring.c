@@ -354,9 +354,7 @@ int peer_on_open_ring(struct peer *p, const uint8_t *body, size_t len) {
                 return 0;
         }
         /* Before anything is created: a refused peer gets no channel, no ring, no descriptor. */
-        if (!peer_access_check(p, m.request_id, "OPEN_RING",
-                               m.role == PROTO_RING_SUBSCRIBER ? ACL_SUBSCRIBE : ACL_PUBLISH,
-                               m.name, m.name_len))
+        if (!peer_ring_access_check(p, &m))
                 return 0;
         if (peer_ring_over_limit(p, m.role)) {
                 peer_log(p, LOG_NOTICE, "subscription limit reached");

@@ -260,6 +260,15 @@ bool peer_access_check(struct peer *p, uint32_t request_id, const char *request,
                        enum acl_right right, const char *name, size_t len);
 
 /*
+ * peer_ring_access_check() - peer_access_check() for OPEN_RING @m: the
+ * subscribe right for a subscriber slot; for a publisher slot the publish
+ * right and, since a publisher's mapping shows the whole ring, the
+ * subscribe right too, whose lack is answered -ENOTSUP (use the socket),
+ * not -EACCES. Return: true when the slot may be handed out.
+ */
+bool peer_ring_access_check(struct peer *p, const struct proto_open_ring *m);
+
+/*
  * peer_may_attach() - subscription_ops.may_attach of socket subscriptions:
  * whether the owner may subscribe to @c. A channel it may not is left out
  * of a wildcard subscription without a word to the client (logged at

@@ -253,6 +253,9 @@ static int open_one(ipc_client *c, const struct open_case *oc) {
         if (r == 0 && oc->want_transport >= 0)
                 CHILD_CHECK(t == oc->want_transport, "\"%s\" on transport %d, want %d", oc->name, t,
                             oc->want_transport);
+        if (r == 0 && oc->want_transport == IPC_TRANSPORT_SOCKET)
+                CHILD_CHECK(count_memfds() == memfds, "\"%s\" on the socket, yet %u memfds came in",
+                            oc->name, count_memfds() - memfds);
         /* What was opened stays open until the child exits: later cases may count on it. */
         return 0;
 }
@@ -393,6 +396,52 @@ static void test_local_deny_ring(void **state) {
                                     "publish on \"acl.ring\""));
 }
 
+static void expect_message(ipc_client *c, const char *channel, const char *text);
+
+/* Child: may publish on acl.wo but not read it: publishes over the socket. */
+static int child_publish_only(void *arg) {
+        const struct open_case cases[] = {
+                {true, "acl.wo", 0, IPC_TRANSPORT_SOCKET},
+                {true, "acl.rw", 0, IPC_TRANSPORT_RING},
+        };
+        ipc_client *c = NULL;
+        ipc_pub *pub = NULL;
+        int r = child_connect(&c);
+
+        for (size_t i = 0; r == 0 && i < ARRAY_SIZE(cases); i++)
+                r = open_one(c, &cases[i]);
+        if (r != 0)
+                return r;
+        r = ipc_pub_new(c, "acl.wo", harness_timeout(T_SEC), &pub);
+        CHILD_CHECK(r == 0, "publish on acl.wo: %s", ipc_strerror(r));
+        CHILD_CHECK(ipc_pub_get_transport(pub) == IPC_TRANSPORT_SOCKET, "acl.wo on the ring");
+        r = ipc_publish(pub, "wo", 2, 0, harness_timeout(T_SEC));
+        if (r == 0)
+                r = ipc_client_flush(c, harness_timeout(T_SEC));
+        CHILD_CHECK(r == 0, "publish: %s", ipc_strerror(r));
+        ipc_client_free(c);
+        return 0;
+}
+
+/*
+ * A ring publisher maps the channel's ring and could read every message
+ * in it: a client that may publish but not subscribe publishes over the
+ * socket instead, and its messages still arrive.
+ */
+static void test_local_publish_only_ring(void **state) {
+        ipc_client *root;
+        ipc_sub *sub = NULL;
+
+        start(state, "{\"rules\": [{\"channel\": \"acl.wo\", \"publish\": [\"*\"],"
+                     " \"subscribe\": [\"uid:0\"]}]}");
+        root = root_connect();
+        assert_int_equal(ipc_sub_new(root, "acl.wo", harness_timeout(T_SEC), &sub), 0);
+        run_as(&nobody_rings, child_publish_only, NULL);
+        expect_message(root, "acl.wo", "wo");
+        ipc_sub_free(sub);
+        ipc_client_free(root);
+}
+
 /* The raw reply to a refused OPEN_RING: status, text, and not one descriptor. */
 struct raw {
         int fd;
@@ -511,8 +560,9 @@ static void test_raw_ring_refused_without_fds(void **state) {
 
         (void)snprintf(access, sizeof(access),
                        "{\"rules\": [{\"channel\": \"acl.raw\", \"publish\": [\"uid:%u\"],"
-                       " \"subscribe\": []}]}",
-                       (unsigned)getuid() + 1);
+                       " \"subscribe\": []},"
+                       " {\"channel\": \"acl.wo\", \"publish\": [\"uid:%u\"], \"subscribe\": []}]}",
+                       (unsigned)getuid() + 1, (unsigned)getuid());
         b = start(state, access);
         raw_connect(&raw, harness_broker_socket_path(b));
 
@@ -530,6 +580,14 @@ static void test_raw_ring_refused_without_fds(void **state) {
         (void)snprintf(want, sizeof(want), "uid %u may not publish on \"acl.raw\"",
                        (unsigned)getuid());
         assert_string_equal(text, want);
+        /* Publish only: a ring publisher could read the ring, so no slot, and no EACCES. */
+        assert_int_equal(
+                raw_open_ring(&raw, PROTO_RING_PUBLISHER, "acl.wo", text, sizeof(text), &n_fds),
+                -ENOTSUP);
+        assert_int_equal(n_fds, 0);
+        (void)snprintf(want, sizeof(want), "uid %u may not subscribe to \"acl.wo\"",
+                       (unsigned)getuid());
+        assert_non_null(strstr(text, want));
         /* The same reader sees the descriptors of a ring it may have. */
         assert_int_equal(
                 raw_open_ring(&raw, PROTO_RING_SUBSCRIBER, "acl.open", text, sizeof(text), &n_fds),
@@ -956,6 +1014,7 @@ int main(void) {
                 T(test_local_deny_publish_socket),
                 T(test_local_deny_subscribe_socket),
                 T(test_local_deny_ring),
+                T(test_local_publish_only_ring),
                 T(test_local_allow_by_group),
                 T(test_local_allow_by_user),
                 T(test_local_default_deny),
