@@ -84,6 +84,14 @@ struct subscription_ops {
          * ring); the target reports it like its own drops.
          */
         void (*lose)(struct subscription *s, uint64_t count);
+        /*
+         * Whether the wildcard subscription @s may attach to the matching
+         * channel @c, asked when it subscribes and whenever a matching
+         * channel is created (the access rules, for sockets); one it may
+         * not is left out, retained value and all. NULL: every matching
+         * channel. An exact subscription is checked before it is made.
+         */
+        bool (*may_attach)(struct subscription *s, const struct channel *c);
 };
 
 struct channel {

@@ -25,6 +25,7 @@
 
 #include "address.h"
 #include "channel-name.h"
+#include "config-internal.h"
 #include "config.h"
 #include "util.h"
 
@@ -44,26 +45,6 @@ static const char *const overflow_names[_PROTO_OVERFLOW_MAX] = {
         [PROTO_OVERFLOW_BLOCK] = "block",
         [PROTO_OVERFLOW_DROP] = "drop",
         [PROTO_OVERFLOW_DISCONNECT] = "disconnect",
-};
-
-/* State of one load: the config being built and the key path being checked. */
-struct loader {
-        struct config *c;
-        const char *file;
-        char path[CONFIG_ERROR_MAX]; /* truncated if ever longer; errbuf is no bigger */
-        size_t path_len;
-        char *errbuf;
-        size_t errlen;
-};
-
-struct key;
-typedef int (*key_load_fn)(struct loader *l, const struct key *k, json_t *v, void *target);
-
-struct key {
-        const char *name;
-        key_load_fn load;                      /* the value's type */
-        uint64_t min, max;                     /* its range, for integers */
-        void (*set)(void *target, uint64_t v); /* stores a checked value */
 };
 
 DEFINE_CLEANUP(FILE *, fclose)
@@ -108,7 +89,7 @@ static void path_put_quoted(struct loader *l, const char *s, size_t len) {
  * name characters only, so a channel name holding dots stays one segment.
  * Return: the previous length, for path_pop().
  */
-static size_t path_push(struct loader *l, const char *seg, size_t len) {
+size_t path_push(struct loader *l, const char *seg, size_t len) {
         size_t old = l->path_len;
 
         if (old > 0)
@@ -120,7 +101,7 @@ static size_t path_push(struct loader *l, const char *seg, size_t len) {
         return old;
 }
 
-static size_t path_push_index(struct loader *l, size_t i) {
+size_t path_push_index(struct loader *l, size_t i) {
         size_t old = l->path_len;
         char buf[32];
 
@@ -129,13 +110,13 @@ static size_t path_push_index(struct loader *l, size_t i) {
         return old;
 }
 
-static void path_pop(struct loader *l, size_t old) {
+void path_pop(struct loader *l, size_t old) {
         l->path_len = old;
         l->path[old] = '\0';
 }
 
 /* Writes "FILE: PATH: message" (or "FILE: message" at the top level). Return: -EINVAL. */
-static _printf_(2, 3) int loader_error(struct loader *l, const char *fmt, ...) {
+int loader_error(struct loader *l, const char *fmt, ...) {
         char msg[CONFIG_ERROR_MAX];
         va_list ap;
 
@@ -149,7 +130,7 @@ static _printf_(2, 3) int loader_error(struct loader *l, const char *fmt, ...) {
         return -EINVAL;
 }
 
-static int loader_oom(struct loader *l) {
+int loader_oom(struct loader *l) {
         (void)snprintf(l->errbuf, l->errlen, "%s: %s", l->file, strerror(ENOMEM));
         return -ENOMEM;
 }
@@ -168,7 +149,7 @@ static void value_describe(json_t *v, char *buf, size_t size) {
 }
 
 /* Writes "expected WHAT, got VALUE". Return: -EINVAL. */
-static _printf_(3, 4) int loader_expected(struct loader *l, json_t *v, const char *fmt, ...) {
+int loader_expected(struct loader *l, json_t *v, const char *fmt, ...) {
         char what[CONFIG_ERROR_MAX / 2], got[CONFIG_ERROR_MAX / 2];
         va_list ap;
 
@@ -245,7 +226,7 @@ static int key_bool(struct loader *l, const struct key *k, json_t *v, void *targ
 }
 
 /* "comment": any string, ignored, so a file can document itself. */
-static int key_comment(struct loader *l, const struct key *k, json_t *v, void *target) {
+int key_comment(struct loader *l, const struct key *k, json_t *v, void *target) {
         if (!json_is_string(v))
                 return loader_expected(l, v, "a string");
         return 0;
@@ -293,7 +274,7 @@ static int object_check_keys(struct loader *l, const struct key *table, json_t *
 }
 
 /* Checks that obj holds only keys of table, then loads them in table order. */
-static int object_load(struct loader *l, const struct key *table, json_t *obj, void *target) {
+int object_load(struct loader *l, const struct key *table, json_t *obj, void *target) {
         int r;
 
         if (!json_is_object(obj))
@@ -531,6 +512,7 @@ static const struct key top_keys[] = {
         {"limits", key_limits},                     /* clamps channel_defaults */
         {"channel_defaults", key_channel_defaults}, /* checked against limits */
         {"channels", key_channels},                 /* inherit channel_defaults */
+        {"access", key_access},                     /* config-access.c */
         {},
 };
 
@@ -592,6 +574,7 @@ void config_init_defaults(struct config *c) {
                 .handshake_timeout_usec = 10000 * USEC_PER_MSEC,
                 .max_subscriptions = 1024,
                 .channel_defaults = CHANNEL_SETTINGS_DEFAULT,
+                .access = {.default_allow = true},
         };
 }
 
@@ -628,6 +611,7 @@ void config_deinit(struct config *c) {
         for (size_t i = 0; i < c->n_rules; i++)
                 free(c->rules[i].pattern);
         free(c->rules);
+        config_access_deinit(&c->access);
         config_init_defaults(c);
 }
 

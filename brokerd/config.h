@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "acl.h"
 #include "proto.h"
 
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/ipc-broker/ipc-brokerd.json"
@@ -79,6 +80,10 @@ struct config {
         /* "channels": {NAME_OR_PATTERN: {settings...}, ...} in file order */
         struct channel_rule *rules;
         size_t n_rules;
+
+        /* "access": {"default": "allow" | "deny", "rules": [...]}; see acl.h. Names in
+           "user:" and "group:" principals are resolved when the file is loaded. */
+        struct acl access;
 };
 
 /* Fills *c with the built-in defaults (no file). */
@@ -91,10 +96,12 @@ void config_init_defaults(struct config *c);
  *     config_deinit()). For a SIGHUP reload, load into a scratch struct and,
  *     on success, config_deinit() the running one and copy the scratch over.
  * @path: the file. Keys are applied in a fixed order (listen, limits,
- *        channel_defaults, channels), not file order, so channel entries
- *        inherit channel_defaults and are checked against limits wherever
- *        they appear. Any object may hold a "comment" string, ignored; in
- *        "channels" a "comment" key with an object value is a channel.
+ *        channel_defaults, channels, access), not file order, so channel
+ *        entries inherit channel_defaults and are checked against limits
+ *        wherever they appear. Any object may hold a "comment" string,
+ *        ignored; in "channels" a "comment" key with an object value is a
+ *        channel. Names in "access" are looked up in the user and group
+ *        databases (NSS) here.
  * @required: when false, a missing file (ENOENT) yields the defaults with
  *            path NULL, and errbuf is set to "".
  * @errbuf: receives the message on failure, no trailing newline:

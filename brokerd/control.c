@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "acl.h"
 #include "bridge.h"
 #include "broker.h"
 #include "control.h"
@@ -213,15 +214,25 @@ static json_t *channel_stats(const struct channel *c) {
         return o;
 }
 
-/* An array of fn(channel) for every channel, sorted by name. */
-static json_t *channels_json(struct broker *b, json_t *(*fn)(const struct channel *)) {
+/* Whether @who (NULL: anyone) may publish on or subscribe to @c. */
+static bool channel_visible(const struct broker *b, const struct identity *who,
+                            const struct channel *c) {
+        const struct acl *acl = &b->config->access;
+
+        return !who || acl_allows(acl, who, ACL_PUBLISH, c->name, c->name_len) ||
+               acl_allows(acl, who, ACL_SUBSCRIBE, c->name, c->name_len);
+}
+
+/* An array of fn(channel) for every channel @who may see, sorted by name. */
+static json_t *channels_json(struct broker *b, const struct identity *who,
+                             json_t *(*fn)(const struct channel *)) {
         struct channel **v = channels_sorted(&b->registry);
         json_t *arr = json_array();
 
         if (!v || !arr)
                 goto fail;
         for (size_t i = 0; i < b->registry.n_channels; i++)
-                if (arr_add(arr, fn(v[i])) < 0)
+                if (channel_visible(b, who, v[i]) && arr_add(arr, fn(v[i])) < 0)
                         goto fail;
         free(v);
         return arr;
@@ -298,7 +309,7 @@ static json_t *stats_json(struct broker *b) {
             obj_set(o, "delivered", json_u64(delivered)) < 0 ||
             obj_set(o, "dropped", json_u64(dropped)) < 0 ||
             obj_set(o, "slow_disconnects", json_u64(b->slow_disconnects)) < 0 ||
-            obj_set(o, "channel_stats", channels_json(b, channel_stats)) < 0 ||
+            obj_set(o, "channel_stats", channels_json(b, NULL, channel_stats)) < 0 ||
             obj_set(o, "clients", clients_json(b)) < 0)
                 return json_decref(o), NULL;
         return o;
@@ -321,8 +332,8 @@ static int control_unsupported(uint16_t op, int32_t *ret_status, char **ret_text
         return 0;
 }
 
-int control_request(struct broker *b, uint16_t op, int32_t *ret_status, char **ret_text,
-                    size_t *ret_len) {
+int control_request(struct broker *b, const struct identity *who, uint16_t op, int32_t *ret_status,
+                    char **ret_text, size_t *ret_len) {
         json_t *doc;
         char *text;
 
@@ -331,7 +342,7 @@ int control_request(struct broker *b, uint16_t op, int32_t *ret_status, char **r
                 doc = ping_json();
                 break;
         case PROTO_OP_LIST_CHANNELS:
-                doc = channels_json(b, channel_listing);
+                doc = channels_json(b, who, channel_listing);
                 break;
         case PROTO_OP_STATS:
                 doc = stats_json(b);

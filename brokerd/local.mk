@@ -4,12 +4,14 @@
 noinst_LTLIBRARIES += brokerd/libbrokerd.la
 brokerd_libbrokerd_la_SOURCES = \
 	brokerd/broker.c brokerd/broker.h \
-	brokerd/config.c brokerd/config.h \
+	brokerd/config.c brokerd/config-access.c brokerd/config.h brokerd/config-internal.h \
+	brokerd/acl.c brokerd/acl.h \
 	brokerd/identity.c brokerd/identity.h \
 	brokerd/log.c brokerd/log.h \
 	brokerd/listener.c brokerd/listener.h \
 	brokerd/list.h \
-	brokerd/peer.c brokerd/peer-frames.c brokerd/peer-ring.c brokerd/flow.c brokerd/peer.h \
+	brokerd/peer.c brokerd/peer-frames.c brokerd/peer-ring.c brokerd/peer-access.c \
+	brokerd/flow.c brokerd/peer.h \
 	brokerd/channel.c brokerd/subscription.c brokerd/channel.h \
 	brokerd/ring-owner.c brokerd/ring-owner.h \
 	brokerd/bridge.c brokerd/bridge.h \

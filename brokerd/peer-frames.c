@@ -177,6 +177,7 @@ static void peer_lose(struct subscription *s, uint64_t count) {
 static const struct subscription_ops peer_subscription_ops = {
         .deliver = peer_deliver,
         .lose = peer_lose,
+        .may_attach = peer_may_attach,
 };
 
 void peer_flush_losses(struct peer *p) {
@@ -257,6 +258,8 @@ static int peer_on_open_pub(struct peer *p, const uint8_t *body, size_t len) {
         if (!channel_name_valid(m.name, m.name_len))
                 return peer_fail(p, EINVAL, "invalid channel name \"%s\"",
                                  log_escape(m.name, m.name_len, esc, sizeof(esc)));
+        if (!peer_access_check(p, m.request_id, "OPEN_PUB", ACL_PUBLISH, m.name, m.name_len))
+                return 0;
         if (p->n_pubs >= p->broker->config->max_subscriptions) {
                 peer_log(p, LOG_NOTICE, "publisher limit reached");
                 peer_send_reply_text(p, m.request_id, -EDQUOT, "too many publishers (limit %u)",
@@ -296,6 +299,8 @@ static int peer_on_subscribe(struct peer *p, const uint8_t *body, size_t len) {
         if (!channel_pattern_valid(m.name, m.name_len))
                 return peer_fail(p, EINVAL, "invalid subscription pattern \"%s\"",
                                  log_escape(m.name, m.name_len, esc, sizeof(esc)));
+        if (!peer_access_check(p, m.request_id, "SUBSCRIBE", ACL_SUBSCRIBE, m.name, m.name_len))
+                return 0;
         if (p->n_subs + peer_ring_count(p, PROTO_RING_SUBSCRIBER) >= cfg->max_subscriptions) {
                 peer_log(p, LOG_NOTICE, "subscription limit reached");
                 peer_send_reply_text(p, m.request_id, -EDQUOT, "too many subscriptions (limit %u)",
@@ -367,7 +372,7 @@ static int peer_on_request(struct peer *p, const uint8_t *body, size_t len) {
 
         if (proto_decode_request(body, len, &m) < 0)
                 return peer_fail(p, EBADMSG, "malformed REQUEST frame");
-        r = control_request(p->broker, m.op, &status, &text, &text_len);
+        r = control_request(p->broker, &p->ident, m.op, &status, &text, &text_len);
         if (r < 0)
                 return r;
         if (status == -EOPNOTSUPP)

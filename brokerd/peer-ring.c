@@ -353,6 +353,9 @@ int peer_on_open_ring(struct peer *p, const uint8_t *body, size_t len) {
                 peer_send_reply_text(p, m.request_id, -EINVAL, "unknown ring role %u", m.role);
                 return 0;
         }
+        /* Before anything is created: a refused peer gets no channel, no ring, no descriptor. */
+        if (!peer_ring_access_check(p, &m))
+                return 0;
         if (peer_ring_over_limit(p, m.role)) {
                 peer_log(p, LOG_NOTICE, "subscription limit reached");
                 peer_send_reply_text(p, m.request_id, -EDQUOT,

@@ -8,6 +8,8 @@
  *   peer-frames.c  the handler of each client frame type, message delivery
  *   peer-ring.c    OPEN_RING, CLOSE_RING: ring slots, replies that carry
  *                  descriptors, eviction of stalled ring subscribers
+ *   peer-access.c  the access rules on each open, and on each channel a
+ *                  wildcard subscription attaches to
  *   flow.c         back-pressure between publishers (or a ring's bridge) and
  *                  congested subscribers
  *
@@ -23,6 +25,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "acl.h"
 #include "broker.h"
 #include "channel.h"
 #include "identity.h"
@@ -241,6 +244,37 @@ void peer_fd_reply_flush(struct peer *p);
 
 /* Forgets a deferred descriptor reply (closing its descriptors). */
 void peer_fd_reply_drop(struct peer *p);
+
+/* ---- access rules (peer-access.c) ---- */
+
+/*
+ * peer_access_check() - may @p open @name for @right under the rules in
+ * force? @name is a channel name, or for SUBSCRIBE a pattern too, which
+ * passes when some channel it matches could be allowed (each is checked
+ * as it attaches, peer_may_attach()). When not, answers @request_id with
+ * -EACCES and a text naming the channel and the right, and logs
+ * @request ("OPEN_PUB", ...) with it, rate-limited.
+ * Return: true when allowed.
+ */
+bool peer_access_check(struct peer *p, uint32_t request_id, const char *request,
+                       enum acl_right right, const char *name, size_t len);
+
+/*
+ * peer_ring_access_check() - peer_access_check() for OPEN_RING @m: the
+ * subscribe right for a subscriber slot; for a publisher slot the publish
+ * right and, since a publisher's mapping shows the whole ring, the
+ * subscribe right too, whose lack is answered -ENOTSUP (use the socket),
+ * not -EACCES. Return: true when the slot may be handed out.
+ */
+bool peer_ring_access_check(struct peer *p, const struct proto_open_ring *m);
+
+/*
+ * peer_may_attach() - subscription_ops.may_attach of socket subscriptions:
+ * whether the owner may subscribe to @c. A channel it may not is left out
+ * of a wildcard subscription without a word to the client (logged at
+ * debug level).
+ */
+bool peer_may_attach(struct subscription *s, const struct channel *c);
 
 /* ---- flow control (flow.c) ---- */
 

@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "acl.h"
 #include "broker.h"
 #include "config.h"
 #include "log.h"
@@ -172,10 +173,20 @@ static void channels_redeclare(struct broker *b) {
                 log_errno(LOG_ERR, r, "cannot create the channels the configuration declares: %m");
 }
 
+/* --- "access": applied to opens from now on --- */
+
+static void access_log(const struct config *running, const struct config *next) {
+        if (!acl_equal(&running->access, &next->access))
+                log_info("access rules changed (%zu rules, default %s); they apply to opens from "
+                         "now on, publishers and subscriptions already open stay",
+                         next->access.n_rules, next->access.default_allow ? "allow" : "deny");
+}
+
 static void reload_apply(struct reload *rl, struct config *next) {
         listen_keep(rl->config, next);
         limits_log(rl->config, next);
         channels_log(rl->config, next);
+        access_log(rl->config, next);
         config_deinit(rl->config);
         *rl->config = *next;
         channels_redeclare(rl->broker);

@@ -16,10 +16,13 @@
  * strings or rules. So limits apply from the next check on, and
  * "channel_defaults" and "channels" apply to channels created from now on;
  * exact channel names newly in "channels" are created, and ones no longer
- * there stop being kept alive. "listen" cannot change without re-binding:
- * each difference is logged as needing a restart and the running "listen"
- * settings are kept, so the config in force always describes the sockets
- * in use.
+ * there stop being kept alive. "access" applies to every open from now on
+ * and to every channel a wildcard subscription attaches to from now on
+ * (user and group names are looked up again); publishers, subscriptions,
+ * ring slots and wildcard attachments already made are not re-checked.
+ * "listen" cannot change without re-binding: each difference is logged as
+ * needing a restart and the running "listen" settings are kept, so the
+ * config in force always describes the sockets in use.
  */
 #pragma once
 

@@ -4,9 +4,9 @@
  *
  * An exact subscription has one link, to the channel it names (created if
  * needed). A wildcard subscription sits on the registry's wildcard list and
- * gets a link to each matching channel, now and whenever a matching channel
- * is created; it never creates channels itself. Every link keeps its
- * channel alive.
+ * gets a link to each matching channel its owner accepts (may_attach, the
+ * access rules), now and whenever a matching channel is created; it never
+ * creates channels itself. Every link keeps its channel alive.
  */
 #include "build-config.h"
 
@@ -48,8 +48,9 @@ void sub_link_free(struct sub_link *l) {
                 bridge_links_changed(c->bridge);
 }
 
-static bool sub_matches(const struct subscription *s, const struct channel *c) {
-        return channel_pattern_match(s->pattern, s->pattern_len, c->name, c->name_len);
+static bool sub_matches(struct subscription *s, const struct channel *c) {
+        return channel_pattern_match(s->pattern, s->pattern_len, c->name, c->name_len) &&
+               (!s->ops->may_attach || s->ops->may_attach(s, c));
 }
 
 int subscription_attach_wildcards(struct channel *c) {

@@ -246,15 +246,26 @@ int cli_request_error(struct cli *cli, int r, const char *fmt, ...) {
 /**
  * cli_channel_error() - report a failed ipc_pub_new() or ipc_sub_new().
  * @action: "publish on" or "subscribe to".
+ *
+ * A refusal by the broker's access rules comes with its words, which name
+ * the user as the broker saw it ("uid 1000 may not subscribe to ...").
+ *
  * Return: the exit code.
  */
 int cli_channel_error(struct cli *cli, int r, const char *action, const char *channel) {
+        const char *text = broker_error(cli);
+
         switch (-r) {
         case EINVAL:
                 return cli_error(EX_DATAERR, "invalid channel name \"%s\" (see ipc-broker(7))",
                                  channel);
         case EACCES:
         case EPERM:
+                if (text)
+                        return cli_error(EX_NOPERM,
+                                         "permission denied: %s (the broker's access rules, see "
+                                         "ipc-brokerd.json(5))",
+                                         text);
                 return cli_error(EX_NOPERM, "permission denied to %s \"%s\"", action, channel);
         case EDQUOT:
                 return cli_error(EX_UNAVAILABLE,

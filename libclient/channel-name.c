@@ -99,3 +99,47 @@ bool channel_pattern_match(const char *pattern, size_t plen, const char *name, s
                 n += nt + 1;
         }
 }
+
+bool channel_pattern_overlap(const char *a, size_t alen, const char *b, size_t blen) {
+        size_t i = 0, j = 0;
+
+        for (;;) {
+                size_t at, bt;
+
+                if (i >= alen || j >= blen)
+                        return i >= alen && j >= blen;
+                at = token_len(a + i, alen - i);
+                bt = token_len(b + j, blen - j);
+                /* ">" takes one or more tokens, and the other side has at least one left. */
+                if (token_is(a + i, at, '>') || token_is(b + j, bt, '>'))
+                        return true;
+                if (!token_is(a + i, at, '*') && !token_is(b + j, bt, '*') &&
+                    (at != bt || memcmp(a + i, b + j, at) != 0))
+                        return false;
+                i += at + 1;
+                j += bt + 1;
+        }
+}
+
+bool channel_pattern_covers(const char *outer, size_t olen, const char *inner, size_t ilen) {
+        size_t i = 0, j = 0;
+
+        for (;;) {
+                size_t ot, it;
+
+                if (i >= olen || j >= ilen)
+                        return i >= olen && j >= ilen;
+                ot = token_len(outer + i, olen - i);
+                it = token_len(inner + j, ilen - j);
+                if (token_is(outer + i, ot, '>'))
+                        return true; /* inner has at least one token left, any will do */
+                /* Here inner may end or go on, where outer allows only one of the two. */
+                if (token_is(inner + j, it, '>'))
+                        return false;
+                if (!token_is(outer + i, ot, '*') && (token_is(inner + j, it, '*') || ot != it ||
+                                                      memcmp(outer + i, inner + j, ot) != 0))
+                        return false;
+                i += ot + 1;
+                j += it + 1;
+        }
+}

@@ -30,3 +30,16 @@ bool channel_pattern_has_wildcard(const char *pattern, size_t len);
 
 /* True when the valid pattern matches the valid name. */
 bool channel_pattern_match(const char *pattern, size_t plen, const char *name, size_t nlen);
+
+/*
+ * True when some channel name matches both valid patterns (either may be
+ * a plain name): "a.*" and "*.b" overlap in "a.b"; "a.*" and "a.b.>" do not.
+ */
+bool channel_pattern_overlap(const char *a, size_t alen, const char *b, size_t blen);
+
+/*
+ * True when every channel name that matches the valid pattern @inner also
+ * matches the valid pattern @outer: "a.>" covers "a.*" and "a.b.>"; "a.*"
+ * does not cover "a.>".
+ */
+bool channel_pattern_covers(const char *outer, size_t olen, const char *inner, size_t ilen);

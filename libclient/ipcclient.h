@@ -334,8 +334,10 @@ IPC_EXPORT void ipc_free(void *p);
  * @timeout_usec: how long to wait for the broker's answer.
  * @ret: the publisher; free with ipc_pub_free().
  *
- * Return: 0; -EINVAL (bad name); -EACCES (denied); -ETIMEDOUT;
- * -ECONNRESET; -EPROTO; -ENOMEM.
+ * Return: 0; -EINVAL (bad name); -EACCES (the broker's access rules do
+ * not let this client publish on the channel, whether over the socket or
+ * the shared-memory ring; ipc_client_get_error() names the channel and the
+ * right); -ETIMEDOUT; -ECONNRESET; -EPROTO; -ENOMEM.
  */
 IPC_EXPORT int ipc_pub_new(ipc_client *client, const char *channel, uint64_t timeout_usec,
                            ipc_pub **ret);
@@ -414,6 +416,11 @@ IPC_EXPORT int ipc_pub_abort(ipc_pub *pub);
  * token, "a.>" one or more trailing tokens). Retained values of matching
  * channels arrive first.
  * @ret: the subscription; free with ipc_sub_free() to unsubscribe.
+ *
+ * A pattern is refused with -EACCES only when the access rules let the
+ * client subscribe to none of the channels it matches; otherwise it
+ * delivers the matching channels the client may subscribe to and silently
+ * leaves out the others (see ipc-broker(7)).
  *
  * Return: as ipc_pub_new(), and -EDQUOT when the connection holds the
  * broker's maximum number of subscriptions.

@@ -5,7 +5,9 @@
  *
  * ipc_pub_new() opens the publisher with OPEN_PUB (the broker counts it and
  * tells its id, limit and policy), then, when the client may use rings,
- * asks for a slot in the channel's ring; any refusal keeps the socket.
+ * asks for a slot in the channel's ring; any refusal keeps the socket but
+ * one by the access rules (-EACCES: the rules were reloaded between the
+ * two requests), which closes the publisher and fails.
  *
  * ipc_publish() copies the frame into the client's output buffer and, unless
  * more messages are announced (IPC_PUBLISH_MORE), writes the whole buffer at
@@ -91,9 +93,9 @@ IPC_EXPORT int ipc_pub_new(ipc_client *client, const char *channel, uint64_t tim
         pub->overflow = open.overflow;
         memcpy(pub->channel, channel, len + 1);
         pub_link(client, pub);
-        if (client->rings && pub_ring_open(client, pub, client_usec_left(deadline)) < 0 &&
-            client->dead) {
-                r = client->dead;
+        r = client->rings ? pub_ring_open(client, pub, client_usec_left(deadline)) : 0;
+        if (r < 0 && (client->dead || r == -EACCES)) {
+                r = client->dead ? client->dead : r;
                 ipc_pub_free(pub);
                 return r;
         }

@@ -144,7 +144,7 @@ int client_handle_reply(ipc_client *c, const uint8_t *body, size_t len) {
         req->status = rep.status;
         if (rep.status < 0) {
                 /* A refused ring is no failure: the caller falls back to the socket. */
-                if (req->kind != CLIENT_REQ_RING)
+                if (req->kind != CLIENT_REQ_RING || rep.status == -EACCES)
                         client_set_error(c, rep.body, rep.body_len);
                 return 0;
         }
@@ -236,8 +236,9 @@ int client_open(ipc_client *c, uint8_t type, const char *name, uint64_t timeout_
  * A slot granted but not usable here (out of memory for the retained copy)
  * is given back at once.
  *
- * Return: 0; the broker's refusal (-ENOTSUP, -EOPNOTSUPP, -ENOSPC, ...); as
- * client_request_run().
+ * Return: 0; the broker's refusal (-ENOTSUP, -EOPNOTSUPP, -ENOSPC, ...;
+ * -EACCES from the access rules, with its text in ipc_client_get_error());
+ * as client_request_run().
  */
 int client_open_ring(ipc_client *c, uint8_t role, const char *name, uint64_t timeout_usec,
                      struct client_ring_grant *ret) {

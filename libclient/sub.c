@@ -12,7 +12,8 @@
  *
  * An exact channel name is first asked for on the channel's ring
  * (OPEN_RING, sub-ring.c) when the client may use rings; a refusal, or a
- * ring we cannot use, falls back to SUBSCRIBE. Ring subscriptions have no
+ * ring we cannot use, falls back to SUBSCRIBE, except a refusal by the
+ * broker's access rules (-EACCES), which is the answer. Ring subscriptions have no
  * broker id: they live in their own list, in the order they were made,
  * which is the order ipc_client_receive() visits them in.
  */
@@ -126,14 +127,20 @@ void client_subs_detach(ipc_client *c) {
 
 /*
  * Tries the channel's ring. Return: 1 on the ring; 0 to use the socket;
- * the client's error when it died meanwhile.
+ * -EACCES when the access rules refuse it (the socket would be refused
+ * too, and a client must not learn more by asking twice); the client's
+ * error when it died meanwhile.
  */
 static int sub_try_ring(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
-        if (sub_ring_open(c, sub, timeout_usec) >= 0) {
+        int r = sub_ring_open(c, sub, timeout_usec);
+
+        if (r >= 0) {
                 c->ring_subs[c->n_ring_subs++] = sub;
                 return 1;
         }
-        return c->dead ? c->dead : 0;
+        if (c->dead)
+                return c->dead;
+        return r == -EACCES ? r : 0;
 }
 
 IPC_EXPORT int ipc_sub_new(ipc_client *client, const char *pattern, uint64_t timeout_usec,

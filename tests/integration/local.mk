@@ -74,6 +74,12 @@ TESTS += tests/integration/test-tcp.sh tests/integration/test-shm.sh
 EXTRA_DIST += tests/integration/test-tcp.sh tests/integration/test-shm.sh \
 	tests/integration/rerun.sh
 
+# Access rules, with clients of other users (forked children that drop root).
+check_PROGRAMS += tests/integration/test-acl
+TESTS += tests/integration/test-acl
+tests_integration_test_acl_CFLAGS = $(integ_cflags)
+tests_integration_test_acl_LDADD = libclient/libipccommon.la $(integ_ldadd)
+
 # ipcctl end to end (cli/ipcctl, run through $IPCCTL, against the real daemon).
 check_PROGRAMS += tests/integration/test-ipcctl
 TESTS += tests/integration/test-ipcctl

@@ -17,4 +17,4 @@
 #    and count a message as delivered when released.
 exec sh "${IPC_TOP_SRCDIR:?}/tests/integration/rerun.sh" shm \
         roundtrip:test_multiple_subscriptions fanout \
-        policy:test_drop_accounts_every_message payload wildcard
+        policy:test_drop_accounts_every_message payload wildcard acl

@@ -3,9 +3,9 @@ unit_cflags = $(AM_CFLAGS) $(CMOCKA_CFLAGS) -I$(top_srcdir)/brokerd
 unit_ldadd = libclient/libipccommon.la $(CMOCKA_LIBS)
 
 check_PROGRAMS += tests/unit/test-proto tests/unit/test-channel-name tests/unit/test-address \
-	tests/unit/test-config tests/unit/test-ring
+	tests/unit/test-config tests/unit/test-ring tests/unit/test-acl
 TESTS += tests/unit/test-proto tests/unit/test-channel-name tests/unit/test-address \
-	tests/unit/test-config tests/unit/test-ring
+	tests/unit/test-config tests/unit/test-ring tests/unit/test-acl
 
 tests_unit_test_proto_CFLAGS = $(unit_cflags)
 tests_unit_test_proto_LDADD = $(unit_ldadd)
@@ -14,8 +14,12 @@ tests_unit_test_channel_name_LDADD = $(unit_ldadd)
 tests_unit_test_address_CFLAGS = $(unit_cflags)
 tests_unit_test_address_LDADD = $(unit_ldadd)
 # The loader alone, not all of libbrokerd.la: it needs nothing else of the daemon.
-tests_unit_test_config_SOURCES = tests/unit/test-config.c brokerd/config.c brokerd/config.h
+tests_unit_test_config_SOURCES = tests/unit/test-config.c brokerd/config.c brokerd/config-access.c \
+	brokerd/config.h brokerd/config-internal.h
 tests_unit_test_config_CFLAGS = $(unit_cflags) $(JANSSON_CFLAGS)
 tests_unit_test_config_LDADD = $(unit_ldadd) $(JANSSON_LIBS)
 tests_unit_test_ring_CFLAGS = $(unit_cflags)
 tests_unit_test_ring_LDADD = $(unit_ldadd)
+# Decisions on rule sets loaded as the daemon loads them (config.c, identity.c and log.c too).
+tests_unit_test_acl_CFLAGS = $(unit_cflags)
+tests_unit_test_acl_LDADD = brokerd/libbrokerd.la $(unit_ldadd)

@@ -3,7 +3,8 @@
  * Channel names and NATS-style patterns, checked against what
  * channel-name.h documents: the charset, the 255-byte limit, empty tokens,
  * where "*" and ">" may stand, explicit lengths (wire names are not
- * NUL-terminated), and a table of pattern/name matches.
+ * NUL-terminated), a table of pattern/name matches, and whether two
+ * patterns overlap or one covers the other, by table and against brute force.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -223,6 +224,102 @@ static void test_match_long(void **state) {
         assert_false(match(pattern, name));
 }
 
+static const struct {
+        const char *a, *b;
+        bool overlap, a_covers_b;
+} pair_table[] = {
+        {"a", "a", true, true},         {"a", "b", false, false},
+        {"a.*", "a.b", true, true},     {"a.b", "a.*", true, false},
+        {"a.*", "*.b", true, false},    {"a.*", "a.b.>", false, false},
+        {"a.>", "a.*", true, true},     {"a.>", "a.b.>", true, true},
+        {"a.*", "a.>", true, false},    {"a.*.>", "a.>", true, false},
+        {">", "a.*.c", true, true},     {"*", "a.b", false, false},
+        {"*.>", ">", true, false},      {"a.*.c", "a.b.*", true, false},
+        {"a.*.*", "a.*.c", true, true},
+};
+
+static bool overlap(const char *a, const char *b) {
+        return channel_pattern_overlap(a, strlen(a), b, strlen(b));
+}
+
+static bool covers(const char *a, const char *b) {
+        return channel_pattern_covers(a, strlen(a), b, strlen(b));
+}
+
+static void test_pair_table(void **state) {
+        for (size_t i = 0; i < ARRAY_SIZE(pair_table); i++) {
+                const char *a = pair_table[i].a, *b = pair_table[i].b;
+
+                if (overlap(a, b) != pair_table[i].overlap ||
+                    overlap(b, a) != pair_table[i].overlap)
+                        fail_msg("overlap(\"%s\", \"%s\") != %d", a, b, pair_table[i].overlap);
+                if (covers(a, b) != pair_table[i].a_covers_b)
+                        fail_msg("covers(\"%s\", \"%s\") != %d", a, b, pair_table[i].a_covers_b);
+        }
+}
+
+/*
+ * Every pattern of up to 3 tokens from {a, b, *, >} against every other,
+ * checked by brute force over every name of up to 4 tokens from {a, b, c}:
+ * a name matching both, or one matching the inner and not the outer
+ * pattern, is that short whenever there is one.
+ */
+#define BRUTE_NAMES    (3 + 9 + 27 + 81)
+#define BRUTE_PATTERNS (4 + 16 + 64)
+
+static size_t make_tokens(char *buf, unsigned n, unsigned v, const char *alphabet, unsigned k) {
+        size_t len = 0;
+
+        for (unsigned i = 0; i < n; i++, v /= k) {
+                if (i > 0)
+                        buf[len++] = '.';
+                buf[len++] = alphabet[v % k];
+        }
+        buf[len] = '\0';
+        return len;
+}
+
+/* Fills v with every string of 1..3 (4 for names) tokens; invalid patterns are left out. */
+static size_t make_all(char (*v)[16], unsigned max_tokens, const char *alphabet, unsigned k) {
+        size_t n = 0;
+
+        for (unsigned t = 1, count = k; t <= max_tokens; t++, count *= k)
+                for (unsigned x = 0; x < count; x++) {
+                        size_t len = make_tokens(v[n], t, x, alphabet, k);
+
+                        if (channel_pattern_valid(v[n], len))
+                                n++;
+                }
+        return n;
+}
+
+static void brute_pair(const char *a, const char *b, char (*names)[16], size_t n_names) {
+        bool both = false, b_not_a = false;
+
+        for (size_t i = 0; i < n_names; i++) {
+                bool ma = match(a, names[i]), mb = match(b, names[i]);
+
+                both |= ma && mb;
+                b_not_a |= mb && !ma;
+        }
+        if (overlap(a, b) != both)
+                fail_msg("overlap(\"%s\", \"%s\") != %d", a, b, both);
+        if (covers(a, b) != !b_not_a)
+                fail_msg("covers(\"%s\", \"%s\") != %d", a, b, !b_not_a);
+}
+
+static void test_pair_brute_force(void **state) {
+        static char names[BRUTE_NAMES][16], patterns[BRUTE_PATTERNS][16];
+        size_t n_names = make_all(names, 4, "abc", 3);
+        size_t n_patterns = make_all(patterns, 3, "ab*>", 4);
+
+        assert_int_equal(n_names, BRUTE_NAMES);
+        assert_true(n_patterns > 40);
+        for (size_t i = 0; i < n_patterns; i++)
+                for (size_t j = 0; j < n_patterns; j++)
+                        brute_pair(patterns[i], patterns[j], names, n_names);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_valid_names),
@@ -234,6 +331,8 @@ int main(void) {
                 cmocka_unit_test(test_has_wildcard),
                 cmocka_unit_test(test_match_table),
                 cmocka_unit_test(test_match_long),
+                cmocka_unit_test(test_pair_table),
+                cmocka_unit_test(test_pair_brute_force),
         };
 
         return cmocka_run_group_tests_name("channel-name", tests, NULL, NULL);

@@ -2,7 +2,8 @@
 /*
  * Config loader: every error shape with its exact text (a user fixes a file
  * from this message alone), the built-in defaults, a file setting every
- * key, the exact-then-pattern lookup order, and the shipped sample.
+ * key, the exact-then-pattern lookup order, the "access" rules and their
+ * principals, and the shipped sample.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "config-internal.h"
 #include "config.h"
 #include "util.h"
 
@@ -99,6 +101,9 @@ static void assert_defaults(const struct config *c) {
         assert_int_equal(c->channel_defaults.overflow, PROTO_OVERFLOW_BLOCK);
         assert_true(c->channel_defaults.shared_memory);
         assert_int_equal(c->n_rules, 0);
+        assert_true(c->access.default_allow);
+        assert_int_equal(c->access.n_rules, 0);
+        assert_null(c->access.rules);
 }
 
 static void test_defaults(void **state) {
@@ -533,6 +538,144 @@ static void test_reload(void **state) {
         config_deinit(&c);
 }
 
+#define RULE(json) "{\"access\": {\"rules\": [" json "]}}"
+#define PRINCIPAL_FORMS                                                                            \
+        "expected \"*\", \"uid:N\", \"gid:N\", \"user:NAME\", \"group:NAME\", \"remote:NAME\" "    \
+        "or \"remote:*\", got "
+
+static void test_access_errors(void **state) {
+        key_fails("{\"access\": 1}", "access: expected an object, got 1");
+        key_fails("{\"access\": {\"bogus\": 1}}", "access.bogus: unknown key");
+        key_fails("{\"access\": {\"default\": \"maybe\"}}",
+                  "access.default: expected \"allow\" or \"deny\", got \"maybe\"");
+        key_fails("{\"access\": {\"default\": false}}",
+                  "access.default: expected \"allow\" or \"deny\", got false");
+        key_fails("{\"access\": {\"rules\": {}}}",
+                  "access.rules: expected an array of rules, got an object");
+        key_fails(RULE("5"), "access.rules[0]: expected an object, got 5");
+        key_fails(RULE("{\"publish\": [\"*\"]}"), "access.rules[0]: missing \"channel\"");
+        key_fails(RULE("{\"channel\": \"a\", \"comment\": \"no rights\"}"),
+                  "access.rules[0]: a rule needs \"publish\" or \"subscribe\"");
+        key_fails(RULE("{\"channel\": \"a\", \"publish\": [], \"read\": []}"),
+                  "access.rules[0].read: unknown key");
+        key_fails(RULE("{\"channel\": \"a..b\", \"publish\": []}"),
+                  "access.rules[0].channel: expected a channel name or pattern (see "
+                  "ipc-broker(7)), got \"a..b\"");
+        key_fails(RULE("{\"channel\": \"a.>.b\", \"publish\": []}"),
+                  "access.rules[0].channel: expected a channel name or pattern (see "
+                  "ipc-broker(7)), got \"a.>.b\"");
+        key_fails(RULE("{\"channel\": 5, \"publish\": []}"),
+                  "access.rules[0].channel: expected a channel name or pattern (see "
+                  "ipc-broker(7)), got 5");
+        key_fails(RULE("{\"channel\": \"a\", \"publish\": \"*\"}"),
+                  "access.rules[0].publish: expected an array of principals, got \"*\"");
+        /* The index names the rule and the principal at fault. */
+        key_fails(RULE("{\"channel\": \"a\", \"publish\": [\"*\"]},"
+                       "{\"channel\": \"b\", \"subscribe\": [\"uid:1\", \"root\"]}"),
+                  "access.rules[1].subscribe[1]: " PRINCIPAL_FORMS "\"root\"");
+}
+
+static void principal_fails(const char *principal, const char *message) {
+        char text[512], want[512];
+
+        (void)snprintf(text, sizeof(text), RULE("{\"channel\": \"a\", \"publish\": [%s]}"),
+                       principal);
+        (void)snprintf(want, sizeof(want), "access.rules[0].publish[0]: %s", message);
+        key_fails(text, want);
+}
+
+static void test_access_principal_errors(void **state) {
+        static const char *const bad_forms[] = {
+                "5",       "null",     "\"\"",   "\"**\"",   "\"UID:1\"",
+                "\"uid\"", "\"user\"", "\" *\"", "\"root\"", "\"remote\"",
+        };
+        static const char *const bad_ids[] = {
+                "-1", "4294967295", "", "0x10", " 1", "1 ", "+1", "12345678901", "1.5", "a",
+        };
+        char text[64], want[256];
+
+        for (size_t i = 0; i < ARRAY_SIZE(bad_forms); i++) {
+                (void)snprintf(want, sizeof(want), PRINCIPAL_FORMS "%s", bad_forms[i]);
+                principal_fails(bad_forms[i], want);
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(bad_ids); i++) {
+                (void)snprintf(text, sizeof(text), "\"uid:%s\"", bad_ids[i]);
+                (void)snprintf(want, sizeof(want),
+                               "expected \"uid:N\" with N from 0 to 4294967294, got \"uid:%s\"",
+                               bad_ids[i]);
+                principal_fails(text, want);
+                (void)snprintf(text, sizeof(text), "\"gid:%s\"", bad_ids[i]);
+                (void)snprintf(want, sizeof(want),
+                               "expected \"gid:N\" with N from 0 to 4294967294, got \"gid:%s\"",
+                               bad_ids[i]);
+                principal_fails(text, want);
+        }
+        principal_fails("[\"uid:1\"]", PRINCIPAL_FORMS "an array");
+        principal_fails("\"user:\"", "expected \"user:NAME\", got an empty name");
+        principal_fails("\"group:\"", "expected \"group:NAME\", got an empty name");
+        principal_fails("\"user:no-such-user-ipc\"", "unknown user \"no-such-user-ipc\"");
+        principal_fails("\"remote:\"",
+                        "expected \"remote:NAME\" with a NAME of 1 to 255 bytes, got \"remote:\"");
+        /* The example of ipc-brokerd.json(5), word for word. */
+        key_fails(
+                RULE("{\"channel\": \"a\", \"publish\": []}, {\"channel\": \"b\", \"publish\": []},"
+                     "{\"channel\": \"audit.>\", \"subscribe\": [\"group:wheelz\"]}"),
+                "access.rules[2].subscribe[0]: unknown group \"wheelz\"");
+}
+
+static void assert_principal(const struct acl_principal *p, enum acl_principal_kind kind,
+                             uint32_t id, const char *name) {
+        assert_int_equal(p->kind, kind);
+        if (kind == ACL_UID || kind == ACL_GID)
+                assert_int_equal(p->id, id);
+        if (name)
+                assert_string_equal(p->name, name);
+        else
+                assert_null(p->name);
+}
+
+static void test_access_load(void **state) {
+        const struct acl_rule *r;
+        struct config c;
+
+        load_ok("{\"access\": {\"comment\": \"c\", \"default\": \"deny\", \"rules\": ["
+                "{\"comment\": \"c\", \"channel\": \"a.>\", \"publish\": [\"*\", \"uid:0\","
+                " \"uid:4294967294\", \"gid:007\", \"user:root\", \"group:root\"]},"
+                "{\"channel\": \"b\", \"subscribe\": [\"remote:sensor-1\", \"remote:*\","
+                " \"remote:a b\"], \"publish\": []}]}}",
+                &c);
+        assert_false(c.access.default_allow);
+        assert_int_equal(c.access.n_rules, 2);
+        r = &c.access.rules[0];
+        assert_string_equal(r->channel, "a.>");
+        assert_int_equal(r->channel_len, 3);
+        assert_true(r->is_pattern);
+        assert_true(r->rights[ACL_PUBLISH].present);
+        assert_false(r->rights[ACL_SUBSCRIBE].present);
+        assert_int_equal(r->rights[ACL_PUBLISH].n, 6);
+        assert_principal(&r->rights[ACL_PUBLISH].items[0], ACL_ANYONE, 0, NULL);
+        assert_principal(&r->rights[ACL_PUBLISH].items[1], ACL_UID, 0, NULL);
+        assert_principal(&r->rights[ACL_PUBLISH].items[2], ACL_UID, UINT32_C(4294967294), NULL);
+        assert_principal(&r->rights[ACL_PUBLISH].items[3], ACL_GID, 7, NULL);
+        assert_principal(&r->rights[ACL_PUBLISH].items[4], ACL_UID, 0, NULL);
+        assert_principal(&r->rights[ACL_PUBLISH].items[5], ACL_GID, 0, NULL);
+        r = &c.access.rules[1];
+        assert_false(r->is_pattern);
+        assert_true(r->rights[ACL_PUBLISH].present);
+        assert_int_equal(r->rights[ACL_PUBLISH].n, 0); /* nobody */
+        assert_int_equal(r->rights[ACL_SUBSCRIBE].n, 3);
+        assert_principal(&r->rights[ACL_SUBSCRIBE].items[0], ACL_REMOTE, 0, "sensor-1");
+        assert_principal(&r->rights[ACL_SUBSCRIBE].items[1], ACL_REMOTE_ANY, 0, NULL);
+        assert_principal(&r->rights[ACL_SUBSCRIBE].items[2], ACL_REMOTE, 0, "a b");
+        config_deinit(&c);
+        assert_defaults(&c);
+
+        load_ok("{\"access\": {\"default\": \"allow\", \"rules\": []}}", &c);
+        assert_true(c.access.default_allow);
+        assert_int_equal(c.access.n_rules, 0);
+        config_deinit(&c);
+}
+
 static void test_overflow_names(void **state) {
         assert_string_equal(config_overflow_name(PROTO_OVERFLOW_BLOCK), "block");
         assert_string_equal(config_overflow_name(PROTO_OVERFLOW_DROP), "drop");
@@ -553,7 +696,7 @@ static void test_sample(void **state) {
         r = config_load(&c, path, true, err, sizeof(err));
         if (r < 0)
                 fail_msg("%s", err);
-        /* The sample shows the defaults: only its two example rules differ. */
+        /* The sample shows the defaults: only its example entries differ. */
         free(c.path);
         c.path = NULL;
         assert_int_equal(c.n_rules, 2);
@@ -567,6 +710,13 @@ static void test_sample(void **state) {
         free(c.rules);
         c.rules = NULL;
         c.n_rules = 0;
+        /* "default": "allow", and one example rule. */
+        assert_true(c.access.default_allow);
+        assert_int_equal(c.access.n_rules, 1);
+        assert_string_equal(c.access.rules[0].channel, "audit.log");
+        assert_int_equal(c.access.rules[0].rights[ACL_PUBLISH].n, 1);
+        assert_int_equal(c.access.rules[0].rights[ACL_SUBSCRIBE].n, 2);
+        config_access_deinit(&c.access);
         assert_defaults(&c);
 }
 
@@ -590,6 +740,9 @@ int main(void) {
                 cmocka_unit_test(test_shared_memory),
                 cmocka_unit_test(test_listen_forms),
                 cmocka_unit_test(test_reload),
+                cmocka_unit_test(test_access_errors),
+                cmocka_unit_test(test_access_principal_errors),
+                cmocka_unit_test(test_access_load),
                 cmocka_unit_test(test_overflow_names),
                 cmocka_unit_test(test_sample),
         };
