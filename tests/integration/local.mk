@@ -2,7 +2,8 @@
 # Integration tests: a real ipc-brokerd per test, started by tests/util/harness.c.
 check_LTLIBRARIES += tests/util/libharness.la
 tests_util_libharness_la_SOURCES = tests/util/harness.c tests/util/harness.h \
-	tests/util/harness-proc.c tests/util/harness-internal.h
+	tests/util/harness-proc.c tests/util/harness-internal.h \
+	tests/util/raw-client.c tests/util/raw-client.h
 tests_util_libharness_la_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_util_libharness_la_LIBADD = libclient/libipcclient.la $(JANSSON_LIBS) $(CMOCKA_LIBS)
 
