@@ -75,6 +75,18 @@ TESTS += tests/integration/test-tcp.sh tests/integration/test-shm.sh
 EXTRA_DIST += tests/integration/test-tcp.sh tests/integration/test-shm.sh \
 	tests/integration/rerun.sh
 
+# Hostile clients beside a well-behaved one that keeps round-tripping in a
+# thread of its own (good-client.c); the phases are spread over hostile-*.c.
+check_PROGRAMS += tests/integration/test-hostile
+TESTS += tests/integration/test-hostile
+tests_integration_test_hostile_SOURCES = tests/integration/test-hostile.c \
+	tests/integration/hostile.h tests/integration/hostile-util.c \
+	tests/integration/hostile-slow.c tests/integration/hostile-fds.c \
+	tests/integration/hostile-flood.c \
+	tests/integration/good-client.c tests/integration/good-client.h
+tests_integration_test_hostile_CFLAGS = $(integ_cflags)
+tests_integration_test_hostile_LDADD = $(integ_ldadd)
+
 # ipcctl end to end (cli/ipcctl, run through $IPCCTL, against the real daemon).
 check_PROGRAMS += tests/integration/test-ipcctl
 TESTS += tests/integration/test-ipcctl
