@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -98,7 +99,21 @@ void hostile_pace(struct hostile *f) {
 
 /* ---- Phases ---------------------------------------------------------------- */
 
+void hostile_hold(struct hostile *f, int fd) {
+        assert_true(f->n_held < ARRAY_SIZE(f->held));
+        f->held[f->n_held++] = fd;
+}
+
+size_t hostile_release(struct hostile *f) {
+        size_t n = f->n_held;
+
+        while (f->n_held > 0)
+                (void)close(f->held[--f->n_held]);
+        return n;
+}
+
 void hostile_phase_begin(struct hostile *f, const char *name) {
+        (void)hostile_release(f);
         f->phase = name;
         assert_true(harness_broker_running(f->b));
         good_client_phase_begin(f->good);

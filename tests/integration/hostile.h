@@ -64,11 +64,16 @@ struct hostile {
         struct good_client *good;
         ipc_client *probe; /* the test's own client: stats, pacing */
         const char *phase;
+        int held[MAX_CONNECTIONS]; /* connections a phase keeps open (hostile_hold()) */
+        size_t n_held;
 };
 
 /* ---- Phases ---------------------------------------------------------------- */
 
-/** hostile_phase_begin() - a phase called @name starts: the daemon runs, gaps count anew. */
+/**
+ * hostile_phase_begin() - a phase called @name starts: connections an
+ * earlier phase held are closed, the daemon runs, gaps count anew.
+ */
 void hostile_phase_begin(struct hostile *f, const char *name);
 
 /**
@@ -82,6 +87,16 @@ void hostile_phase_during(struct hostile *f);
  * no gap in the phase over GAP_MAX_USEC (scaled), the daemon still runs.
  */
 void hostile_phase_end(struct hostile *f);
+
+/**
+ * hostile_hold() - keep @fd open until hostile_release(), or until the next
+ * phase begins, should this one fail half-way: a failed phase must not
+ * leave the broker at its connection limit for the next.
+ */
+void hostile_hold(struct hostile *f, int fd);
+
+/** hostile_release() - close the held connections. Return: how many. */
+size_t hostile_release(struct hostile *f);
 
 /** hostile_rss_check() - VmRSS at most RSS_GROWTH_MAX_KIB over @before_kib. */
 void hostile_rss_check(struct hostile *f, unsigned long before_kib, unsigned long max_kib);

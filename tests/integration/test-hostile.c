@@ -152,6 +152,8 @@ static bool is_connection_limit_code(int code) {
         return code == EMFILE || code == ENFILE;
 }
 
+#define LIBRARY_CONNECTS 50
+
 /* Connects and says HELLO. Return: the fd, or -1 refused (*ret_code, @text set). */
 static int try_connect(struct hostile *f, uint32_t *ret_code, char *text, size_t size) {
         static struct raw_frame fr;
@@ -195,10 +197,8 @@ static int connect_when_room(struct hostile *f) {
  */
 static void test_connection_limit(void **state) {
         struct hostile *f = *state;
-        int fds[MAX_CONNECTIONS];
         char text[256], again_text[256];
         uint32_t code = 0, again;
-        size_t n = 0;
         json_t *stats = hostile_stats(f);
         int64_t before = harness_json_int(stats, "connections");
         ipc_client *c = NULL;
@@ -206,34 +206,35 @@ static void test_connection_limit(void **state) {
 
         json_decref(stats);
         hostile_phase_begin(f, "connection limit");
-        while ((fd = try_connect(f, &code, text, sizeof(text))) >= 0) {
-                assert_true(n < ARRAY_SIZE(fds));
-                fds[n++] = fd;
-        }
-        printf("# %zu connections accepted next to %" PRId64 ", then refused: code %u (%s)\n", n,
-               before, code, text);
-        assert_true(n >= 1 && (int64_t)n + before <= MAX_CONNECTIONS);
+        while ((fd = try_connect(f, &code, text, sizeof(text))) >= 0)
+                hostile_hold(f, fd);
+        printf("# %zu connections accepted next to %" PRId64 ", then refused: code %u (%s)\n",
+               f->n_held, before, code, text);
+        assert_true(f->n_held >= 1 && (int64_t)f->n_held + before <= MAX_CONNECTIONS);
         assert_true(is_connection_limit_code((int)code));
         assert_true(strlen(text) > 0);
         for (int i = 0; i < 8; i++) {
                 assert_true(try_connect(f, &again, again_text, sizeof(again_text)) < 0);
                 assert_int_equal(again, code);
         }
-        r = ipc_client_connect(harness_broker_address(f->b), NULL, &c);
-        printf("# library connect at the limit: %d (%s)\n", r, ipc_strerror(r));
-        assert_true(r < 0 && is_connection_limit_code(-r));
+        /* Many times: the refusal races with our HELLO (the broker closes without reading). */
+        for (int i = 0; i < LIBRARY_CONNECTS; i++) {
+                r = ipc_client_connect(harness_broker_address(f->b), NULL, &c);
+                if (i == 0)
+                        printf("# library connect at the limit: %d (%s)\n", r, ipc_strerror(r));
+                if (r >= 0 || !is_connection_limit_code(-r))
+                        fail_msg("library connect #%d at the limit gave %d (%s)", i + 1, r,
+                                 ipc_strerror(r));
+        }
         hostile_phase_during(f);
         hostile_pace(f);
-        for (size_t i = 0; i < n; i++)
-                raw_ping(fds[i], (uint32_t)i + 1);
-        for (size_t i = 0; i < n; i++)
-                (void)close(fds[i]);
-        for (size_t i = 0; i < n; i++)
-                fds[i] = connect_when_room(f);
-        for (size_t i = 0; i < n; i++) {
-                raw_ping(fds[i], (uint32_t)i + 1);
-                (void)close(fds[i]);
-        }
+        for (size_t i = 0; i < f->n_held; i++)
+                raw_ping(f->held[i], (uint32_t)i + 1);
+        for (size_t n = hostile_release(f); n > 0; n--)
+                hostile_hold(f, connect_when_room(f));
+        for (size_t i = 0; i < f->n_held; i++)
+                raw_ping(f->held[i], (uint32_t)i + 1);
+        (void)hostile_release(f);
         hostile_phase_end(f);
 }
 
