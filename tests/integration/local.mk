@@ -87,6 +87,11 @@ tests_integration_test_hostile_SOURCES = tests/integration/test-hostile.c \
 tests_integration_test_hostile_CFLAGS = $(integ_cflags)
 tests_integration_test_hostile_LDADD = $(integ_ldadd)
 
+# The daemon under valgrind, zero errors and zero leaks, through a few of the
+# suites above (IPC_BROKERD_WRAPPER); skips in an ASan build or without valgrind.
+TESTS += tests/integration/test-valgrind.sh
+EXTRA_DIST += tests/integration/test-valgrind.sh
+
 # ipcctl end to end (cli/ipcctl, run through $IPCCTL, against the real daemon).
 check_PROGRAMS += tests/integration/test-ipcctl
 TESTS += tests/integration/test-ipcctl
