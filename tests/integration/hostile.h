@@ -35,7 +35,7 @@
  */
 #define GAP_MAX_USEC (2 * HARNESS_USEC_PER_SEC)
 
-/* Round trips the good client must complete while an attack is under way. */
+/* Round trips the good client must complete while an attack is under way, and after it. */
 #define DURING_ROUND_TRIPS 5
 
 /*
