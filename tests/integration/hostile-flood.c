@@ -121,12 +121,17 @@ static void flood_block(struct hostile *f, ipc_client *flooder, unsigned long *r
         int r = 0;
 
         assert_int_equal(ipc_pub_new(flooder, "flood.block", t, &pub), 0);
+        /*
+         * A few MiB fill the reader's socket, the publisher's and the
+         * library's buffer; the stall timeout is long enough for that to
+         * happen before it evicts the reader and lets the publisher go.
+         */
         for (size_t i = 0; i < 64 * MIB / FLOOD_MESSAGE && r == 0; i++)
                 r = ipc_publish(pub, payload, sizeof(payload), 0, 0);
         assert_int_equal(r, -EAGAIN);
         *rss_max = MAX(*rss_max, hostile_rss_kib(f));
         hostile_phase_during(f);
-        /* limits.stall_timeout_ms is 100, checked once a second. */
+        /* limits.stall_timeout_ms is 1000, checked once a second: 1 to 2 s. */
         hostile_wait_client_gone(f, "never-reads-block");
         assert_true(slow_disconnects(f) > disconnects);
         assert_int_equal(ipc_publish(pub, payload, sizeof(payload), 0, t), 0);

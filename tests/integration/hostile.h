@@ -54,7 +54,7 @@
 #define CONFIG                                                                                     \
         "{\"limits\": {\"max_connections\": 32, \"max_subscriptions\": 8,"                         \
         "  \"handshake_timeout_ms\": 500, \"output_queue_bytes\": 65536,"                          \
-        "  \"stall_timeout_ms\": 100},"                                                            \
+        "  \"stall_timeout_ms\": 1000},"                                                           \
         " \"channels\": {\"flood.drop\": {\"overflow\": \"drop\"},"                                \
         "  \"flood.block\": {\"overflow\": \"block\"},"                                            \
         "  \"flood.disconnect\": {\"overflow\": \"disconnect\"}}}"

@@ -210,7 +210,12 @@ static void test_connection_limit(void **state) {
                 hostile_hold(f, fd);
         printf("# %zu connections accepted next to %" PRId64 ", then refused: code %u (%s)\n",
                f->n_held, before, code, text);
-        assert_true(f->n_held >= 1 && (int64_t)f->n_held + before <= MAX_CONNECTIONS);
+        /*
+         * The probe and the good client hold two slots; connections of
+         * earlier phases may still be closing, counted by the limit until
+         * the broker frees them, so "before" is only a hint.
+         */
+        assert_true(f->n_held >= 1 && f->n_held <= MAX_CONNECTIONS - 2);
         assert_true(is_connection_limit_code((int)code));
         assert_true(strlen(text) > 0);
         for (int i = 0; i < 8; i++) {
