@@ -91,6 +91,23 @@ static int client_resolve(const char *address, struct address *ret) {
         return address_parse(address, ret) < 0 ? -EINVAL : 0;
 }
 
+/*
+ * A broker that refuses a connection (at its connection limit, say) writes
+ * an ERROR frame and closes without reading, so our HELLO may meet a
+ * closed socket (-EPIPE, -ECONNRESET) while the ERROR already waits in our
+ * receive buffer. Read it, so the caller learns why (-EMFILE, ...) rather
+ * than only that the connection broke. Return: the ERROR's code, else @r.
+ */
+static int client_handshake_refused(ipc_client *c, int r) {
+        if (r != -EPIPE && r != -ECONNRESET)
+                return r;
+        c->dead = 0;
+        (void)client_read(c, 1);
+        if (!c->dead || c->dead == -ECONNRESET)
+                c->dead = r; /* no ERROR frame: keep what the write said */
+        return c->dead;
+}
+
 /* Sends HELLO and waits for WELCOME (or the ERROR that refuses us). */
 static int client_handshake(ipc_client *c, const char *name, uint64_t deadline_usec) {
         struct proto_hello hello = {
@@ -106,7 +123,7 @@ static int client_handshake(ipc_client *c, const char *name, uint64_t deadline_u
         r = client_append(c, head, n, name, hello.name_len);
         if (r < 0)
                 return r;
-        r = client_write(c);
+        r = client_handshake_refused(c, client_write(c));
         while (r >= 0 && !c->welcomed) {
                 r = client_wait(c, deadline_usec);
                 if (r > 0 && !c->welcomed)

@@ -2,7 +2,8 @@
 # Integration tests: a real ipc-brokerd per test, started by tests/util/harness.c.
 check_LTLIBRARIES += tests/util/libharness.la
 tests_util_libharness_la_SOURCES = tests/util/harness.c tests/util/harness.h \
-	tests/util/harness-proc.c tests/util/harness-internal.h
+	tests/util/harness-proc.c tests/util/harness-internal.h \
+	tests/util/raw-client.c tests/util/raw-client.h
 tests_util_libharness_la_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_util_libharness_la_LIBADD = libclient/libipcclient.la $(JANSSON_LIBS) $(CMOCKA_LIBS)
 
@@ -79,6 +80,23 @@ check_PROGRAMS += tests/integration/test-acl
 TESTS += tests/integration/test-acl
 tests_integration_test_acl_CFLAGS = $(integ_cflags)
 tests_integration_test_acl_LDADD = libclient/libipccommon.la $(integ_ldadd)
+
+# Hostile clients beside a well-behaved one that keeps round-tripping in a
+# thread of its own (good-client.c); the phases are spread over hostile-*.c.
+check_PROGRAMS += tests/integration/test-hostile
+TESTS += tests/integration/test-hostile
+tests_integration_test_hostile_SOURCES = tests/integration/test-hostile.c \
+	tests/integration/hostile.h tests/integration/hostile-util.c \
+	tests/integration/hostile-slow.c tests/integration/hostile-fds.c \
+	tests/integration/hostile-flood.c \
+	tests/integration/good-client.c tests/integration/good-client.h
+tests_integration_test_hostile_CFLAGS = $(integ_cflags)
+tests_integration_test_hostile_LDADD = $(integ_ldadd)
+
+# The daemon under valgrind, zero errors and zero leaks, through a few of the
+# suites above (IPC_BROKERD_WRAPPER); skips in an ASan build or without valgrind.
+TESTS += tests/integration/test-valgrind.sh
+EXTRA_DIST += tests/integration/test-valgrind.sh
 
 # ipcctl end to end (cli/ipcctl, run through $IPCCTL, against the real daemon).
 check_PROGRAMS += tests/integration/test-ipcctl

@@ -9,7 +9,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,13 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "harness.h"
 #include "proto.h"
+#include "raw-client.h"
 #include "util.h"
 
 #define T_SEC (5 * HARNESS_USEC_PER_SEC)
@@ -84,239 +83,77 @@ static void good_clients_work(struct fixture *f) {
         assert_int_equal(ipc_client_ping(f->pc, harness_timeout(T_SEC), NULL), 0);
 }
 
-/* ---- Raw frames ------------------------------------------------------ */
-
-struct raw_frame {
-        uint8_t type;
-        uint8_t flags;
-        uint32_t length;
-        uint8_t body[65536];
-};
-
-static int raw_connect(struct fixture *f) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        assert_true(fd >= 0);
-        strcpy(sa.sun_path, harness_broker_socket_path(f->b));
-        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        return fd;
-}
-
-/* Sends all bytes; the broker may already have closed (then some are lost, which is fine). */
-static void raw_send(int fd, const void *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0) {
-                        assert_true(errno == EPIPE || errno == ECONNRESET);
-                        return;
-                }
-                p = (const uint8_t *)p + k;
-                n -= (size_t)k;
-        }
-}
-
-/* Writes a header with any magic, type and declared length. Return: 8. */
-static size_t raw_header(uint8_t *buf, uint16_t magic, uint8_t type, uint8_t flags, uint32_t len) {
-        le16_put(buf, magic);
-        buf[2] = type;
-        buf[3] = flags;
-        le32_put(buf + 4, len);
-        return PROTO_HEADER_BYTES;
-}
-
-/* Sends one well-formed frame of @type with @body. */
-static void raw_frame_send(int fd, uint8_t type, const void *body, size_t len) {
-        uint8_t buf[PROTO_HEADER_BYTES];
-
-        raw_send(fd, buf, raw_header(buf, PROTO_MAGIC, type, 0, (uint32_t)len));
-        if (len)
-                raw_send(fd, body, len);
-}
-
-static void raw_hello_send(int fd, uint16_t vmin, uint16_t vmax) {
-        uint8_t body[8 + 3];
-
-        le16_put(body, vmin);
-        le16_put(body + 2, vmax);
-        le32_put(body + 4, 0);
-        memcpy(body + 8, "raw", 3);
-        raw_frame_send(fd, PROTO_HELLO, body, sizeof(body));
-}
-
-/* Reads exactly @n bytes. Return: 1 done; 0 EOF or reset; -ETIMEDOUT. */
-static int raw_read(int fd, void *p, size_t n, uint64_t deadline) {
-        while (n > 0) {
-                struct pollfd pf = {.fd = fd, .events = POLLIN};
-                ssize_t k;
-
-                if (poll(&pf, 1, (int)((deadline - MIN(deadline, harness_now_usec())) / 1000)) == 0)
-                        return -ETIMEDOUT;
-                k = recv(fd, p, n, 0);
-                if (k == 0 || (k < 0 && errno == ECONNRESET))
-                        return 0;
-                assert_true(k > 0);
-                p = (uint8_t *)p + k;
-                n -= (size_t)k;
-        }
-        return 1;
-}
-
-/* Reads one frame. Return: 1 a frame; 0 the broker closed; asserts on a timeout. */
-static int raw_frame_read(int fd, struct raw_frame *fr) {
-        uint64_t deadline = harness_now_usec() + harness_timeout(T_SEC);
-        uint8_t h[PROTO_HEADER_BYTES];
-        int r = raw_read(fd, h, sizeof(h), deadline);
-
-        if (r == -ETIMEDOUT)
-                fail_msg("the broker neither answered nor closed the connection");
-        if (r == 0)
-                return 0;
-        assert_int_equal(le16_get(h), PROTO_MAGIC);
-        fr->type = h[2];
-        fr->flags = h[3];
-        fr->length = le32_get(h + 4);
-        assert_true(fr->length <= sizeof(fr->body));
-        r = raw_read(fd, fr->body, fr->length, deadline);
-        assert_int_equal(r, 1);
-        return 1;
-}
-
-static void expect_closed(int fd) {
-        struct raw_frame fr;
-
-        if (raw_frame_read(fd, &fr) != 0)
-                fail_msg("expected the connection closed, got frame type 0x%02x", fr.type);
-}
-
-/* The fatal-error path: ERROR{@code} and then the connection closes. */
-static void expect_error_and_close(int fd, uint32_t code) {
-        struct raw_frame fr;
-
-        if (raw_frame_read(fd, &fr) != 1)
-                fail_msg("connection closed without an ERROR frame (expected code %u)", code);
-        assert_int_equal(fr.type, PROTO_ERROR);
-        assert_true(fr.length >= 4);
-        if (le32_get(fr.body) != code)
-                fail_msg("ERROR code %u (%.*s), expected %u", le32_get(fr.body), (int)fr.length - 4,
-                         fr.body + 4, code);
-        expect_closed(fd);
-        (void)close(fd);
-}
-
-static void expect_reply(int fd, uint32_t request_id, int32_t status) {
-        struct raw_frame fr;
-
-        assert_int_equal(raw_frame_read(fd, &fr), 1);
-        assert_int_equal(fr.type, PROTO_REPLY);
-        assert_true(fr.length >= 8);
-        assert_int_equal(le32_get(fr.body), request_id);
-        assert_int_equal((int32_t)le32_get(fr.body + 4), status);
-}
-
-/* A raw connection past the handshake. */
-static int raw_ready(struct fixture *f) {
-        struct raw_frame fr;
-        int fd = raw_connect(f);
-
-        raw_hello_send(fd, PROTO_VERSION_MIN, PROTO_VERSION_MAX);
-        assert_int_equal(raw_frame_read(fd, &fr), 1);
-        assert_int_equal(fr.type, PROTO_WELCOME);
-        assert_int_equal(le16_get(fr.body), 1);
-        assert_int_equal(le32_get(fr.body + 4), MIB);
-        return fd;
-}
-
-static void raw_ping(int fd, uint32_t request_id) {
-        uint8_t body[8];
-
-        le32_put(body, request_id);
-        le16_put(body + 4, PROTO_OP_PING);
-        le16_put(body + 6, 0);
-        raw_frame_send(fd, PROTO_REQUEST, body, sizeof(body));
-        expect_reply(fd, request_id, 0);
-}
-
-static void raw_open(int fd, uint8_t type, uint32_t request_id, const char *name) {
-        uint8_t body[5 + 255];
-        size_t len = strlen(name);
-
-        le32_put(body, request_id);
-        body[4] = (uint8_t)len;
-        memcpy(body + 5, name, len);
-        raw_frame_send(fd, type, body, 5 + len);
+static struct harness_broker *broker(void **state) {
+        return ((struct fixture *)*state)->b;
 }
 
 /* ---- Before the handshake -------------------------------------------- */
 
 static void test_garbage(void **state) {
         static const char garbage[] = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
-        int fd = raw_connect(*state);
+        int fd = raw_connect(broker(state));
 
         raw_send(fd, garbage, sizeof(garbage) - 1);
-        expect_error_and_close(fd, EBADMSG);
+        raw_expect_error_and_close(fd, EBADMSG);
         good_clients_work(*state);
 }
 
 static void test_bad_magic(void **state) {
         uint8_t buf[PROTO_HEADER_BYTES + 8] = {};
-        int fd = raw_connect(*state);
+        int fd = raw_connect(broker(state));
 
         raw_header(buf, 0x4250, PROTO_HELLO, 0, 8);
         le16_put(buf + 8, 1);
         le16_put(buf + 10, 1);
         raw_send(fd, buf, sizeof(buf));
-        expect_error_and_close(fd, EBADMSG);
+        raw_expect_error_and_close(fd, EBADMSG);
 
         /* And after a good handshake. */
-        fd = raw_ready(*state);
+        fd = raw_ready(broker(state), "raw");
         raw_header(buf, 0x0000, PROTO_REQUEST, 0, 8);
         raw_send(fd, buf, sizeof(buf));
-        expect_error_and_close(fd, EBADMSG);
+        raw_expect_error_and_close(fd, EBADMSG);
         good_clients_work(*state);
 }
 
 static void test_wrong_version(void **state) {
-        int fd = raw_connect(*state);
+        int fd = raw_connect(broker(state));
 
-        raw_hello_send(fd, 2, 7);
-        expect_error_and_close(fd, EPROTONOSUPPORT);
-        fd = raw_connect(*state);
-        raw_hello_send(fd, 0, 0);
-        expect_error_and_close(fd, EPROTONOSUPPORT);
+        raw_hello_send(fd, 2, 7, "raw");
+        raw_expect_error_and_close(fd, EPROTONOSUPPORT);
+        fd = raw_connect(broker(state));
+        raw_hello_send(fd, 0, 0, "raw");
+        raw_expect_error_and_close(fd, EPROTONOSUPPORT);
         good_clients_work(*state);
 }
 
 static void test_first_frame_not_hello(void **state) {
         uint8_t body[8] = {};
-        int fd = raw_connect(*state);
+        int fd = raw_connect(broker(state));
 
         le16_put(body + 4, PROTO_OP_PING);
         raw_frame_send(fd, PROTO_REQUEST, body, sizeof(body));
-        expect_error_and_close(fd, EPROTO);
+        raw_expect_error_and_close(fd, EPROTO);
         good_clients_work(*state);
 }
 
 static void test_malformed_hello(void **state) {
-        int fd = raw_connect(*state);
+        int fd = raw_connect(broker(state));
 
         raw_frame_send(fd, PROTO_HELLO, "\x01\x00\x01", 3);
-        expect_error_and_close(fd, EBADMSG);
+        raw_expect_error_and_close(fd, EBADMSG);
         good_clients_work(*state);
 }
 
 /* No HELLO within limits.handshake_timeout_ms (300): closed, with or without a partial frame. */
 static void test_handshake_timeout(void **state) {
         uint8_t h[PROTO_HEADER_BYTES];
-        int silent = raw_connect(*state), partial = raw_connect(*state);
+        int silent = raw_connect(broker(state)), partial = raw_connect(broker(state));
 
         raw_send(partial, h, raw_header(h, PROTO_MAGIC, PROTO_HELLO, 0, 11));
         good_clients_work(*state);
-        expect_closed(silent);
-        expect_closed(partial);
+        raw_expect_closed(silent);
+        raw_expect_closed(partial);
         (void)close(silent);
         (void)close(partial);
         good_clients_work(*state);
@@ -327,27 +164,27 @@ static void test_handshake_timeout(void **state) {
 /* A 4 GiB declared body: refused on the header, before any body is sent. */
 static void test_huge_length(void **state) {
         uint8_t h[PROTO_HEADER_BYTES];
-        int fd = raw_connect(*state);
+        int fd = raw_connect(broker(state));
 
         raw_send(fd, h, raw_header(h, PROTO_MAGIC, PROTO_HELLO, 0, UINT32_MAX));
-        expect_error_and_close(fd, EMSGSIZE);
+        raw_expect_error_and_close(fd, EMSGSIZE);
 
-        fd = raw_ready(*state);
+        fd = raw_ready(broker(state), "raw");
         raw_send(fd, h, raw_header(h, PROTO_MAGIC, PROTO_PUBLISH, 0, UINT32_MAX));
-        expect_error_and_close(fd, EMSGSIZE);
+        raw_expect_error_and_close(fd, EMSGSIZE);
         good_clients_work(*state);
 }
 
 /* One byte over the body limits: PUBLISH (pub id + 1 MiB payload) and control frames (64 KiB). */
 static void test_over_limit_length(void **state) {
         uint8_t h[PROTO_HEADER_BYTES];
-        int fd = raw_ready(*state);
+        int fd = raw_ready(broker(state), "raw");
 
         raw_send(fd, h, raw_header(h, PROTO_MAGIC, PROTO_PUBLISH, 0, 4 + MIB + 1));
-        expect_error_and_close(fd, EMSGSIZE);
-        fd = raw_ready(*state);
+        raw_expect_error_and_close(fd, EMSGSIZE);
+        fd = raw_ready(broker(state), "raw");
         raw_send(fd, h, raw_header(h, PROTO_MAGIC, PROTO_SUBSCRIBE, 0, PROTO_CONTROL_BODY_MAX + 1));
-        expect_error_and_close(fd, EMSGSIZE);
+        raw_expect_error_and_close(fd, EMSGSIZE);
         good_clients_work(*state);
 }
 
@@ -355,7 +192,7 @@ static void test_over_limit_length(void **state) {
 static void test_over_channel_limit(void **state) {
         uint8_t body[4 + 101];
         struct raw_frame fr;
-        int fd = raw_ready(*state);
+        int fd = raw_ready(broker(state), "raw");
 
         raw_open(fd, PROTO_OPEN_PUB, 7, "mis.small");
         assert_int_equal(raw_frame_read(fd, &fr), 1);
@@ -367,27 +204,27 @@ static void test_over_channel_limit(void **state) {
         le32_put(body, le32_get(fr.body + 8));
         raw_frame_send(fd, PROTO_PUBLISH, body, 4 + 100);
         raw_frame_send(fd, PROTO_PUBLISH, body, 4 + 101);
-        expect_error_and_close(fd, EMSGSIZE);
+        raw_expect_error_and_close(fd, EMSGSIZE);
         good_clients_work(*state);
 }
 
 /* A frame cut short by the client closing: only that connection goes. */
 static void test_truncated_then_close(void **state) {
         uint8_t buf[PROTO_HEADER_BYTES + 10] = {};
-        int fd = raw_connect(*state);
+        int fd = raw_connect(broker(state));
 
         raw_header(buf, PROTO_MAGIC, PROTO_HELLO, 0, 20);
         raw_send(fd, buf, sizeof(buf));
         (void)close(fd);
 
-        fd = raw_ready(*state);
+        fd = raw_ready(broker(state), "raw");
         raw_header(buf, PROTO_MAGIC, PROTO_PUBLISH, 0, 1000);
         raw_send(fd, buf, sizeof(buf));
         assert_int_equal(shutdown(fd, SHUT_WR), 0);
-        expect_closed(fd);
+        raw_expect_closed(fd);
         (void)close(fd);
 
-        fd = raw_ready(*state);
+        fd = raw_ready(broker(state), "raw");
         raw_send(fd, buf, 5); /* half a header */
         (void)close(fd);
         good_clients_work(*state);
@@ -396,76 +233,76 @@ static void test_truncated_then_close(void **state) {
 /* ---- After the handshake ------------------------------------------------ */
 
 static void test_unknown_type(void **state) {
-        int fd = raw_ready(*state);
+        int fd = raw_ready(broker(state), "raw");
 
         raw_frame_send(fd, 0x7f, "abcd", 4);
-        expect_error_and_close(fd, EPROTO);
-        fd = raw_connect(*state);
+        raw_expect_error_and_close(fd, EPROTO);
+        fd = raw_connect(broker(state));
         raw_frame_send(fd, 0xee, NULL, 0);
-        expect_error_and_close(fd, EPROTO);
-        fd = raw_ready(*state);
+        raw_expect_error_and_close(fd, EPROTO);
+        fd = raw_ready(broker(state), "raw");
         /* A server-to-client type sent by a client is no better. */
         raw_frame_send(fd, PROTO_MESSAGE, NULL, 0);
         assert_true(raw_frame_read(fd, &(struct raw_frame){}) >= 0);
-        expect_closed(fd);
+        raw_expect_closed(fd);
         (void)close(fd);
         good_clients_work(*state);
 }
 
 static void test_publish_unknown_pub_id(void **state) {
         uint8_t body[4 + 3];
-        int fd = raw_ready(*state);
+        int fd = raw_ready(broker(state), "raw");
 
         le32_put(body, 42);
         memcpy(body + 4, "abc", 3);
         raw_frame_send(fd, PROTO_PUBLISH, body, sizeof(body));
-        expect_error_and_close(fd, EBADF);
+        raw_expect_error_and_close(fd, EBADF);
         good_clients_work(*state);
 }
 
 static void test_malformed_bodies(void **state) {
         uint8_t body[8] = {};
-        int fd = raw_ready(*state);
+        int fd = raw_ready(broker(state), "raw");
 
         raw_frame_send(fd, PROTO_OPEN_PUB, body, 5); /* name length 0 */
-        expect_error_and_close(fd, EBADMSG);
-        fd = raw_ready(*state);
+        raw_expect_error_and_close(fd, EBADMSG);
+        fd = raw_ready(broker(state), "raw");
         raw_frame_send(fd, PROTO_CLOSE_PUB, body, 3); /* too short */
-        expect_error_and_close(fd, EBADMSG);
-        fd = raw_ready(*state);
+        raw_expect_error_and_close(fd, EBADMSG);
+        fd = raw_ready(broker(state), "raw");
         raw_open(fd, PROTO_OPEN_PUB, 1, "a..b");
-        expect_error_and_close(fd, EINVAL);
-        fd = raw_ready(*state);
+        raw_expect_error_and_close(fd, EINVAL);
+        fd = raw_ready(broker(state), "raw");
         raw_open(fd, PROTO_SUBSCRIBE, 1, "a.>.b");
-        expect_error_and_close(fd, EINVAL);
+        raw_expect_error_and_close(fd, EINVAL);
         good_clients_work(*state);
 }
 
 /* Mistakes a correct client can make get a failed REPLY; the connection stays. */
 static void test_nonfatal_replies(void **state) {
         uint8_t body[8];
-        int fd = raw_ready(*state);
+        int fd = raw_ready(broker(state), "raw");
 
         le32_put(body, 5);
         le16_put(body + 4, 99);
         le16_put(body + 6, 0);
         raw_frame_send(fd, PROTO_REQUEST, body, sizeof(body));
-        expect_reply(fd, 5, -EOPNOTSUPP);
+        raw_expect_reply(fd, 5, -EOPNOTSUPP);
         le32_put(body, 6);
         le32_put(body + 4, 77);
         raw_frame_send(fd, PROTO_CLOSE_PUB, body, sizeof(body));
-        expect_reply(fd, 6, -ENOENT);
+        raw_expect_reply(fd, 6, -ENOENT);
         le32_put(body, 8);
         raw_frame_send(fd, PROTO_UNSUBSCRIBE, body, sizeof(body));
-        expect_reply(fd, 8, -ENOENT);
+        raw_expect_reply(fd, 8, -ENOENT);
         le32_put(body, 0); /* request id 0: no reply wanted */
         raw_frame_send(fd, PROTO_UNSUBSCRIBE, body, sizeof(body));
         for (uint32_t i = 0; i < 4; i++) {
                 raw_open(fd, PROTO_SUBSCRIBE, 10 + i, "mis.sub");
-                expect_reply(fd, 10 + i, 0);
+                raw_expect_reply(fd, 10 + i, 0);
         }
         raw_open(fd, PROTO_SUBSCRIBE, 20, "mis.sub"); /* limits.max_subscriptions is 4 */
-        expect_reply(fd, 20, -EDQUOT);
+        raw_expect_reply(fd, 20, -EDQUOT);
         raw_ping(fd, 30);
         (void)close(fd);
         good_clients_work(*state);
