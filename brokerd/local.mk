@@ -6,6 +6,7 @@ brokerd_libbrokerd_la_SOURCES = \
 	brokerd/broker.c brokerd/broker.h \
 	brokerd/config.c brokerd/config.h \
 	brokerd/identity.c brokerd/identity.h \
+	brokerd/quota.c brokerd/quota.h \
 	brokerd/log.c brokerd/log.h \
 	brokerd/listener.c brokerd/listener.h \
 	brokerd/list.h \
