@@ -213,11 +213,12 @@ struct quota_user *quota_next_drained(struct quota *q) {
         return list_entry(n, struct quota_user, wake_node);
 }
 
-int quota_ring_charge(struct quota_user *u, uint32_t max) {
-        if (u->rings >= max)
-                return -EDQUOT;
+bool quota_rings_full(const struct quota_user *u, uint32_t max) {
+        return u->rings >= max;
+}
+
+void quota_ring_charge(struct quota_user *u) {
         u->rings++;
-        return 0;
 }
 
 void quota_ring_release(struct quota_user *u) {

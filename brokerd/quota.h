@@ -110,11 +110,11 @@ bool quota_user_congested(const struct quota_user *u);
 /* Takes the next user off quota->drained, or NULL. */
 struct quota_user *quota_next_drained(struct quota *q);
 
-/*
- * quota_ring_charge() - charge one ring slot to @u.
- * Return: 0; -EDQUOT when @u holds @max already (nothing charged).
- */
-int quota_ring_charge(struct quota_user *u, uint32_t max);
+/* Whether @u holds @max ring slots or more: one more must be refused. */
+bool quota_rings_full(const struct quota_user *u, uint32_t max);
+
+/* Charges one ring slot to @u (the caller checked quota_rings_full()). */
+void quota_ring_charge(struct quota_user *u);
 
 /* Gives one ring slot back. */
 void quota_ring_release(struct quota_user *u);

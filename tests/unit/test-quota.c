@@ -123,27 +123,31 @@ static void test_describe(void **state) {
         quota_disconnect(ur);
 }
 
-/* Ring slots: refused at the limit, counted back exactly. */
+/* Ring slots: full at the limit, counted back exactly. */
 static void test_rings(void **state) {
         struct quota *q = *state;
-        struct identity a = local(1000, 1);
-        struct quota_user *u = connect_ok(q, &a);
+        struct identity a = local(1000, 1), b = local(1001, 1);
+        struct quota_user *u = connect_ok(q, &a), *other = connect_ok(q, &b);
 
-        assert_int_equal(quota_ring_charge(u, 2), 0);
-        assert_int_equal(quota_ring_charge(u, 2), 0);
-        assert_int_equal(quota_ring_charge(u, 2), -EDQUOT);
-        assert_int_equal(u->rings, 2);
+        assert_false(quota_rings_full(u, 2));
+        quota_ring_charge(u);
+        assert_false(quota_rings_full(u, 2));
+        quota_ring_charge(u);
+        assert_true(quota_rings_full(u, 2));
+        assert_false(quota_rings_full(other, 2));
         quota_ring_release(u);
-        assert_int_equal(quota_ring_charge(u, 2), 0);
-        assert_int_equal(quota_ring_charge(u, 2), -EDQUOT);
+        assert_false(quota_rings_full(u, 2));
+        quota_ring_charge(u);
         /* A lowered limit refuses new slots and keeps the ones held. */
-        assert_int_equal(quota_ring_charge(u, 1), -EDQUOT);
+        assert_true(quota_rings_full(u, 1));
         assert_int_equal(u->rings, 2);
-        assert_int_equal(quota_ring_charge(u, 0), -EDQUOT);
+        /* 0: no rings at all. */
+        assert_true(quota_rings_full(other, 0));
         quota_ring_release(u);
         quota_ring_release(u);
         assert_int_equal(u->rings, 0);
         quota_disconnect(u);
+        quota_disconnect(other);
 }
 
 /* Congested past the limit, drained at half of it: each transition reported once. */
