@@ -56,6 +56,14 @@ static void broker_reaper_cb(evutil_socket_t fd, short what, void *userdata) {
         }
 }
 
+static void broker_users_drained_cb(evutil_socket_t fd, short what, void *userdata) {
+        struct broker *b = userdata;
+        struct quota_user *u;
+
+        while ((u = quota_next_drained(&b->quota)))
+                peer_user_drained(u);
+}
+
 static void broker_tick_cb(evutil_socket_t fd, short what, void *userdata) {
         struct broker *b = userdata;
         uint64_t now = plat_now_usec();
@@ -81,6 +89,10 @@ void broker_schedule_reap(struct broker *b) {
         event_active(b->reaper, EV_TIMEOUT, 0);
 }
 
+void broker_schedule_users_drained(struct broker *b) {
+        event_active(b->users_drained, EV_TIMEOUT, 0);
+}
+
 static int broker_setup_events(struct broker *b) {
         b->base = event_base_new();
         if (!b->base)
@@ -88,8 +100,9 @@ static int broker_setup_events(struct broker *b) {
         b->sig_term = evsignal_new(b->base, SIGTERM, broker_signal_cb, b);
         b->sig_int = evsignal_new(b->base, SIGINT, broker_signal_cb, b);
         b->reaper = event_new(b->base, -1, 0, broker_reaper_cb, b);
+        b->users_drained = event_new(b->base, -1, 0, broker_users_drained_cb, b);
         b->tick = evtimer_new(b->base, broker_tick_cb, b);
-        if (!b->sig_term || !b->sig_int || !b->reaper || !b->tick)
+        if (!b->sig_term || !b->sig_int || !b->reaper || !b->users_drained || !b->tick)
                 return -ENOMEM;
         if (evsignal_add(b->sig_term, NULL) < 0 || evsignal_add(b->sig_int, NULL) < 0)
                 return -EIO;
@@ -114,6 +127,8 @@ int broker_new(const struct config *config, struct broker **ret) {
         b->rl_clients = (struct log_ratelimit)LOG_RATELIMIT_INIT(10 * USEC_PER_SEC, 200);
         b->start_usec = plat_now_usec();
         r = channel_registry_init(&b->registry, config);
+        if (r >= 0)
+                r = quota_init(&b->quota);
         if (r >= 0)
                 r = broker_setup_events(b);
         if (r >= 0)
@@ -146,10 +161,12 @@ struct broker *broker_free(struct broker *b) {
         while ((n = list_first(&b->peers)))
                 peer_free(list_entry(n, struct peer, node));
         channel_registry_deinit(&b->registry);
+        quota_deinit(&b->quota);
         b->status = status_free(b->status);
         event_freep_(&b->sig_term);
         event_freep_(&b->sig_int);
         event_freep_(&b->reaper);
+        event_freep_(&b->users_drained);
         event_freep_(&b->tick);
         if (b->base)
                 event_base_free(b->base);
@@ -181,29 +198,73 @@ int broker_run(struct broker *b) {
 }
 
 /*
- * Over the connection limit: say why in an ERROR frame and close. The
+ * Over a connection limit: say why in an ERROR frame and close. The
  * socket is fresh and the frame small, so one non-blocking write suffices;
  * reading what the client already sent first avoids a TCP reset that could
- * discard the frame before the client reads it.
+ * discard the frame before the client reads it. No peer is set up, so a
+ * client that keeps trying costs an accept and a write, nothing that
+ * lingers.
  */
-static void broker_reject(struct broker *b, int fd) {
+static void broker_reject(int fd, int code, const char *text) {
         uint8_t head[PROTO_HEAD_MAX], junk[4096];
-        char text[128];
-        struct proto_error e = {.code = EMFILE, .text = text};
+        struct proto_error e = {.code = (uint32_t)code, .text = text, .text_len = strlen(text)};
         struct iovec iov[2];
 
-        e.text_len = (size_t)snprintf(text, sizeof(text), "too many connections (limit %u)",
-                                      b->config->max_connections);
         iov[0] = (struct iovec){.iov_base = head, .iov_len = proto_encode_error(head, &e)};
-        iov[1] = (struct iovec){.iov_base = text, .iov_len = e.text_len};
-        (void)log_rl(&b->rl_accept, LOG_WARNING, "rejecting a connection: %s", text);
+        iov[1] = (struct iovec){.iov_base = (void *)text, .iov_len = e.text_len};
         (void)!writev(fd, iov, 2);
         (void)shutdown(fd, SHUT_WR);
         (void)!read(fd, junk, sizeof(junk));
         (void)close(fd);
 }
 
+/* Who connects: the kernel says for a UNIX peer; a TCP client is anonymous. */
+static void broker_identify(int fd, enum peer_transport transport, struct identity *ret) {
+        if (transport == PEER_TRANSPORT_UNIX) {
+                (void)identity_from_unix_socket(fd, ret);
+                return;
+        }
+        memset(ret, 0, sizeof(*ret));
+        ret->kind = IDENTITY_ANONYMOUS;
+}
+
+/* One rate-limited line per refusal, naming the identity and the limit. */
+static void broker_log_refusal(struct broker *b, const struct identity *id, const char *limit,
+                               uint32_t value) {
+        char who[QUOTA_USER_TEXT_MAX];
+
+        (void)log_rl(&b->rl_accept, LOG_WARNING, "%s: refused: %s (%u) reached",
+                     identity_describe(id, who, sizeof(who)), limit, value);
+}
+
+/*
+ * Whether a connection of @id may join: the broker-wide limit first, then
+ * its user's.
+ * Return: 0; -ENFILE or -EDQUOT with the client's text in @text (logged).
+ */
+static int broker_admit(struct broker *b, const struct identity *id, char *text, size_t len) {
+        const struct config *c = b->config;
+        char user[QUOTA_USER_TEXT_MAX];
+
+        if (b->n_peers >= c->max_connections) {
+                broker_log_refusal(b, id, "max_connections", c->max_connections);
+                (void)snprintf(text, len, "too many connections (max_connections %u)",
+                               c->max_connections);
+                return -ENFILE;
+        }
+        if (quota_connections(&b->quota, id) >= c->max_connections_per_uid) {
+                broker_log_refusal(b, id, "max_connections_per_uid", c->max_connections_per_uid);
+                (void)snprintf(text, len, "%s: too many connections (max_connections_per_uid %u)",
+                               quota_user_describe(quota_find(&b->quota, id), user, sizeof(user)),
+                               c->max_connections_per_uid);
+                return -EDQUOT;
+        }
+        return 0;
+}
+
 void broker_accept(struct broker *b, int fd, enum peer_transport transport) {
+        char text[QUOTA_USER_TEXT_MAX + 128];
+        struct identity id;
         struct peer *p;
         int r;
 
@@ -211,11 +272,13 @@ void broker_accept(struct broker *b, int fd, enum peer_transport transport) {
                 (void)close(fd);
                 return;
         }
-        if (b->n_peers >= b->config->max_connections) {
-                broker_reject(b, fd);
+        broker_identify(fd, transport, &id);
+        r = broker_admit(b, &id, text, sizeof(text));
+        if (r < 0) {
+                broker_reject(fd, -r, text);
                 return;
         }
-        r = peer_new(b, fd, transport, &p);
+        r = peer_new(b, fd, transport, &id, &p);
         if (r < 0) {
                 (void)log_rl(&b->rl_accept, LOG_ERR, "cannot set up a connection: %s",
                              strerror(-r));

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "list.h"
 #include "log.h"
+#include "quota.h"
 
 struct event;
 struct event_base;
@@ -35,6 +36,7 @@ struct broker {
         struct event_base *base;
         const struct config *config;
         struct channel_registry registry;
+        struct quota quota; /* what each user's connections hold together */
 
         struct list_node listeners; /* struct listener.node */
         struct list_node peers;     /* struct peer.node, every live connection */
@@ -51,6 +53,7 @@ struct broker {
         struct event *sig_term;
         struct event *sig_int;
         struct event *reaper; /* manual event: frees closed peers outside their callbacks */
+        struct event *users_drained; /* manual event: wakes users back under their queue quota */
         struct event *tick;   /* 1 s stall check, armed only while a peer is congested or
                                  a ring has subscribers that could hold publishers back */
         struct status *status; /* STATUS= updates when n_peers or channels change */
@@ -87,6 +90,12 @@ void broker_accept(struct broker *b, int fd, enum peer_transport transport);
 
 /* Lets the reaper run at the end of this loop iteration. */
 void broker_schedule_reap(struct broker *b);
+
+/*
+ * Some user got back under half its queued-bytes quota (quota.h): wake its
+ * connections' waiting publishers outside the output callback that noticed.
+ */
+void broker_schedule_users_drained(struct broker *b);
 
 /*
  * Arms the stall tick if it is not armed; called when a peer becomes

@@ -229,8 +229,9 @@ static int channel_new(struct channel_registry *reg, const char *name, size_t le
         return 0;
 }
 
-int channel_registry_acquire(struct channel_registry *reg, const char *name, size_t len,
-                             struct channel **ret) {
+/* Finds or creates; @limited: a new channel must fit in limits.max_channels. */
+static int registry_get(struct channel_registry *reg, const char *name, size_t len, bool limited,
+                        struct channel **ret) {
         struct channel *c;
         int r;
 
@@ -239,6 +240,8 @@ int channel_registry_acquire(struct channel_registry *reg, const char *name, siz
                 *ret = c;
                 return 0;
         }
+        if (limited && reg->n_channels >= reg->config->max_channels)
+                return -ENFILE;
         r = channel_new(reg, name, len, &c);
         if (r < 0)
                 return r;
@@ -251,6 +254,11 @@ int channel_registry_acquire(struct channel_registry *reg, const char *name, siz
         return 0;
 }
 
+int channel_registry_acquire(struct channel_registry *reg, const char *name, size_t len,
+                             struct channel **ret) {
+        return registry_get(reg, name, len, true, ret);
+}
+
 int channel_registry_declare(struct channel_registry *reg) {
         const struct config *cfg = reg->config;
         struct channel *c;
@@ -259,8 +267,9 @@ int channel_registry_declare(struct channel_registry *reg) {
         for (size_t i = 0; i < cfg->n_rules; i++) {
                 if (cfg->rules[i].is_pattern)
                         continue;
-                r = channel_registry_acquire(reg, cfg->rules[i].pattern,
-                                             strlen(cfg->rules[i].pattern), &c);
+                /* Declared channels count toward max_channels but always exist. */
+                r = registry_get(reg, cfg->rules[i].pattern, strlen(cfg->rules[i].pattern), false,
+                                 &c);
                 if (r < 0)
                         return r;
                 c->declared = true;

@@ -169,7 +169,7 @@ struct payload *payload_unref(struct payload *p);
 int channel_registry_init(struct channel_registry *reg, const struct config *config);
 /* Frees every channel; subscriptions must be gone already. */
 void channel_registry_deinit(struct channel_registry *reg);
-/* Creates the channels the configuration declares by exact name. */
+/* Creates the channels the configuration declares by exact name, max_channels or not. */
 int channel_registry_declare(struct channel_registry *reg);
 struct channel *channel_registry_find(struct channel_registry *reg, const char *name, size_t len);
 
@@ -178,7 +178,8 @@ struct channel *channel_registry_find(struct channel_registry *reg, const char *
  * @name, @len: a valid channel name (the caller checked it).
  * A new channel gets config_channel_settings() and every matching wildcard
  * subscription attached.
- * Return: 0; -ENOMEM.
+ * Return: 0; -ENFILE (a new channel would pass limits.max_channels);
+ * -ENOMEM.
  */
 int channel_registry_acquire(struct channel_registry *reg, const char *name, size_t len,
                              struct channel **ret);
@@ -241,7 +242,8 @@ uint64_t channel_dropped(const struct channel *c);
  * @pattern, @len: valid per channel_pattern_valid().
  * An exact name creates its channel; a pattern attaches to every existing
  * matching channel now and to matching channels created later.
- * Return: 0; -ENOMEM.
+ * Return: 0; -ENFILE (an exact name's new channel would pass
+ * limits.max_channels); -ENOMEM.
  */
 int subscription_new(struct channel_registry *reg, const char *pattern, size_t len,
                      const struct subscription_ops *ops, void *owner, uint32_t id,

@@ -244,6 +244,10 @@ DEFINE_SETTER(set_output_queue_bytes, struct config, output_queue_bytes, 1)
 DEFINE_SETTER(set_stall_timeout, struct config, stall_timeout_usec, USEC_PER_MSEC)
 DEFINE_SETTER(set_handshake_timeout, struct config, handshake_timeout_usec, USEC_PER_MSEC)
 DEFINE_SETTER(set_max_subscriptions, struct config, max_subscriptions, 1)
+DEFINE_SETTER(set_max_connections_per_uid, struct config, max_connections_per_uid, 1)
+DEFINE_SETTER(set_max_channels, struct config, max_channels, 1)
+DEFINE_SETTER(set_max_queued_bytes_per_uid, struct config, max_queued_bytes_per_uid, 1)
+DEFINE_SETTER(set_max_rings_per_uid, struct config, max_rings_per_uid, 1)
 DEFINE_SETTER(set_channel_max, struct channel_settings, max_message_bytes, 1)
 DEFINE_SETTER(set_ring_bytes, struct channel_settings, ring_bytes, 1)
 DEFINE_SETTER(set_overflow, struct channel_settings, overflow, 1)
@@ -423,6 +427,10 @@ static const struct key limits_keys[] = {
         {"stall_timeout_ms", key_uint, 100, 3600000, set_stall_timeout},
         {"handshake_timeout_ms", key_uint, 100, 600000, set_handshake_timeout},
         {"max_subscriptions", key_uint, 1, 1000000, set_max_subscriptions},
+        {"max_connections_per_uid", key_uint, 1, 1000000, set_max_connections_per_uid},
+        {"max_channels", key_uint, 1, 1000000, set_max_channels},
+        {"max_queued_bytes_per_uid", key_uint, 64 * KIB, 1024 * GIB, set_max_queued_bytes_per_uid},
+        {"max_rings_per_uid", key_uint, 0, 1000000, set_max_rings_per_uid},
         {},
 };
 
@@ -436,6 +444,30 @@ static const struct key channel_keys[] = {
 };
 
 /*
+ * One user's connections together may queue at least what one of them may:
+ * otherwise a single connection would count as congested before its own
+ * cap. A stated value below output_queue_bytes is an error; the built-in
+ * default follows a larger output_queue_bytes up.
+ */
+static int limits_check_queues(struct loader *l, struct config *c, json_t *limits) {
+        const char *name = "max_queued_bytes_per_uid";
+        size_t old;
+        int r;
+
+        if (c->max_queued_bytes_per_uid >= c->output_queue_bytes)
+                return 0;
+        if (!json_object_get(limits, name)) {
+                c->max_queued_bytes_per_uid = c->output_queue_bytes;
+                return 0;
+        }
+        old = path_push(l, name, strlen(name));
+        r = loader_error(l, "%" PRIu64 " is less than limits.output_queue_bytes (%" PRIu64 ")",
+                         c->max_queued_bytes_per_uid, c->output_queue_bytes);
+        path_pop(l, old);
+        return r;
+}
+
+/*
  * A lower broker-wide limit lowers the built-in channel default with it; only
  * a channel limit the file states is an error when above it.
  */
@@ -444,6 +476,8 @@ static int key_limits(struct loader *l, const struct key *k, json_t *v, void *ta
         int r;
 
         r = object_load(l, limits_keys, v, c);
+        if (r >= 0)
+                r = limits_check_queues(l, c, v);
         if (r < 0)
                 return r;
         c->channel_defaults.max_message_bytes =
@@ -573,6 +607,10 @@ void config_init_defaults(struct config *c) {
                 .stall_timeout_usec = 30000 * USEC_PER_MSEC,
                 .handshake_timeout_usec = 10000 * USEC_PER_MSEC,
                 .max_subscriptions = 1024,
+                .max_connections_per_uid = 128,
+                .max_channels = 4096,
+                .max_queued_bytes_per_uid = 128 * MIB,
+                .max_rings_per_uid = 64,
                 .channel_defaults = CHANNEL_SETTINGS_DEFAULT,
                 .access = {.default_allow = true},
         };

@@ -73,6 +73,14 @@ struct config {
                                          100..3600000 */
         uint64_t handshake_timeout_usec; /* "handshake_timeout_ms", default 10000, 100..600000 */
         uint32_t max_subscriptions;   /* per connection, default 1024, 1..1000000 */
+        /* Per-user quotas (quota.h); a user is a local uid, a remote name, or "anonymous". */
+        uint32_t max_connections_per_uid;  /* default 128, 1..1000000 */
+        uint32_t max_channels;             /* channels at once, declared ones included; default
+                                              4096, 1..1000000 */
+        uint64_t max_queued_bytes_per_uid; /* output queued to one user's connections together;
+                                              default 128 MiB, output_queue_bytes..1 TiB */
+        uint32_t max_rings_per_uid;        /* ring slots one user's connections hold; default
+                                              64, 0..1000000 */
 
         /* "channel_defaults" */
         struct channel_settings channel_defaults;

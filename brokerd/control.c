@@ -284,6 +284,35 @@ static json_t *clients_json(struct broker *b) {
         return arr;
 }
 
+/* One user's account (quota.h): what its connections hold together. */
+static json_t *user_stats(const struct quota_user *u) {
+        char text[QUOTA_USER_TEXT_MAX];
+        bool local = u->kind == IDENTITY_LOCAL;
+        json_t *o = json_object();
+
+        if (!o || obj_set(o, "user", json_string(quota_user_describe(u, text, sizeof(text)))) < 0 ||
+            obj_set(o, "uid", local ? json_integer(u->uid) : json_null()) < 0 ||
+            obj_set(o, "connections", json_u64(u->connections)) < 0 ||
+            obj_set(o, "queued_bytes", json_u64(u->queued_bytes)) < 0 ||
+            obj_set(o, "rings", json_u64(u->rings)) < 0 ||
+            obj_set(o, "congested", json_boolean(u->congested)) < 0)
+                return json_decref(o), NULL;
+        return o;
+}
+
+static json_t *users_json(struct broker *b) {
+        const struct quota_user *u;
+        json_t *arr = json_array();
+
+        if (!arr)
+                return NULL;
+        list_for_each(u, &b->quota.users, node) {
+                if (arr_add(arr, user_stats(u)) < 0)
+                        return json_decref(arr), NULL;
+        }
+        return arr;
+}
+
 /* Connections being closed still hold a descriptor, but are no longer clients. */
 static size_t count_clients(struct broker *b) {
         struct peer *p;
@@ -310,7 +339,7 @@ static json_t *stats_json(struct broker *b) {
             obj_set(o, "dropped", json_u64(dropped)) < 0 ||
             obj_set(o, "slow_disconnects", json_u64(b->slow_disconnects)) < 0 ||
             obj_set(o, "channel_stats", channels_json(b, NULL, channel_stats)) < 0 ||
-            obj_set(o, "clients", clients_json(b)) < 0)
+            obj_set(o, "clients", clients_json(b)) < 0 || obj_set(o, "users", users_json(b)) < 0)
                 return json_decref(o), NULL;
         return o;
 }

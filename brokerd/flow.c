@@ -27,7 +27,7 @@
 #include "peer.h"
 
 bool flow_is_blocked(const struct peer *pub) {
-        return !list_is_empty(&pub->waits) || pub->space_wait;
+        return !list_is_empty(&pub->waits) || pub->space_wait || pub->reply_wait;
 }
 
 int flow_wait(struct peer *pub, struct peer *sub) {

@@ -7,6 +7,7 @@ brokerd_libbrokerd_la_SOURCES = \
 	brokerd/config.c brokerd/config-access.c brokerd/config.h brokerd/config-internal.h \
 	brokerd/acl.c brokerd/acl.h \
 	brokerd/identity.c brokerd/identity.h \
+	brokerd/quota.c brokerd/quota.h \
 	brokerd/log.c brokerd/log.h \
 	brokerd/listener.c brokerd/listener.h \
 	brokerd/list.h \

@@ -119,17 +119,37 @@ static void peer_queue_message(struct peer *p, struct subscription *s,
                 peer_queue(p, head, n, m->data, m->size);
 }
 
-/* Applies the channel's overflow policy when @p's queue is over the cap. */
+/* The disconnect policy met a congested queue: say whose limit it was. */
+static void peer_overflow_disconnect(struct peer *p, const struct channel *c) {
+        const struct config *cfg = p->broker->config;
+
+        if (peer_queued(p) > cfg->output_queue_bytes)
+                peer_log(p, LOG_WARNING,
+                         "output queue over %llu bytes on channel \"%s\" (policy disconnect); "
+                         "disconnecting",
+                         (unsigned long long)cfg->output_queue_bytes, c->name);
+        else
+                peer_log(p, LOG_WARNING,
+                         "its user's output queues over max_queued_bytes_per_uid (%llu) on "
+                         "channel \"%s\" (policy disconnect); disconnecting",
+                         (unsigned long long)cfg->max_queued_bytes_per_uid, c->name);
+        p->broker->slow_disconnects++;
+        peer_close(p);
+}
+
+/*
+ * Applies the channel's overflow policy when @p counts as over its cap:
+ * its own queue, or its user's queues together (peer_congested()).
+ */
 static enum deliver_result peer_deliver(struct subscription *s, const struct channel_message *m,
                                         struct peer *origin) {
         struct peer *p = s->owner;
-        uint64_t cap = p->broker->config->output_queue_bytes;
         enum proto_overflow policy = m->channel->settings.overflow;
         bool live = !(m->flags & PROTO_FLAG_RETAIN);
 
         if (p->state != PEER_RUNNING)
                 return DELIVER_SKIPPED;
-        if (live && peer_queued(p) > cap) {
+        if (live && peer_congested(p)) {
                 if (policy == PROTO_OVERFLOW_DROP) {
                         s->lost++;
                         p->dropped++;
@@ -137,12 +157,7 @@ static enum deliver_result peer_deliver(struct subscription *s, const struct cha
                         return DELIVER_DROPPED;
                 }
                 if (policy == PROTO_OVERFLOW_DISCONNECT) {
-                        peer_log(p, LOG_WARNING,
-                                 "output queue over %llu bytes on channel \"%s\" (policy "
-                                 "disconnect); disconnecting",
-                                 (unsigned long long)cap, m->channel->name);
-                        p->broker->slow_disconnects++;
-                        peer_close(p);
+                        peer_overflow_disconnect(p, m->channel);
                         return DELIVER_SKIPPED;
                 }
         }
@@ -150,7 +165,7 @@ static enum deliver_result peer_deliver(struct subscription *s, const struct cha
                 peer_send_loss(p, s);
         peer_queue_message(p, s, m);
         p->sent++;
-        if (live && policy == PROTO_OVERFLOW_BLOCK && peer_queued(p) > cap) {
+        if (live && policy == PROTO_OVERFLOW_BLOCK && peer_congested(p)) {
                 peer_mark_congested(p);
                 if (origin)
                         (void)flow_wait(origin, p);
@@ -168,7 +183,7 @@ static void peer_lose(struct subscription *s, uint64_t count) {
                 return;
         s->lost += count;
         p->dropped += count;
-        if (peer_queued(p) <= p->broker->config->output_queue_bytes)
+        if (!peer_congested(p))
                 peer_send_loss(p, s);
         else
                 p->loss_pending = true;
@@ -246,6 +261,16 @@ static void peer_send_open_reply(struct peer *p, uint32_t request_id, uint32_t i
         peer_send_reply(p, request_id, 0, rec, sizeof(rec));
 }
 
+int peer_refuse_channel(struct peer *p, uint32_t request_id, int r) {
+        uint32_t max = p->broker->config->max_channels;
+
+        if (r != -ENFILE)
+                return r;
+        peer_log_quota(p, "max_channels", max);
+        peer_send_reply_text(p, request_id, -ENFILE, "too many channels (max_channels %u)", max);
+        return 0;
+}
+
 static int peer_on_open_pub(struct peer *p, const uint8_t *body, size_t len) {
         char esc[LOG_ESCAPE_BYTES(PROTO_NAME_MAX)];
         struct publisher *pub;
@@ -261,8 +286,10 @@ static int peer_on_open_pub(struct peer *p, const uint8_t *body, size_t len) {
         if (!peer_access_check(p, m.request_id, "OPEN_PUB", ACL_PUBLISH, m.name, m.name_len))
                 return 0;
         if (p->n_pubs >= p->broker->config->max_subscriptions) {
-                peer_log(p, LOG_NOTICE, "publisher limit reached");
-                peer_send_reply_text(p, m.request_id, -EDQUOT, "too many publishers (limit %u)",
+                peer_log_quota(p, "max_subscriptions", p->broker->config->max_subscriptions);
+                peer_send_reply_text(p, m.request_id, -EMFILE,
+                                     "too many publishers on this connection (max_subscriptions "
+                                     "%u)",
                                      p->broker->config->max_subscriptions);
                 return 0;
         }
@@ -275,7 +302,7 @@ static int peer_on_open_pub(struct peer *p, const uint8_t *body, size_t len) {
         r = channel_registry_acquire(&p->broker->registry, m.name, m.name_len, &c);
         if (r < 0) {
                 free(pub);
-                return r;
+                return peer_refuse_channel(p, m.request_id, r);
         }
         pub->peer = p;
         pub->channel = c;
@@ -302,8 +329,10 @@ static int peer_on_subscribe(struct peer *p, const uint8_t *body, size_t len) {
         if (!peer_access_check(p, m.request_id, "SUBSCRIBE", ACL_SUBSCRIBE, m.name, m.name_len))
                 return 0;
         if (p->n_subs + peer_ring_count(p, PROTO_RING_SUBSCRIBER) >= cfg->max_subscriptions) {
-                peer_log(p, LOG_NOTICE, "subscription limit reached");
-                peer_send_reply_text(p, m.request_id, -EDQUOT, "too many subscriptions (limit %u)",
+                peer_log_quota(p, "max_subscriptions", cfg->max_subscriptions);
+                peer_send_reply_text(p, m.request_id, -EMFILE,
+                                     "too many subscriptions on this connection "
+                                     "(max_subscriptions %u)",
                                      cfg->max_subscriptions);
                 return 0;
         }
@@ -313,7 +342,7 @@ static int peer_on_subscribe(struct peer *p, const uint8_t *body, size_t len) {
         r = subscription_new(&p->broker->registry, m.name, m.name_len, &peer_subscription_ops, p,
                              p->last_sub_id + 1, &s);
         if (r < 0)
-                return r;
+                return peer_refuse_channel(p, m.request_id, r);
         p->subs[p->n_subs++] = s;
         p->last_sub_id = s->id;
         if (s->wildcard) {

@@ -185,13 +185,25 @@ static int peer_send_reply_fds(struct peer *p, uint32_t request_id, const void *
         return 0;
 }
 
-void peer_drop_rings(struct peer *p) {
-        while (p->n_rings > 0) {
-                struct peer_ring *pr = &p->rings[--p->n_rings];
+/* Remembers a slot handed out, charging it to the user (max_rings_per_uid). */
+static void peer_ring_add(struct peer *p, const struct peer_ring *pr) {
+        p->rings[p->n_rings++] = *pr;
+        quota_ring_charge(p->user);
+}
 
-                ring_owner_release(pr->channel->ring, pr->role, pr->slot);
-                channel_release(pr->channel);
-        }
+/* Forgets the slot @p->rings[@i] (the last one fills the gap) and gives it back. */
+static struct peer_ring peer_ring_forget(struct peer *p, size_t i) {
+        struct peer_ring pr = p->rings[i];
+
+        p->rings[i] = p->rings[--p->n_rings];
+        quota_ring_release(p->user);
+        ring_owner_release(pr.channel->ring, pr.role, pr.slot);
+        return pr;
+}
+
+void peer_drop_rings(struct peer *p) {
+        while (p->n_rings > 0)
+                channel_release(peer_ring_forget(p, p->n_rings - 1).channel);
 }
 
 static int peer_reserve_ring(struct peer *p) {
@@ -275,8 +287,12 @@ static int peer_ring_hand_out(struct peer *p, const struct proto_open_ring *m, s
                 peer_send_reply_text(p, m->request_id, r, "no free ring slot: %s", strerror(-r));
                 return 0;
         }
-        p->rings[p->n_rings++] = (struct peer_ring){
-                .channel = c, .slot = slot, .handle = ++p->last_ring_handle, .role = m->role};
+        peer_ring_add(p, &(struct peer_ring){
+                                 .channel = c,
+                                 .slot = slot,
+                                 .handle = ++p->last_ring_handle,
+                                 .role = m->role,
+                         });
         rr = (struct proto_ring_reply){
                 .slot = slot,
                 .handle = p->last_ring_handle,
@@ -300,8 +316,8 @@ static int peer_ring_hand_out(struct peer *p, const struct proto_open_ring *m, s
                  m->role == PROTO_RING_SUBSCRIBER ? "subscriber" : "publisher", slot, rr.n_fds);
         r = peer_send_reply_fds(p, m->request_id, rec, rec_len, tail, tail_len, fds, rr.n_fds);
         if (r < 0) {
-                p->n_rings--;
-                ring_owner_release(c->ring, m->role, slot);
+                /* The caller releases @c: forgetting the slot must not. */
+                (void)peer_ring_forget(p, p->n_rings - 1);
                 if (r == -ENOMEM)
                         return r;
                 peer_log(p, LOG_WARNING, "cannot pass the ring's descriptors: %s", strerror(-r));
@@ -332,6 +348,34 @@ static bool peer_ring_over_limit(const struct peer *p, uint8_t role) {
         return n >= p->broker->config->max_subscriptions;
 }
 
+/*
+ * The per-connection limit (-EMFILE), then the user's (-EDQUOT), before
+ * any channel or ring is made for the request.
+ * Return: 0 (room); the refusal, already answered and logged.
+ */
+static int peer_ring_check_quotas(struct peer *p, const struct proto_open_ring *m) {
+        const struct config *cfg = p->broker->config;
+        char user[QUOTA_USER_TEXT_MAX];
+
+        if (peer_ring_over_limit(p, m->role)) {
+                peer_log_quota(p, "max_subscriptions", cfg->max_subscriptions);
+                peer_send_reply_text(p, m->request_id, -EMFILE,
+                                     "too many %s on this connection (max_subscriptions %u)",
+                                     m->role == PROTO_RING_SUBSCRIBER ? "subscriptions"
+                                                                      : "ring publishers",
+                                     cfg->max_subscriptions);
+                return -EMFILE;
+        }
+        if (quota_rings_full(p->user, cfg->max_rings_per_uid)) {
+                peer_log_quota(p, "max_rings_per_uid", cfg->max_rings_per_uid);
+                peer_send_reply_text(p, m->request_id, -EDQUOT,
+                                     "%s: too many ring slots (max_rings_per_uid %u)",
+                                     peer_user_text(p, user, sizeof(user)), cfg->max_rings_per_uid);
+                return -EDQUOT;
+        }
+        return 0;
+}
+
 int peer_on_open_ring(struct peer *p, const uint8_t *body, size_t len) {
         char esc[LOG_ESCAPE_BYTES(PROTO_NAME_MAX)];
         struct proto_open_ring m;
@@ -354,21 +398,14 @@ int peer_on_open_ring(struct peer *p, const uint8_t *body, size_t len) {
                 return 0;
         }
         /* Before anything is created: a refused peer gets no channel, no ring, no descriptor. */
-        if (!peer_ring_access_check(p, &m))
+        if (!peer_ring_access_check(p, &m) || peer_ring_check_quotas(p, &m) < 0)
                 return 0;
-        if (peer_ring_over_limit(p, m.role)) {
-                peer_log(p, LOG_NOTICE, "subscription limit reached");
-                peer_send_reply_text(p, m.request_id, -EDQUOT,
-                                     "too many subscriptions or publishers (limit %u)",
-                                     p->broker->config->max_subscriptions);
-                return 0;
-        }
         r = peer_reserve_ring(p);
         if (r < 0)
                 return r;
         r = channel_registry_acquire(&p->broker->registry, m.name, m.name_len, &c);
         if (r < 0)
-                return r;
+                return peer_refuse_channel(p, m.request_id, r);
         r = peer_ring_get(p, m.request_id, c);
         r = r < 0 ? 0 : peer_ring_hand_out(p, &m, c);
         /* A channel created for nothing (no ring, no slot) goes again. */
@@ -378,7 +415,6 @@ int peer_on_open_ring(struct peer *p, const uint8_t *body, size_t len) {
 
 int peer_on_close_ring(struct peer *p, const uint8_t *body, size_t len) {
         struct proto_close_ring m;
-        struct peer_ring pr;
         size_t i;
 
         if (proto_decode_close_ring(body, len, &m) < 0)
@@ -392,11 +428,8 @@ int peer_on_close_ring(struct peer *p, const uint8_t *body, size_t len) {
                                              m.handle);
                 return 0;
         }
-        /* Rings are in no order: the last one fills the gap. */
-        pr = p->rings[i];
-        p->rings[i] = p->rings[--p->n_rings];
-        ring_owner_release(pr.channel->ring, pr.role, pr.slot);
-        channel_release(pr.channel);
+        /* Careful: may free the channel. */
+        channel_release(peer_ring_forget(p, i).channel);
         if (m.request_id != 0)
                 peer_send_reply(p, m.request_id, 0, NULL, 0);
         return 0;

@@ -40,6 +40,11 @@ size_t peer_queued(const struct peer *p) {
         return evbuffer_get_length(bufferevent_get_output(p->bev));
 }
 
+bool peer_congested(const struct peer *p) {
+        return peer_queued(p) > p->broker->config->output_queue_bytes ||
+               quota_user_congested(p->user);
+}
+
 static struct timeval usec_to_timeval(uint64_t usec) {
         return (struct timeval){
                 .tv_sec = (time_t)(usec / USEC_PER_SEC),
@@ -58,6 +63,17 @@ void peer_log(struct peer *p, int prio, const char *fmt, ...) {
         (void)vsnprintf(text, sizeof(text), fmt, ap);
         va_end(ap);
         (void)log_rl(&p->broker->rl_clients, prio, "%s: %s", p->label, text);
+}
+
+void peer_log_quota(struct peer *p, const char *limit, uint64_t value) {
+        char who[QUOTA_USER_TEXT_MAX];
+
+        peer_log(p, LOG_WARNING, "%s: refused: %s (%llu) reached",
+                 identity_describe(&p->ident, who, sizeof(who)), limit, (unsigned long long)value);
+}
+
+const char *peer_user_text(const struct peer *p, char *buf, size_t len) {
+        return quota_user_describe(p->user, buf, len);
 }
 
 void peer_close(struct peer *p) {
@@ -159,11 +175,23 @@ void peer_send_loss(struct peer *p, struct subscription *s) {
         s->lost = 0;
 }
 
+/*
+ * How far @p got writing: its own bytes written, or while its user is
+ * congested, those of all the user's connections (a connection with an
+ * empty queue still waits for its user's, and a user that writes nothing
+ * at all is what stalls).
+ */
+static uint64_t peer_progress(const struct peer *p) {
+        if (quota_user_congested(p->user))
+                return p->user->written;
+        return p->queued_total - peer_queued(p);
+}
+
 void peer_mark_congested(struct peer *p) {
         if (p->block_congested)
                 return;
         p->block_congested = true;
-        p->stall_written = p->queued_total - peer_queued(p);
+        p->stall_written = peer_progress(p);
         p->stall_since_usec = plat_now_usec();
         list_append(&p->broker->congested, &p->congested_node);
         broker_watch_congestion(p->broker);
@@ -176,9 +204,10 @@ void peer_unmark_congested(struct peer *p) {
 
 void peer_check_stall(struct peer *p, uint64_t now_usec) {
         const struct config *c = p->broker->config;
-        uint64_t written = p->queued_total - peer_queued(p);
+        uint64_t written = peer_progress(p);
 
-        if (p->state != PEER_RUNNING || peer_queued(p) <= c->output_queue_bytes / 2) {
+        if (p->state != PEER_RUNNING ||
+            (peer_queued(p) <= c->output_queue_bytes / 2 && !quota_user_congested(p->user))) {
                 peer_unmark_congested(p);
                 return;
         }
@@ -189,9 +218,12 @@ void peer_check_stall(struct peer *p, uint64_t now_usec) {
         }
         if (now_usec - p->stall_since_usec < c->stall_timeout_usec)
                 return;
-        peer_log(p, LOG_WARNING, "no progress for %llu ms with %zu bytes queued; disconnecting",
+        peer_log(p, LOG_WARNING, "no progress for %llu ms with %zu bytes queued%s; disconnecting",
                  (unsigned long long)((now_usec - p->stall_since_usec) / USEC_PER_MSEC),
-                 peer_queued(p));
+                 peer_queued(p),
+                 quota_user_congested(p->user) ? " (its user's queues over "
+                                                 "max_queued_bytes_per_uid)"
+                                               : "");
         p->broker->slow_disconnects++;
         peer_close(p);
 }
@@ -259,9 +291,28 @@ static void peer_close_eof(struct peer *p) {
 }
 
 /*
+ * A request is answered into the output queue, so a client that sends
+ * requests and never reads would grow it without bound: while the queue
+ * is over its cap (peer_congested()), the next request waits in the input
+ * buffer and reading stops, until peer_drained(). PUBLISH and RETAINED
+ * are answered by nothing and pass, as before; HELLO, once per connection,
+ * passes so that a new connection of a congested user still gets its
+ * WELCOME.
+ */
+static bool peer_hold_request(struct peer *p) {
+        if (p->hdr.type == PROTO_PUBLISH || p->hdr.type == PROTO_RETAINED ||
+            p->hdr.type == PROTO_HELLO || !peer_congested(p))
+                return false;
+        p->reply_wait = true;
+        (void)bufferevent_disable(p->bev, EV_READ);
+        return true;
+}
+
+/*
  * Handles every complete frame in the input buffer, unless back-pressure
- * stops us. A frame that must wait (PEER_E_BLOCKED) stays in the buffer,
- * header included, and is handled again when the peer resumes.
+ * stops us. A frame that must wait (PEER_E_BLOCKED, peer_hold_request())
+ * stays in the buffer, header included, and is handled again when the
+ * peer resumes.
  */
 static void peer_process_frames(struct peer *p) {
         struct evbuffer *in = bufferevent_get_input(p->bev);
@@ -294,6 +345,8 @@ static void peer_process_frames(struct peer *p) {
                         if (p->state >= PEER_CLOSING) /* it was one of them, over its cap */
                                 return;
                 }
+                if (peer_hold_request(p))
+                        return;
                 p->have_header = false;
                 r = peer_dispatch(p, &p->hdr, frame + PROTO_HEADER_BYTES, p->hdr.length);
                 if (r == -PEER_E_BLOCKED) {
@@ -395,6 +448,36 @@ static void peer_linger(struct peer *p) {
         (void)bufferevent_enable(p->bev, EV_READ);
 }
 
+void peer_drained(struct peer *p) {
+        if (p->state != PEER_RUNNING || quota_user_congested(p->user))
+                return;
+        if (p->block_congested)
+                peer_unmark_congested(p);
+        if (!list_is_empty(&p->waiters))
+                flow_release_waiters(p);
+        if (p->loss_pending)
+                peer_flush_losses(p);
+        if (p->reply_wait) {
+                p->reply_wait = false;
+                if (!flow_is_blocked(p))
+                        peer_resume(p);
+        }
+}
+
+void peer_user_drained(struct quota_user *u) {
+        struct peer *p;
+
+        /*
+         * Whatever its user's quota held back goes on; a connection over its
+         * own cap waits for its own write callback. Nothing here unlinks a
+         * peer: closing is deferred, resuming too.
+         */
+        list_for_each(p, &u->peers, user_node) {
+                if (!peer_congested(p))
+                        peer_drained(p);
+        }
+}
+
 /* Runs after every write that leaves at most half the cap queued. */
 static void peer_write_cb(struct bufferevent *bev, void *userdata) {
         struct peer *p = userdata;
@@ -411,12 +494,7 @@ static void peer_write_cb(struct bufferevent *bev, void *userdata) {
                 if (p->state != PEER_RUNNING)
                         return;
         }
-        if (p->block_congested)
-                peer_unmark_congested(p);
-        if (!list_is_empty(&p->waiters))
-                flow_release_waiters(p);
-        if (p->loss_pending)
-                peer_flush_losses(p);
+        peer_drained(p);
 }
 
 static void peer_event_cb(struct bufferevent *bev, short what, void *userdata) {
@@ -474,14 +552,59 @@ void peer_reap(struct peer *p) {
         peer_free(p);
 }
 
-static void peer_read_creds(struct peer *p, int fd) {
-        int one = 1;
+/*
+ * Counts every change of the output queue into the user's: bytes queued,
+ * written or discarded, whoever changed it (frames, the bufferevent's
+ * writes). The user's congestion starts and ends here; waking its
+ * connections must wait for the loop (we may be inside a fan-out).
+ */
+static void peer_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                           void *userdata) {
+        struct peer *p = userdata;
+        uint64_t max = p->broker->config->max_queued_bytes_per_uid;
+        char who[QUOTA_USER_TEXT_MAX];
 
-        if (p->transport == PEER_TRANSPORT_TCP) {
-                (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-                return;
+        switch (quota_queue(p->user, info->n_added, info->n_deleted, max)) {
+        case QUOTA_CONGESTED:
+                peer_log(p, LOG_WARNING,
+                         "%s: max_queued_bytes_per_uid (%llu) reached; every connection of the "
+                         "user counts as congested until half of it is written",
+                         identity_describe(&p->ident, who, sizeof(who)), (unsigned long long)max);
+                break;
+        case QUOTA_DRAINED:
+                broker_schedule_users_drained(p->broker);
+                break;
+        default:
+                break;
         }
-        (void)identity_from_unix_socket(fd, &p->ident);
+}
+
+/* Charges the connection to its user and counts its queue there from now on. */
+static int peer_charge_user(struct peer *p) {
+        int r = quota_connect(&p->broker->quota, &p->ident, &p->user);
+
+        if (r < 0)
+                return r;
+        list_append(&p->user->peers, &p->user_node);
+        p->output_cb = evbuffer_add_cb(bufferevent_get_output(p->bev), peer_output_cb, p);
+        return p->output_cb ? 0 : -ENOMEM;
+}
+
+/*
+ * Gives the user back what the connection held: its queue (which may end
+ * the user's congestion: its other connections are woken), then the
+ * connection.
+ */
+static void peer_release_user(struct peer *p) {
+        if (p->output_cb) {
+                (void)evbuffer_remove_cb_entry(bufferevent_get_output(p->bev), p->output_cb);
+                if (quota_queue(p->user, 0, peer_queued(p),
+                                p->broker->config->max_queued_bytes_per_uid) == QUOTA_DRAINED)
+                        broker_schedule_users_drained(p->broker);
+                p->output_cb = NULL;
+        }
+        list_unlink(&p->user_node);
+        p->user = quota_disconnect(p->user);
 }
 
 static int peer_setup_events(struct peer *p, int fd) {
@@ -507,8 +630,10 @@ static int peer_setup_events(struct peer *p, int fd) {
         return 0;
 }
 
-int peer_new(struct broker *b, int fd, enum peer_transport transport, struct peer **ret) {
+int peer_new(struct broker *b, int fd, enum peer_transport transport, const struct identity *id,
+             struct peer **ret) {
         struct peer *p;
+        int one = 1;
         int r;
 
         p = calloc(1, sizeof(*p));
@@ -526,9 +651,14 @@ int peer_new(struct broker *b, int fd, enum peer_transport transport, struct pee
         list_init(&p->waiters);
         list_init(&p->waits);
         list_init(&p->space_node);
+        list_init(&p->user_node);
         (void)snprintf(p->label, sizeof(p->label), "client %llu", (unsigned long long)p->id);
-        peer_read_creds(p, fd);
+        p->ident = *id;
+        if (transport == PEER_TRANSPORT_TCP)
+                (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         r = peer_setup_events(p, fd);
+        if (r >= 0)
+                r = peer_charge_user(p);
         if (r < 0) {
                 peer_free(p);
                 return r;
@@ -564,6 +694,7 @@ struct peer *peer_free(struct peer *p) {
                 event_free(p->resume);
         if (p->fd_writer)
                 event_free(p->fd_writer);
+        peer_release_user(p);
         if (p->bev)
                 bufferevent_free(p->bev);
         free(p->pubs);

@@ -36,6 +36,7 @@
 struct bridge;
 struct bufferevent;
 struct event;
+struct evbuffer_cb_entry;
 
 /* Largest read and write per syscall: many frames per call under load. */
 #define PEER_IO_CHUNK_BYTES (256u * 1024u)
@@ -103,14 +104,18 @@ struct peer {
 
         char name[PROTO_NAME_MAX + 1]; /* client name from HELLO, raw bytes */
         size_t name_len;
-        char label[128]; /* "client 7 \"escaped-name\"" for log lines */
-        struct identity ident; /* who it is: kernel credentials, or what TLS authenticated */
+        char label[128];            /* "client 7 \"escaped-name\"" for log lines */
+        struct identity ident;      /* who it is: kernel credentials, or what TLS authenticated */
+        struct quota_user *user;    /* its user's account (quota.h), charged while it lives */
+        struct list_node user_node; /* user->peers */
+        struct evbuffer_cb_entry *output_cb; /* counts the output queue into the user's */
 
         bool have_header; /* hdr holds the header of the frame being received */
         struct proto_header hdr;
         bool eof;            /* the client closed its side; close once input is consumed */
         bool flush_on_close; /* an ERROR frame is queued: drain before closing */
         bool lingering;      /* DRAINING, output written, discarding input until EOF */
+        bool reply_wait;     /* a request waits for the output queue to drain (peer.c) */
 
         struct publisher **pubs; /* sorted by id (ids only grow) */
         size_t n_pubs;
@@ -127,13 +132,13 @@ struct peer {
         struct peer_fd_reply *fd_reply; /* while set, no input is processed */
         struct event *fd_writer;        /* socket writable, for a deferred fd_reply */
 
-        struct list_node waiters; /* flow_wait.sub_node: publishers stopped on our queue */
-        struct list_node waits;   /* flow_wait.pub_node: queues we are stopped on */
+        struct list_node waiters;    /* flow_wait.sub_node: publishers stopped on our queue */
+        struct list_node waits;      /* flow_wait.pub_node: queues we are stopped on */
         struct bridge *space_wait;   /* a PUBLISH waits for room in this ring (bridge.c) */
         struct list_node space_node; /* bridge->space_peers */
-        bool loss_pending;        /* some subscription has lost > 0 */
-        bool block_congested;     /* over the cap with block-policy data: watched for stalls */
-        uint64_t queued_total;    /* bytes ever queued; minus the queue length = bytes written */
+        bool loss_pending;           /* some subscription has lost > 0 */
+        bool block_congested;        /* over the cap with block-policy data: watched for stalls */
+        uint64_t queued_total;       /* bytes ever queued; minus the queue length = bytes written */
         uint64_t stall_written;
         uint64_t stall_since_usec;
 
@@ -144,11 +149,14 @@ struct peer {
 };
 
 /*
- * peer_new() - start a connection on an accepted socket.
+ * peer_new() - start a connection on an accepted socket, charged to the
+ * user of @id (the caller checked the connection limits).
  * @fd: non-blocking, close-on-exec; owned by the peer even on failure.
+ * @id: who connects (copied).
  * Return: 0; -ENOMEM.
  */
-int peer_new(struct broker *b, int fd, enum peer_transport transport, struct peer **ret);
+int peer_new(struct broker *b, int fd, enum peer_transport transport, const struct identity *id,
+             struct peer **ret);
 
 /* Frees a peer in any state, detaching it from everything. Accepts NULL. Return: NULL. */
 struct peer *peer_free(struct peer *p);
@@ -169,6 +177,15 @@ int peer_fail(struct peer *p, int code, const char *fmt, ...) _printf_(3, 4);
 /* Rate-limited log line about this peer, prefixed with its label. */
 void peer_log(struct peer *p, int prio, const char *fmt, ...) _printf_(3, 4);
 
+/*
+ * peer_log_quota() - the log line of a quota hit: "LABEL: uid 1000 (pid
+ * 42): refused: LIMIT (VALUE) reached" (rate-limited, as peer_log()).
+ */
+void peer_log_quota(struct peer *p, const char *limit, uint64_t value);
+
+/* Writes "uid 1000" (or "remote \"x\"", "anonymous"): @p's user, for error texts. */
+const char *peer_user_text(const struct peer *p, char *buf, size_t len);
+
 /* Called by the broker's reaper for each closed peer. */
 void peer_reap(struct peer *p);
 
@@ -177,6 +194,26 @@ void peer_check_stall(struct peer *p, uint64_t now_usec);
 
 /* Bytes in the output queue. */
 size_t peer_queued(const struct peer *p);
+
+/*
+ * Whether @p counts as over its output cap: its own queue is over
+ * limits.output_queue_bytes, or its user's queues together passed
+ * limits.max_queued_bytes_per_uid and are not yet back to half of it.
+ */
+bool peer_congested(const struct peer *p);
+
+/*
+ * @p's queue is at or below half its cap (its write callback): publishers
+ * waiting on it, its pending losses and its held-back request go on,
+ * unless its user is still congested; then quota's wake-up does it later.
+ */
+void peer_drained(struct peer *p);
+
+/*
+ * @u got back under half its queue quota: peer_drained() each of its
+ * connections that is not over its own cap.
+ */
+void peer_user_drained(struct quota_user *u);
 
 /* ---- output (peer.c) ---- */
 void peer_queue(struct peer *p, const void *head, size_t head_len, const void *tail,
@@ -196,6 +233,14 @@ void peer_send_loss(struct peer *p, struct subscription *s);
  * Return: 0; -PEER_E_PROTOCOL (already failed and closed); negative errno.
  */
 int peer_dispatch(struct peer *p, const struct proto_header *h, const uint8_t *body, size_t len);
+
+/*
+ * peer_refuse_channel() - answer an open that failed with @r: -ENFILE (a
+ * new channel would pass limits.max_channels) is answered and logged, the
+ * connection carries on.
+ * Return: 0 (answered); @r, any other error.
+ */
+int peer_refuse_channel(struct peer *p, uint32_t request_id, int r);
 
 /* Sends LOSS for every subscription with a pending count. */
 void peer_flush_losses(struct peer *p);
@@ -288,5 +333,8 @@ void flow_release_waiters(struct peer *sub);
 void flow_cancel_waits(struct peer *pub);
 /* The bridge stops reading: forget what it waits for. */
 void flow_cancel_bridge_waits(struct bridge *br);
-/* Whether @pub is currently stopped: by back-pressure, or waiting for ring space. */
+/*
+ * Whether @pub is currently stopped: by back-pressure, waiting for ring
+ * space, or holding a request until its own queue drains.
+ */
 bool flow_is_blocked(const struct peer *pub);

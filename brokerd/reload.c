@@ -97,6 +97,10 @@ static const struct limit_field limit_fields[] = {
         LIMIT("stall_timeout_ms", stall_timeout_usec, USEC_PER_MSEC),
         LIMIT("handshake_timeout_ms", handshake_timeout_usec, USEC_PER_MSEC),
         LIMIT("max_subscriptions", max_subscriptions, 1),
+        LIMIT("max_connections_per_uid", max_connections_per_uid, 1),
+        LIMIT("max_channels", max_channels, 1),
+        LIMIT("max_queued_bytes_per_uid", max_queued_bytes_per_uid, 1),
+        LIMIT("max_rings_per_uid", max_rings_per_uid, 1),
 };
 
 static uint64_t limit_get(const struct config *c, const struct limit_field *f) {

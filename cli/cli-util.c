@@ -91,7 +91,7 @@ static const char *connect_hint(int r) {
                 return "no answer in time; is the broker overloaded? raise the limit with -t";
         case ECONNRESET:
         case EPIPE:
-                return "the broker closed the connection; see its log (too many connections?)";
+                return "the broker closed the connection; see its log";
         case EPROTONOSUPPORT:
                 return "ipcctl and ipc-brokerd share no protocol version; upgrade the older one";
         case EPROTO:
@@ -109,6 +109,7 @@ static const char *connect_hint(int r) {
  */
 int cli_connect(struct cli *cli) {
         _cli_cleanup_(cli_ipc_options_freep) ipc_options *opts = NULL;
+        char why[512] = "";
         const char *hint;
         int r;
 
@@ -119,6 +120,8 @@ int cli_connect(struct cli *cli) {
                 r = ipc_options_set_name(opts, CLI_PROGRAM);
         if (r >= 0 && cli->socket_only)
                 r = ipc_options_set_transport(opts, IPC_TRANSPORT_SOCKET);
+        if (r >= 0)
+                r = ipc_options_set_error_buffer(opts, why, sizeof(why));
         if (r < 0)
                 return cli_error(cli_exit_code(r), "cannot set up the connection: %s",
                                  ipc_strerror(r));
@@ -129,6 +132,10 @@ int cli_connect(struct cli *cli) {
                                  "invalid address \"%s\" (use unix:/PATH, tcp:HOST:PORT or a path "
                                  "starting with '/' or '.')",
                                  cli->address ?: cli->address_shown);
+        /* Refused by the broker: its words say which limit. */
+        if (r == -ENFILE || r == -EDQUOT)
+                return cli_error(cli_exit_code(r), "cannot connect to %s: the broker refused: %s",
+                                 cli->address_shown, *why ? why : ipc_strerror(r));
         if (r < 0) {
                 hint = connect_hint(r);
                 /* The system's words: these are socket errors, and users search for them. */
@@ -176,6 +183,7 @@ int cli_exit_code(int r) {
         case EADDRNOTAVAIL:
         case ENXIO:
         case EMFILE:
+        case ENFILE:
         case EDQUOT:
                 return EX_UNAVAILABLE;
         case ETIMEDOUT:
@@ -267,11 +275,12 @@ int cli_channel_error(struct cli *cli, int r, const char *action, const char *ch
                                          "ipc-brokerd.json(5))",
                                          text);
                 return cli_error(EX_NOPERM, "permission denied to %s \"%s\"", action, channel);
+        case EMFILE:
+        case ENFILE:
         case EDQUOT:
-                return cli_error(EX_UNAVAILABLE,
-                                 "cannot %s \"%s\": too many subscriptions (the broker's "
-                                 "max_subscriptions limit, see ipc-brokerd.json(5))",
-                                 action, channel);
+                /* A broker limit: its text names it (see ipc-brokerd.json(5)). */
+                return cli_error(EX_UNAVAILABLE, "cannot %s \"%s\": %s", action, channel,
+                                 broker_error(cli) ?: ipc_strerror(r));
         default:
                 return cli_request_error(cli, r, "cannot %s \"%s\"", action, channel);
         }

@@ -3,8 +3,9 @@
  * ipcctl stats [--json]: broker counters, then a table of channels (with
  * their shared-memory ring's size, fill and wake-ups), a table of each
  * channel's clients (transport and counters per client and role) and a
- * table of connections, from the JSON object of ipc_client_stats(); or
- * that JSON unchanged for scripts.
+ * table of connections and one of users (what each user's connections
+ * hold together, against the broker's per-user quotas), from the JSON
+ * object of ipc_client_stats(); or that JSON unchanged for scripts.
  */
 #include "build-config.h"
 
@@ -68,6 +69,14 @@ static const struct cli_column stats_client_columns[] = {
         {"RECEIVED", "received", CLI_COLUMN_INTEGER},
         {"SENT", "sent", CLI_COLUMN_INTEGER},
         {"DROPPED", "dropped", CLI_COLUMN_INTEGER},
+};
+
+/* Per-user accounts; "congested" is left to --json. */
+static const struct cli_column stats_user_columns[] = {
+        {"USER", "user", CLI_COLUMN_STRING},
+        {"CONNECTIONS", "connections", CLI_COLUMN_INTEGER},
+        {"QUEUED", "queued_bytes", CLI_COLUMN_INTEGER},
+        {"RINGS", "rings", CLI_COLUMN_INTEGER},
 };
 
 /* "3d 4h 5m 6s", leaving out leading zero units. */
@@ -163,6 +172,13 @@ static int stats_tables(const json_t *stats, json_t *channels, json_t *channel_c
                 r = cli_table_print(stdout, json_is_array(rows) ? rows : empty,
                                     stats_client_columns, ARRAY_LEN(stats_client_columns));
         }
+        /* A broker without per-user accounting sends no "users": no table. */
+        rows = json_object_get(stats, "users");
+        if (r == 0 && json_is_array(rows)) {
+                putchar('\n');
+                r = cli_table_print(stdout, rows, stats_user_columns,
+                                    ARRAY_LEN(stats_user_columns));
+        }
         return r;
 }
 
@@ -200,7 +216,7 @@ const struct cli_verb cli_verb_stats = {
         .synopsis = "[--json]",
         .brief = "Show broker, channel and client statistics.",
         .summary = "Show broker statistics: version, uptime and message counters, then one\n"
-                   "line per channel and one per connected client.",
+                   "line per channel, one per connected client and one per user.",
         .options = stats_options,
         .run = cmd_stats,
 };

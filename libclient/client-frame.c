@@ -76,7 +76,7 @@ static int frame_welcome(ipc_client *c, const uint8_t *body, size_t len) {
 
 /*
  * The broker's last word before it closes. During the handshake its code is
- * the answer to ipc_client_connect() (-EPROTONOSUPPORT, -EMFILE, ...);
+ * the answer to ipc_client_connect() (-EPROTONOSUPPORT, -ENFILE, -EDQUOT, ...);
  * afterwards it means we broke the protocol, reported as -EPROTO.
  */
 static int frame_error(ipc_client *c, const uint8_t *body, size_t len) {

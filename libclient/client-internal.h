@@ -50,6 +50,8 @@ struct ipc_options {
         uint64_t spin_usec;
         int transport; /* IPC_TRANSPORT_AUTO or IPC_TRANSPORT_SOCKET */
         char name[PROTO_NAME_MAX + 1];
+        char *error_buf; /* the caller's, for a failed connect's reason; NULL: none */
+        size_t error_size;
 };
 
 /*

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 
 #include "client-internal.h"
 #include "util.h"
@@ -85,6 +86,13 @@ static void client_close(ipc_client *c) {
         free(c);
 }
 
+/* A failed connect's reason, for the caller's buffer (ipc_options_set_error_buffer()). */
+static void client_report_error(const ipc_client *c, const ipc_options *opts) {
+        if (!opts || !opts->error_buf)
+                return;
+        (void)snprintf(opts->error_buf, opts->error_size, "%s", c->error);
+}
+
 static int client_resolve(const char *address, struct address *ret) {
         if (!address)
                 return address_default_client(ret);
@@ -92,20 +100,23 @@ static int client_resolve(const char *address, struct address *ret) {
 }
 
 /*
- * A broker that refuses a connection (at its connection limit, say) writes
- * an ERROR frame and closes without reading, so our HELLO may meet a
- * closed socket (-EPIPE, -ECONNRESET) while the ERROR already waits in our
- * receive buffer. Read it, so the caller learns why (-EMFILE, ...) rather
- * than only that the connection broke. Return: the ERROR's code, else @r.
+ * A broker that refuses the connection (a connection limit) sends ERROR
+ * and closes, maybe before our HELLO is written: then the write fails,
+ * but the ERROR frame waits in our receive buffer, ahead of the EOF. Read
+ * it, so connect returns the broker's code (-ENFILE, -EDQUOT, ...) and
+ * text rather than a broken pipe.
  */
-static int client_handshake_refused(ipc_client *c, int r) {
-        if (r != -EPIPE && r != -ECONNRESET)
-                return r;
+static int client_read_refusal(ipc_client *c, int r) {
+        char text[sizeof(c->error)];
+
+        memcpy(text, c->error, sizeof(text));
         c->dead = 0;
         (void)client_read(c, 1);
-        if (!c->dead || c->dead == -ECONNRESET)
-                c->dead = r; /* no ERROR frame: keep what the write said */
-        return c->dead;
+        if (c->dead && c->dead != -ECONNRESET)
+                return c->dead;
+        memcpy(c->error, text, sizeof(text));
+        c->dead = r;
+        return r;
 }
 
 /* Sends HELLO and waits for WELCOME (or the ERROR that refuses us). */
@@ -123,7 +134,9 @@ static int client_handshake(ipc_client *c, const char *name, uint64_t deadline_u
         r = client_append(c, head, n, name, hello.name_len);
         if (r < 0)
                 return r;
-        r = client_handshake_refused(c, client_write(c));
+        r = client_write(c);
+        if (r == -EPIPE || r == -ECONNRESET)
+                return client_read_refusal(c, r);
         while (r >= 0 && !c->welcomed) {
                 r = client_wait(c, deadline_usec);
                 if (r > 0 && !c->welcomed)
@@ -142,6 +155,8 @@ IPC_EXPORT int ipc_client_connect(const char *address, const ipc_options *opts, 
 
         if (!ret)
                 return -EINVAL;
+        if (opts && opts->error_buf)
+                opts->error_buf[0] = '\0';
         r = client_resolve(address, &addr);
         if (r < 0)
                 return r;
@@ -157,6 +172,7 @@ IPC_EXPORT int ipc_client_connect(const char *address, const ipc_options *opts, 
         if (r >= 0)
                 r = client_handshake(c, name, deadline);
         if (r < 0) {
+                client_report_error(c, opts);
                 client_close(c);
                 return r;
         }

@@ -175,6 +175,19 @@ IPC_EXPORT int ipc_options_set_transport(ipc_options *opts, int transport);
  */
 IPC_EXPORT int ipc_options_set_spin(ipc_options *opts, uint64_t spin_usec);
 
+/**
+ * ipc_options_set_error_buffer() - where ipc_client_connect() with these
+ * options writes why it failed, since a failed connect returns no client
+ * to ask ipc_client_get_error(). The text is the broker's when it refused
+ * the connection, e.g. "uid 1000: too many connections
+ * (max_connections_per_uid 128)", else the library's, or empty;
+ * NUL-terminated and truncated to @size bytes. Left empty on success.
+ * @buf: the caller's; it must stay valid while the options are used.
+ * @size: its size in bytes; 0 (with any @buf) turns the reporting off.
+ * Return: 0; -EINVAL (NULL @opts, or NULL @buf with a non-zero @size).
+ */
+IPC_EXPORT int ipc_options_set_error_buffer(ipc_options *opts, char *buf, size_t size);
+
 /* ---- Client ----------------------------------------------------------- */
 
 /**
@@ -190,9 +203,13 @@ IPC_EXPORT int ipc_options_set_spin(ipc_options *opts, uint64_t spin_usec);
  *
  * Return: 0; -EINVAL (bad address); -ENOENT, -ECONNREFUSED, -EACCES
  * (socket missing, nobody listening, no permission); -ETIMEDOUT;
- * -EPROTONOSUPPORT (no common protocol version); -EMFILE (the broker is at
- * its connection limit); -EPROTO (the broker answered with something else);
- * -ECONNRESET (broker closed the connection); -ENOMEM.
+ * -EPROTONOSUPPORT (no common protocol version); -ENFILE (the broker is at
+ * its connection limit, limits.max_connections); -EDQUOT (this user has
+ * as many connections as the broker allows one user,
+ * limits.max_connections_per_uid); -EPROTO (the broker answered with
+ * something else); -ECONNRESET (broker closed the connection); -ENOMEM.
+ * The broker's reason for a refusal goes to the buffer of
+ * ipc_options_set_error_buffer().
  */
 IPC_EXPORT int ipc_client_connect(const char *address, const ipc_options *opts, ipc_client **ret);
 
@@ -337,7 +354,12 @@ IPC_EXPORT void ipc_free(void *p);
  * Return: 0; -EINVAL (bad name); -EACCES (the broker's access rules do
  * not let this client publish on the channel, whether over the socket or
  * the shared-memory ring; ipc_client_get_error() names the channel and the
- * right); -ETIMEDOUT; -ECONNRESET; -EPROTO; -ENOMEM.
+ * right); -ETIMEDOUT; -ECONNRESET; -EPROTO; -ENOMEM; -EMFILE (the
+ * connection holds as many publishers as the broker allows one connection,
+ * its max_subscriptions); -ENFILE (the channel does not exist and the
+ * broker holds as many channels as it allows, its max_channels). A ring
+ * the broker refuses (e.g. over the user's max_rings_per_uid) is no error:
+ * the publisher uses the socket.
  */
 IPC_EXPORT int ipc_pub_new(ipc_client *client, const char *channel, uint64_t timeout_usec,
                            ipc_pub **ret);
@@ -422,8 +444,10 @@ IPC_EXPORT int ipc_pub_abort(ipc_pub *pub);
  * delivers the matching channels the client may subscribe to and silently
  * leaves out the others (see ipc-broker(7)).
  *
- * Return: as ipc_pub_new(), and -EDQUOT when the connection holds the
- * broker's maximum number of subscriptions.
+ * Return: as ipc_pub_new(): -EMFILE when the connection holds the broker's
+ * maximum number of subscriptions (a ring subscription counts as one), and
+ * -ENFILE for an exact name whose channel would be one too many (a
+ * pattern never creates channels).
  */
 IPC_EXPORT int ipc_sub_new(ipc_client *client, const char *pattern, uint64_t timeout_usec,
                            ipc_sub **ret);

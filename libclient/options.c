@@ -58,3 +58,11 @@ IPC_EXPORT int ipc_options_set_spin(ipc_options *opts, uint64_t spin_usec) {
         opts->spin_usec = spin_usec;
         return 0;
 }
+
+IPC_EXPORT int ipc_options_set_error_buffer(ipc_options *opts, char *buf, size_t size) {
+        if (!opts || (!buf && size > 0))
+                return -EINVAL;
+        opts->error_buf = size > 0 ? buf : NULL;
+        opts->error_size = size;
+        return 0;
+}

@@ -206,7 +206,7 @@ int client_request_run(ipc_client *c, struct client_req *req, const uint8_t *fra
  * client_open() - OPEN_PUB or SUBSCRIBE, waiting for the open record.
  * @name: a valid name or pattern (the caller checked it).
  *
- * Return: 0 and *ret; the broker's error (-EDQUOT, -EACCES, ...) with its
+ * Return: 0 and *ret; the broker's error (-EMFILE, -ENFILE, -EACCES, ...) with its
  * text in ipc_client_get_error(); as client_request_run().
  */
 int client_open(ipc_client *c, uint8_t type, const char *name, uint64_t timeout_usec,

@@ -42,6 +42,13 @@ tests_integration_test_control_LDADD = $(integ_ldadd)
 tests_integration_test_ring_handout_CFLAGS = $(integ_cflags)
 tests_integration_test_ring_handout_LDADD = libclient/libipccommon.la $(integ_ldadd)
 
+# Quotas: per user, per connection and broker-wide limits, each hit and given back.
+# Raw clients read OPEN_RING statuses the library hides (proto.h is not exported).
+check_PROGRAMS += tests/integration/test-quota
+TESTS += tests/integration/test-quota
+tests_integration_test_quota_CFLAGS = $(integ_cflags)
+tests_integration_test_quota_LDADD = libclient/libipccommon.la $(integ_ldadd)
+
 # The shared-memory data plane end to end: transport selection and stats, the
 # bridge between ring and socket, dead ring peers, the zero-copy and wake-up API.
 # ring-peer is the child these tests kill (run from $IPC_TOP_BUILDDIR, not a test).

@@ -211,23 +211,33 @@ static void pingpong(ipc_client *c) {
         assert_int_equal(ipc_client_ping(c, harness_timeout(T_SEC), NULL), 0);
 }
 
-/* limits.max_connections: the one over the limit fails cleanly, the others keep working. */
+/*
+ * limits.max_connections: the one over the limit fails cleanly with
+ * -ENFILE and the broker's reason, the others keep working.
+ */
 static void test_max_connections(void **state) {
         struct harness_broker *b =
                 harness_start(state, "{\"limits\": {\"max_connections\": 2}}", NULL);
         ipc_client *c1 = harness_connect(harness_broker_address(b), "c1");
         ipc_client *c2 = harness_connect(harness_broker_address(b), "c2");
         ipc_client *c3 = NULL;
+        char why[256] = "untouched";
         uint64_t deadline;
         ipc_options *opts;
         int r;
 
         assert_int_equal(ipc_options_new(&opts), 0);
         assert_int_equal(ipc_options_set_connect_timeout(opts, harness_timeout(T_SEC)), 0);
+        assert_int_equal(ipc_options_set_error_buffer(opts, why, sizeof(why)), 0);
         r = ipc_client_connect(harness_broker_address(b), opts, &c3);
-        if (r >= 0)
-                fail_msg("a third connection was accepted with max_connections 2");
+        if (r != -ENFILE)
+                fail_msg("a third connection with max_connections 2 gave %d (%s), not -ENFILE", r,
+                         why);
         assert_null(c3);
+        assert_string_equal(why, "too many connections (max_connections 2)");
+        assert_int_equal(harness_broker_wait_log(b, "refused: max_connections (2) reached",
+                                                 harness_timeout(T_SEC)),
+                         0);
         pingpong(c1);
         pingpong(c2);
         assert_int_equal(stats_connections(c2), 2);
@@ -239,6 +249,7 @@ static void test_max_connections(void **state) {
                 pingpong(c2);
         assert_int_equal(stats_connections(c2), 1);
         assert_int_equal(ipc_client_connect(harness_broker_address(b), opts, &c3), 0);
+        assert_string_equal(why, "");
         pingpong(c3);
         assert_true(harness_broker_running(b));
         ipc_options_free(opts);
@@ -246,7 +257,7 @@ static void test_max_connections(void **state) {
         ipc_client_free(c2);
 }
 
-/* limits.max_subscriptions: -EDQUOT for one more, not fatal; a freed slot is reusable. */
+/* limits.max_subscriptions: -EMFILE for one more, not fatal; a freed slot is reusable. */
 static void test_max_subscriptions(void **state) {
         struct harness_broker *b =
                 harness_start(state, "{\"limits\": {\"max_subscriptions\": 2}}", NULL);
@@ -256,8 +267,10 @@ static void test_max_subscriptions(void **state) {
 
         assert_int_equal(ipc_sub_new(c, "q.one", harness_timeout(T_SEC), &s1), 0);
         assert_int_equal(ipc_sub_new(c, "q.*", harness_timeout(T_SEC), &s2), 0);
-        assert_int_equal(ipc_sub_new(c, "q.three", harness_timeout(T_SEC), &s3), -EDQUOT);
+        assert_int_equal(ipc_sub_new(c, "q.three", harness_timeout(T_SEC), &s3), -EMFILE);
         assert_null(s3);
+        assert_string_equal(ipc_client_get_error(c),
+                            "too many subscriptions on this connection (max_subscriptions 2)");
         pingpong(c);
         ipc_sub_free(s2);
         assert_int_equal(ipc_sub_new(c, "q.three", harness_timeout(T_SEC), &s3), 0);

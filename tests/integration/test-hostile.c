@@ -142,14 +142,9 @@ static void test_huge_declared_length(void **state) {
 
 /* ---- Connections past max_connections ------------------------------------------ */
 
-/*
- * MERGE NOTE (sec-quota): the broker refuses a connection past
- * limits.max_connections with ERROR EMFILE today; the quota branch moves
- * broker-wide limits to ENFILE. Both are accepted here: the assertion that
- * matters is "refused, with a code and a text".
- */
+/* limits.max_connections is broker-wide: ERROR ENFILE (see ipc-brokerd.json(5), Quotas). */
 static bool is_connection_limit_code(int code) {
-        return code == EMFILE || code == ENFILE;
+        return code == ENFILE;
 }
 
 #define LIBRARY_CONNECTS 50
@@ -245,13 +240,9 @@ static void test_connection_limit(void **state) {
 
 /* ---- Subscriptions past max_subscriptions --------------------------------------- */
 
-/*
- * MERGE NOTE (sec-quota): past limits.max_subscriptions a SUBSCRIBE (and
- * an OPEN_PUB) is refused with -EDQUOT today; the quota branch makes the
- * per-connection limit -EMFILE. Both are accepted here.
- */
+/* limits.max_subscriptions is per connection: -EMFILE for SUBSCRIBE and OPEN_PUB alike. */
 static bool is_subscription_limit_code(int r) {
-        return r == -EDQUOT || r == -EMFILE;
+        return r == -EMFILE;
 }
 
 /* The library's view: refused with a code and a text; the connection stays usable. */

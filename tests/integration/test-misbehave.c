@@ -302,7 +302,7 @@ static void test_nonfatal_replies(void **state) {
                 raw_expect_reply(fd, 10 + i, 0);
         }
         raw_open(fd, PROTO_SUBSCRIBE, 20, "mis.sub"); /* limits.max_subscriptions is 4 */
-        raw_expect_reply(fd, 20, -EDQUOT);
+        raw_expect_reply(fd, 20, -EMFILE);
         raw_ping(fd, 30);
         (void)close(fd);
         good_clients_work(*state);

@@ -96,6 +96,10 @@ static void assert_defaults(const struct config *c) {
         assert_int_equal(c->stall_timeout_usec, 30000 * USEC_PER_MSEC);
         assert_int_equal(c->handshake_timeout_usec, 10000 * USEC_PER_MSEC);
         assert_int_equal(c->max_subscriptions, 1024);
+        assert_int_equal(c->max_connections_per_uid, 128);
+        assert_int_equal(c->max_channels, 4096);
+        assert_int_equal(c->max_queued_bytes_per_uid, 128 * MIB);
+        assert_int_equal(c->max_rings_per_uid, 64);
         assert_int_equal(c->channel_defaults.max_message_bytes, 1 * MIB);
         assert_int_equal(c->channel_defaults.ring_bytes, 4 * MIB);
         assert_int_equal(c->channel_defaults.overflow, PROTO_OVERFLOW_BLOCK);
@@ -241,6 +245,42 @@ static void test_limit_ranges(void **state) {
                 "limits.handshake_timeout_ms: expected an integer from 100 to 600000, got 600001");
         key_fails("{\"limits\": {\"max_subscriptions\": [1]}}",
                   "limits.max_subscriptions: expected an integer from 1 to 1000000, got an array");
+        key_fails("{\"limits\": {\"max_connections_per_uid\": 0}}",
+                  "limits.max_connections_per_uid: expected an integer from 1 to 1000000, got 0");
+        key_fails("{\"limits\": {\"max_channels\": 1000001}}",
+                  "limits.max_channels: expected an integer from 1 to 1000000, got 1000001");
+        key_fails("{\"limits\": {\"max_queued_bytes_per_uid\": 65535}}",
+                  "limits.max_queued_bytes_per_uid: expected an integer from 65536 to "
+                  "1099511627776, got 65535");
+        key_fails("{\"limits\": {\"max_rings_per_uid\": -1}}",
+                  "limits.max_rings_per_uid: expected an integer from 0 to 1000000, got -1");
+}
+
+/* A user's connections together may queue at least what one of them may. */
+static void test_queue_limits(void **state) {
+        struct config c;
+
+        key_fails("{\"limits\": {\"output_queue_bytes\": 1048576, "
+                  "\"max_queued_bytes_per_uid\": 1048575}}",
+                  "limits.max_queued_bytes_per_uid: 1048575 is less than "
+                  "limits.output_queue_bytes (1048576)");
+        /* Key order in the file does not matter. */
+        key_fails("{\"limits\": {\"max_queued_bytes_per_uid\": 65536, "
+                  "\"output_queue_bytes\": 131072}}",
+                  "limits.max_queued_bytes_per_uid: 65536 is less than "
+                  "limits.output_queue_bytes (131072)");
+        load_ok("{\"limits\": {\"output_queue_bytes\": 65536, "
+                "\"max_queued_bytes_per_uid\": 65536}}",
+                &c);
+        assert_int_equal(c.max_queued_bytes_per_uid, 65536);
+        config_deinit(&c);
+        /* Unstated, the built-in default follows a larger per-connection cap up. */
+        load_ok("{\"limits\": {\"output_queue_bytes\": 268435456}}", &c);
+        assert_int_equal(c.max_queued_bytes_per_uid, 268435456);
+        config_deinit(&c);
+        load_ok("{\"limits\": {\"max_rings_per_uid\": 0}}", &c);
+        assert_int_equal(c.max_rings_per_uid, 0);
+        config_deinit(&c);
 }
 
 static void test_channel_setting_errors(void **state) {
@@ -354,7 +394,9 @@ static const char full_file[] =
         "             \"tcp\": [\"127.0.0.1:7420\", \"[::1]:0\", \"localhost:65535\"]},\n"
         "  \"limits\": {\"comment\": \"c\", \"max_connections\": 7, \"max_message_bytes\": 65536,\n"
         "             \"output_queue_bytes\": 4294967296, \"stall_timeout_ms\": 100,\n"
-        "             \"handshake_timeout_ms\": 600000, \"max_subscriptions\": 1000000},\n"
+        "             \"handshake_timeout_ms\": 600000, \"max_subscriptions\": 1000000,\n"
+        "             \"max_connections_per_uid\": 3, \"max_channels\": 9,\n"
+        "             \"max_queued_bytes_per_uid\": 1099511627776, \"max_rings_per_uid\": 5},\n"
         "  \"channel_defaults\": {\"comment\": \"c\", \"max_message_bytes\": 4096,\n"
         "                       \"ring_bytes\": 65536, \"overflow\": \"drop\",\n"
         "                       \"shared_memory\": false},\n"
@@ -386,6 +428,10 @@ static void test_every_key(void **state) {
         assert_int_equal(c.stall_timeout_usec, 100 * USEC_PER_MSEC);
         assert_int_equal(c.handshake_timeout_usec, 600000 * USEC_PER_MSEC);
         assert_int_equal(c.max_subscriptions, 1000000);
+        assert_int_equal(c.max_connections_per_uid, 3);
+        assert_int_equal(c.max_channels, 9);
+        assert_int_equal(c.max_queued_bytes_per_uid, UINT64_C(1099511627776));
+        assert_int_equal(c.max_rings_per_uid, 5);
         assert_int_equal(c.channel_defaults.max_message_bytes, 4096);
         assert_int_equal(c.channel_defaults.ring_bytes, 65536);
         assert_int_equal(c.channel_defaults.overflow, PROTO_OVERFLOW_DROP);
@@ -729,6 +775,7 @@ int main(void) {
                 cmocka_unit_test(test_type_errors),
                 cmocka_unit_test(test_unknown_keys),
                 cmocka_unit_test(test_limit_ranges),
+                cmocka_unit_test(test_queue_limits),
                 cmocka_unit_test(test_channel_setting_errors),
                 cmocka_unit_test(test_channel_name_errors),
                 cmocka_unit_test(test_listen_errors),
