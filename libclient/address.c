@@ -83,8 +83,9 @@ int address_parse(const char *s, struct address *ret) {
                         return -EINVAL;
                 a.kind = ADDRESS_UNIX;
                 r = copy_string(a.path, sizeof(a.path), path, strlen(path));
-        } else if (strncmp(s, "tcp:", 4) == 0) {
+        } else if (strncmp(s, "tcp:", 4) == 0 || strncmp(s, "tls:", 4) == 0) {
                 a.kind = ADDRESS_TCP;
+                a.tls = s[1] == 'l';
                 r = parse_tcp(s + 4, &a);
         } else {
                 r = -EINVAL;
@@ -96,12 +97,14 @@ int address_parse(const char *s, struct address *ret) {
 }
 
 void address_format(const struct address *a, char *buf, size_t size) {
+        const char *scheme = a->tls ? "tls" : "tcp";
+
         if (a->kind == ADDRESS_UNIX)
                 (void)snprintf(buf, size, "unix:%s", a->path);
         else if (strchr(a->host, ':'))
-                (void)snprintf(buf, size, "tcp:[%s]:%s", a->host, a->port);
+                (void)snprintf(buf, size, "%s:[%s]:%s", scheme, a->host, a->port);
         else
-                (void)snprintf(buf, size, "tcp:%s:%s", a->host, a->port);
+                (void)snprintf(buf, size, "%s:%s:%s", scheme, a->host, a->port);
 }
 
 static int user_socket_path(char *buf, size_t size) {
