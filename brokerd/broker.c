@@ -25,6 +25,7 @@
 
 #include "bridge.h"
 #include "broker.h"
+#include "linger.h"
 #include "listener.h"
 #include "notify.h"
 #include "peer.h"
@@ -106,6 +107,7 @@ int broker_new(const struct config *config, struct broker **ret) {
         b->config = config;
         list_init(&b->listeners);
         list_init(&b->peers);
+        list_init(&b->lingering);
         list_init(&b->closing);
         list_init(&b->congested);
         list_init(&b->bridges);
@@ -145,6 +147,7 @@ struct broker *broker_free(struct broker *b) {
                 listener_free(list_entry(n, struct listener, node));
         while ((n = list_first(&b->peers)))
                 peer_free(list_entry(n, struct peer, node));
+        linger_free_all(b);
         channel_registry_deinit(&b->registry);
         b->status = status_free(b->status);
         event_freep_(&b->sig_term);
@@ -157,14 +160,14 @@ struct broker *broker_free(struct broker *b) {
         return NULL;
 }
 
-int broker_listen(struct broker *b, const struct address *a) {
+int broker_listen(struct broker *b, const struct listen_spec *spec) {
         char name[ADDRESS_STRING_MAX];
         struct listener *l;
         int r;
 
-        r = listener_new(b, a, &l);
+        r = listener_new(b, spec, &l);
         if (r < 0) {
-                address_format(a, name, sizeof(name));
+                address_format(&spec->address, name, sizeof(name));
                 log_errno(LOG_ERR, r, "cannot listen on %s: %m", name);
                 return -BROKER_E_LISTEN;
         }
@@ -186,7 +189,7 @@ int broker_run(struct broker *b) {
  * reading what the client already sent first avoids a TCP reset that could
  * discard the frame before the client reads it.
  */
-static void broker_reject(struct broker *b, int fd) {
+static void broker_reject(struct broker *b, int fd, bool tls) {
         uint8_t head[PROTO_HEAD_MAX], junk[4096];
         char text[128];
         struct proto_error e = {.code = EMFILE, .text = text};
@@ -194,6 +197,12 @@ static void broker_reject(struct broker *b, int fd) {
 
         e.text_len = (size_t)snprintf(text, sizeof(text), "too many connections (limit %u)",
                                       b->config->max_connections);
+        if (tls) {
+                /* No TLS session to say it in, and no handshake spent on a refusal. */
+                (void)log_rl(&b->rl_accept, LOG_WARNING, "rejecting a TLS connection: %s", text);
+                (void)close(fd);
+                return;
+        }
         iov[0] = (struct iovec){.iov_base = head, .iov_len = proto_encode_error(head, &e)};
         iov[1] = (struct iovec){.iov_base = text, .iov_len = e.text_len};
         (void)log_rl(&b->rl_accept, LOG_WARNING, "rejecting a connection: %s", text);
@@ -203,7 +212,8 @@ static void broker_reject(struct broker *b, int fd) {
         (void)close(fd);
 }
 
-void broker_accept(struct broker *b, int fd, enum peer_transport transport) {
+void broker_accept(struct broker *b, int fd, enum peer_transport transport,
+                   struct tls_server *tls) {
         struct peer *p;
         int r;
 
@@ -212,15 +222,14 @@ void broker_accept(struct broker *b, int fd, enum peer_transport transport) {
                 return;
         }
         if (b->n_peers >= b->config->max_connections) {
-                broker_reject(b, fd);
+                broker_reject(b, fd, tls != NULL);
                 return;
         }
-        r = peer_new(b, fd, transport, &p);
+        r = peer_new(b, fd, transport, tls, &p);
         if (r < 0) {
                 (void)log_rl(&b->rl_accept, LOG_ERR, "cannot set up a connection: %s",
                              strerror(-r));
                 return;
         }
-        log_debug("%s: accepted over %s", p->label,
-                  transport == PEER_TRANSPORT_TCP ? "tcp" : "unix");
+        log_debug("%s: accepted over %s", p->label, peer_transport_name(p));
 }

@@ -32,6 +32,7 @@
 #include "peer.h"
 #include "platform.h"
 #include "status.h"
+#include "tls.h"
 
 #define PEER_LOG_INTERVAL_USEC (10 * USEC_PER_SEC)
 #define PEER_LOG_BURST         10
@@ -357,8 +358,11 @@ static void peer_read_more(struct peer *p) {
 static void peer_read_cb(struct bufferevent *bev, void *userdata) {
         struct peer *p = userdata;
 
-        /* Only while frames are wanted: a blocked publisher's bytes stay in the kernel. */
-        if (p->state == PEER_RUNNING && !flow_is_blocked(p) && !p->fd_reply)
+        /*
+         * Only while frames are wanted: a blocked publisher's bytes stay in the
+         * kernel. Never for TLS: the socket holds records only OpenSSL may read.
+         */
+        if (p->state == PEER_RUNNING && !flow_is_blocked(p) && !p->fd_reply && !p->tls)
                 peer_read_more(p);
         if (p->state == PEER_DRAINING) {
                 (void)evbuffer_drain(bufferevent_get_input(bev), SIZE_MAX);
@@ -390,6 +394,7 @@ static void peer_linger(struct peer *p) {
         if (p->lingering)
                 return;
         p->lingering = true;
+        peer_tls_shutdown(p);
         (void)shutdown(bufferevent_getfd(p->bev), SHUT_WR);
         (void)evbuffer_drain(bufferevent_get_input(p->bev), SIZE_MAX);
         (void)bufferevent_enable(p->bev, EV_READ);
@@ -429,6 +434,10 @@ static void peer_event_cb(struct bufferevent *bev, short what, void *userdata) {
         }
         if (p->state >= PEER_CLOSING)
                 return;
+        if (what & BEV_EVENT_CONNECTED) {
+                peer_tls_on_connected(p);
+                return;
+        }
         if (what & BEV_EVENT_EOF) {
                 p->eof = true;
                 /* Frames held back by back-pressure are still handled, then we close. */
@@ -436,8 +445,11 @@ static void peer_event_cb(struct bufferevent *bev, short what, void *userdata) {
                         peer_close_eof(p);
                 return;
         }
-        (void)log_rl(&p->broker->rl_clients, LOG_INFO, "%s: connection error: %s", p->label,
-                     err ? strerror(err) : "unknown");
+        if (p->tls)
+                peer_tls_failed(p);
+        else
+                (void)log_rl(&p->broker->rl_clients, LOG_INFO, "%s: connection error: %s",
+                             p->label, err ? strerror(err) : "unknown");
         peer_close(p);
 }
 
@@ -445,7 +457,8 @@ static void peer_timer_cb(evutil_socket_t fd, short what, void *userdata) {
         struct peer *p = userdata;
 
         if (p->state == PEER_HANDSHAKE) {
-                peer_log(p, LOG_NOTICE, "no HELLO within %llu ms; disconnecting",
+                peer_log(p, LOG_NOTICE, "no %s within %llu ms; disconnecting",
+                         p->tls && !p->tls_ready ? "TLS handshake" : "HELLO",
                          (unsigned long long)(p->broker->config->handshake_timeout_usec /
                                               USEC_PER_MSEC));
                 peer_close(p);
@@ -489,10 +502,15 @@ static int peer_setup_events(struct peer *p, int fd) {
         const struct config *c = p->broker->config;
         struct timeval tv = usec_to_timeval(c->handshake_timeout_usec);
 
-        p->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-        if (!p->bev) {
-                (void)close(fd);
-                return -ENOMEM;
+        if (p->tls) {
+                if (peer_tls_bev_new(p, fd, &p->bev) < 0)
+                        return -ENOMEM;
+        } else {
+                p->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+                if (!p->bev) {
+                        (void)close(fd);
+                        return -ENOMEM;
+                }
         }
         p->timer = evtimer_new(base, peer_timer_cb, p);
         p->resume = event_new(base, -1, 0, peer_resume_cb, p);
@@ -507,7 +525,8 @@ static int peer_setup_events(struct peer *p, int fd) {
         return 0;
 }
 
-int peer_new(struct broker *b, int fd, enum peer_transport transport, struct peer **ret) {
+int peer_new(struct broker *b, int fd, enum peer_transport transport, struct tls_server *tls,
+             struct peer **ret) {
         struct peer *p;
         int r;
 
@@ -519,6 +538,7 @@ int peer_new(struct broker *b, int fd, enum peer_transport transport, struct pee
         p->broker = b;
         p->id = ++b->next_peer_id;
         p->transport = transport;
+        p->tls = tls ? tls_server_ref(tls) : NULL;
         p->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(PEER_LOG_INTERVAL_USEC, PEER_LOG_BURST);
         list_init(&p->node);
         list_init(&p->closing_node);
@@ -566,6 +586,7 @@ struct peer *peer_free(struct peer *p) {
                 event_free(p->fd_writer);
         if (p->bev)
                 bufferevent_free(p->bev);
+        tls_server_unref(p->tls);
         free(p->pubs);
         free(p->subs);
         free(p->rings);

@@ -10,6 +10,8 @@
  *                  descriptors, eviction of stalled ring subscribers
  *   flow.c         back-pressure between publishers (or a ring's bridge) and
  *                  congested subscribers
+ *   peer-tls.c     TLS connections: the handshake, the identity it proves,
+ *                  HELLO tokens
  *
  * Closing is deferred: peer_close() only marks the peer and wakes the
  * broker's reaper, so a peer can be closed from inside another peer's
@@ -33,6 +35,7 @@
 struct bridge;
 struct bufferevent;
 struct event;
+struct tls_server;
 
 /* Largest read and write per syscall: many frames per call under load. */
 #define PEER_IO_CHUNK_BYTES (256u * 1024u)
@@ -94,6 +97,8 @@ struct peer {
         uint64_t id;
         enum peer_state state;
         enum peer_transport transport;
+        struct tls_server *tls; /* TLS listener's context (a reference), NULL for plain */
+        bool tls_ready;         /* the TLS handshake completed */
         struct bufferevent *bev;
         struct event *timer;  /* handshake deadline, later the drain deadline */
         struct event *resume; /* re-runs buffered input once back-pressure lifts */
@@ -143,9 +148,19 @@ struct peer {
 /*
  * peer_new() - start a connection on an accepted socket.
  * @fd: non-blocking, close-on-exec; owned by the peer even on failure.
+ * @tls: the listener's TLS context, or NULL: with one, the peer is a TLS
+ *       server side whose handshake counts against the handshake timeout.
  * Return: 0; -ENOMEM.
  */
-int peer_new(struct broker *b, int fd, enum peer_transport transport, struct peer **ret);
+int peer_new(struct broker *b, int fd, enum peer_transport transport, struct tls_server *tls,
+             struct peer **ret);
+
+/* "unix", "tcp" or "tls", for logs and statistics. */
+static inline const char *peer_transport_name(const struct peer *p) {
+        if (p->transport == PEER_TRANSPORT_UNIX)
+                return "unix";
+        return p->tls ? "tls" : "tcp";
+}
 
 /* Frees a peer in any state, detaching it from everything. Accepts NULL. Return: NULL. */
 struct peer *peer_free(struct peer *p);
@@ -241,6 +256,41 @@ void peer_fd_reply_flush(struct peer *p);
 
 /* Forgets a deferred descriptor reply (closing its descriptors). */
 void peer_fd_reply_drop(struct peer *p);
+
+/* ---- TLS (peer-tls.c) ---- */
+
+/*
+ * peer_tls_bev_new() - the bufferevent of a TLS peer: OpenSSL runs the
+ * handshake as the server on @fd, then encrypts and decrypts.
+ * @fd: owned from here on, closed on failure too.
+ * Return: 0; -ENOMEM.
+ */
+int peer_tls_bev_new(struct peer *p, int fd, struct bufferevent **ret);
+
+/*
+ * peer_tls_on_connected() - the handshake completed: a certificate
+ * listener's peer becomes the REMOTE identity its certificate names, or
+ * is refused with ERROR EACCES if it names none usable.
+ */
+void peer_tls_on_connected(struct peer *p);
+
+/*
+ * peer_tls_failed() - the TLS layer failed: log why (rate-limited) and,
+ * for a failed handshake, keep the socket lingering after the peer is
+ * closed, so the alert OpenSSL sent reaches the client (linger.h).
+ */
+void peer_tls_failed(struct peer *p);
+
+/*
+ * peer_check_token() - HELLO's token against the connection: a token
+ * listener needs one that matches (the peer becomes its name); every other
+ * connection must send none.
+ * Return: 0; -PEER_E_PROTOCOL (refused with ERROR EACCES and closed).
+ */
+int peer_check_token(struct peer *p, const struct proto_hello *h);
+
+/* Sends TLS close_notify before a half-close (peer_linger()); nothing for plain peers. */
+void peer_tls_shutdown(struct peer *p);
 
 /* ---- flow control (flow.c) ---- */
 

@@ -3,7 +3,9 @@
  * Broker address strings (see address.h). Parsing is strict: a typo in an
  * address should fail loudly rather than connect somewhere unexpected.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +107,17 @@ void address_format(const struct address *a, char *buf, size_t size) {
                 (void)snprintf(buf, size, "%s:[%s]:%s", scheme, a->host, a->port);
         else
                 (void)snprintf(buf, size, "%s:%s:%s", scheme, a->host, a->port);
+}
+
+bool address_is_loopback(const struct address *a) {
+        struct in6_addr v6;
+        struct in_addr v4;
+
+        if (a->kind != ADDRESS_TCP)
+                return false;
+        if (inet_pton(AF_INET, a->host, &v4) == 1)
+                return (ntohl(v4.s_addr) >> 24) == 127;
+        return inet_pton(AF_INET6, a->host, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 static int user_socket_path(char *buf, size_t size) {

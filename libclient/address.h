@@ -41,6 +41,12 @@ int address_parse(const char *s, struct address *ret);
 void address_format(const struct address *a, char *buf, size_t size);
 
 /*
+ * Whether a TCP address's host is a numeric loopback address: 127.0.0.0/8
+ * or ::1. A name ("localhost") is not: what it resolves to can change.
+ */
+bool address_is_loopback(const struct address *a);
+
+/*
  * The broker's default UNIX socket path: $RUNTIME_DIRECTORY/ipc-brokerd.sock
  * when systemd gave the service a runtime directory, else
  * /run/ipc-broker/ipc-brokerd.sock for root and

@@ -163,6 +163,28 @@ static void test_tcp_host_length(void **state) {
         parse_fails(s, -ENAMETOOLONG);
 }
 
+static bool loopback(const char *s) {
+        struct address a;
+
+        assert_int_equal(address_parse(s, &a), 0);
+        return address_is_loopback(&a);
+}
+
+/* Numeric loopback only: a name may resolve to anything by the time it is used. */
+static void test_loopback(void **state) {
+        assert_true(loopback("tcp:127.0.0.1:1"));
+        assert_true(loopback("tcp:127.255.0.9:1"));
+        assert_true(loopback("tls:[::1]:1"));
+        assert_false(loopback("tcp:0.0.0.0:1"));
+        assert_false(loopback("tcp:[::]:1"));
+        assert_false(loopback("tcp:128.0.0.1:1"));
+        assert_false(loopback("tcp:10.127.0.1:1"));
+        assert_false(loopback("tcp:localhost:1"));
+        assert_false(loopback("tcp:[::ffff:127.0.0.1]:1"));
+        assert_false(loopback("tcp:127.1:1"));
+        assert_false(loopback("unix:/127.0.0.1"));
+}
+
 static void format_is(const char *in, const char *out) {
         char buf[ADDRESS_STRING_MAX];
         struct address a, b;
@@ -396,6 +418,7 @@ int main(void) {
                 cmocka_unit_test(test_tcp_bad_hosts),
                 cmocka_unit_test(test_tcp_host_length),
                 cmocka_unit_test(test_format),
+                cmocka_unit_test(test_loopback),
                 cmocka_unit_test(test_default_broker_path),
                 cmocka_unit_test(test_default_client),
         };
