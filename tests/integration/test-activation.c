@@ -5,7 +5,7 @@
  * passed UNIX socket replaces --socket, a passed TCP socket the --listen
  * and configured TCP addresses, each found by what it is whatever its
  * FileDescriptorName says; a passed TCP socket is served as the
- * "listen"."tcp" entry with its address says, and one that matches none
+ * "listen"."tcp" entry with its address says (TLS included), and one that matches none
  * stops the daemon (exit 78); a passed node keeps its mode and is never
  * unlinked; a passed fd that is not a listening stream socket is refused
  * with a log line. Also the mode of a node the daemon binds itself
@@ -221,6 +221,41 @@ static void send_datagram(const char *path) {
         (void)close(fd);
 }
 
+/* A passed TCP socket whose entry is TLS is served with TLS, certificate checks and all. */
+static void test_tcp_tls(void **state) {
+        struct sd_broker *b = *state;
+        const struct harness_tls *tls;
+        struct activated a;
+        char listen_arg[64], line[512], config[1024], address[80];
+        const char *args[] = {"--socket", b->sock, "-c", b->config, NULL};
+        const char *socks[] = {"-l", listen_arg, NULL};
+        ipc_client *c;
+
+        activated_init(b, &a);
+        if (harness_tls_default(&tls) == -ENOENT)
+                skip();
+        (void)snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%d", a.port);
+        (void)snprintf(config, sizeof(config),
+                       "{\"listen\": {\"tcp\": [{\"address\": \"%s\", \"tls\": "
+                       "{\"certificate\": \"%s\", \"key\": \"%s\", \"client_ca\": \"%s\"}}]}}",
+                       listen_arg, tls->server_cert, tls->server_key, tls->ca);
+        sd_broker_write_config(b, config);
+        spawn_activated(b, socks, "--fdname=tcp", args);
+        (void)snprintf(line, sizeof(line), "Listening on %s as 3.", listen_arg);
+        sd_broker_wait_log(b, line);
+
+        (void)snprintf(address, sizeof(address), "tls:%s", listen_arg);
+        c = harness_connect(address, "tls");
+        (void)sd_broker_wait_ready(b);
+        (void)snprintf(line, sizeof(line), "listening on %s (socket-activated)", address);
+        assert_non_null(strstr(daemon_proc_log(b->proc), line));
+        assert_int_equal(ipc_client_ping(c, harness_timeout(T_SEC), NULL), 0);
+        ipc_client_free(c);
+        /* Plain TCP to it is not a session. */
+        assert_int_equal(ipc_client_connect(a.tcp_address, NULL, &c), -ECONNRESET);
+        stop_ok(b);
+}
+
 /*
  * A passed TCP socket that no "listen"."tcp" entry names: the daemon cannot
  * tell whether it is meant for TLS, so it refuses to start, saying so.
@@ -294,6 +329,7 @@ int main(void) {
                 T(test_unix),
                 T(test_tcp),
                 T(test_names_do_not_decide),
+                T(test_tcp_tls),
                 T(test_tcp_unconfigured),
                 T(test_reject_datagram),
                 T(test_unix_mode),
