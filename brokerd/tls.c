@@ -107,10 +107,13 @@ static int load_identity(SSL_CTX *ctx, const struct config_tls *t, const char *w
         r = file_check(where, "key", t->key, errbuf, errlen);
         if (r < 0)
                 return r;
-        if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1)
+        /* OpenSSL checks the pair while loading the key, or later: say the same either way. */
+        ERR_clear_error();
+        if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1 &&
+            ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH)
                 return load_error(where, "key", t->key, ssl_reason("not a PEM private key"),
                                   errbuf, errlen);
-        if (SSL_CTX_check_private_key(ctx) != 1) {
+        if (ERR_peek_last_error() != 0 || SSL_CTX_check_private_key(ctx) != 1) {
                 ERR_clear_error();
                 (void)snprintf(errbuf, errlen, "%s.key: %s does not match the certificate %s",
                                where, t->key, t->certificate);
