@@ -107,8 +107,7 @@ static bool address_matches(const struct address *a, const struct sockaddr_stora
                        ntohs(v4->sin_port) == port;
         if (ss->ss_family == AF_INET6)
                 return inet_pton(AF_INET6, a->host, &a6) == 1 &&
-                       memcmp(&a6, &v6->sin6_addr, sizeof(a6)) == 0 &&
-                       ntohs(v6->sin6_port) == port;
+                       memcmp(&a6, &v6->sin6_addr, sizeof(a6)) == 0 && ntohs(v6->sin6_port) == port;
         return false;
 }
 
@@ -150,11 +149,12 @@ int activation_match_tcp(struct activation *a, const struct listen_spec *specs, 
                         continue;
                 }
                 bound_name(a->tcp_fds[i], name, sizeof(name));
-                log_error("the service manager passed a TCP socket on %s, but no \"listen\".\"tcp\" "
-                          "entry of %s has that address: add {\"address\": \"%s\", \"tls\": "
-                          "{...}} (or \"insecure\": true on a loopback address) so the socket is "
-                          "served as configured",
-                          name, config_path ? config_path : "the configuration", name);
+                log_error(
+                        "the service manager passed a TCP socket on %s, but no \"listen\".\"tcp\" "
+                        "entry of %s has that address: add {\"address\": \"%s\", \"tls\": "
+                        "{...}} (or \"insecure\": true on a loopback address) so the socket is "
+                        "served as configured",
+                        name, config_path ? config_path : "the configuration", name);
                 return -ENOENT;
         }
         return 0;

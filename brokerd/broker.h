@@ -91,8 +91,7 @@ int broker_run(struct broker *b);
  * Takes ownership of an accepted, non-blocking socket and starts a peer.
  * @tls: the listener's TLS context (the peer takes a reference), or NULL.
  */
-void broker_accept(struct broker *b, int fd, enum peer_transport transport,
-                   struct tls_server *tls);
+void broker_accept(struct broker *b, int fd, enum peer_transport transport, struct tls_server *tls);
 
 /* Lets the reaper run at the end of this loop iteration. */
 void broker_schedule_reap(struct broker *b);

@@ -541,8 +541,9 @@ static int tcp_check(struct loader *l, const struct config_tcp *t) {
                                     "\"insecure\": true; use \"tls\" for %s",
                                     t->address);
         if (!t->insecure)
-                return loader_error(l, "plain TCP does not authenticate clients: add \"insecure\": "
-                                       "true to allow it on %s, or use \"tls\"",
+                return loader_error(l,
+                                    "plain TCP does not authenticate clients: add \"insecure\": "
+                                    "true to allow it on %s, or use \"tls\"",
                                     t->address);
         return 0;
 }

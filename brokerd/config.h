@@ -65,7 +65,7 @@ struct config_tls {
         char *certificate; /* absolute path: PEM, the server certificate (and chain) */
         char *key;         /* absolute path: PEM, its private key */
         char *client_ca;   /* absolute path: PEM, CAs for client certificates; "certificate" only */
-        enum config_tls_auth auth; /* default CONFIG_TLS_AUTH_CERTIFICATE */
+        enum config_tls_auth auth;   /* default CONFIG_TLS_AUTH_CERTIFICATE */
         struct config_token *tokens; /* "token" only, at least one, distinct hashes */
         size_t n_tokens;
 };

@@ -133,9 +133,9 @@ static json_t *client_row(json_t *rows, const struct peer *p, const char *role) 
                         return row;
         }
         row = json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:I}", "client", (json_int_t)p->id, "role",
-                        role, "transport", peer_transport_name(p),
-                        "published", (json_int_t)0, "delivered", (json_int_t)0, "dropped",
-                        (json_int_t)0, "wakeups", (json_int_t)0);
+                        role, "transport", peer_transport_name(p), "published", (json_int_t)0,
+                        "delivered", (json_int_t)0, "dropped", (json_int_t)0, "wakeups",
+                        (json_int_t)0);
         if (arr_add(rows, row) < 0)
                 return NULL;
         return row;
@@ -247,8 +247,8 @@ static json_t *client_remote(const struct peer *p) {
         if (p->ident.kind != IDENTITY_REMOTE)
                 return json_null();
         s = json_string(p->ident.name);
-        return s ? s : json_string(log_escape(p->ident.name, strlen(p->ident.name), esc,
-                                              sizeof(esc)));
+        return s ? s
+                 : json_string(log_escape(p->ident.name, strlen(p->ident.name), esc, sizeof(esc)));
 }
 
 static json_t *client_stats(const struct peer *p) {

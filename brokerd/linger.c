@@ -32,7 +32,7 @@ static void linger_free(struct linger_sock *l) {
         free(l);
 }
 
-/* Drops what arrives; done at EOF, on an error, or at the deadline (a client that keeps sending). */
+/* Drops what arrives; done at EOF, on an error, or at the deadline (a client still sending). */
 static void linger_cb(evutil_socket_t fd, short what, void *userdata) {
         struct linger_sock *l = userdata;
         char junk[4096];

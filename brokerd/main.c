@@ -140,7 +140,8 @@ static int add_unix(struct listen_set *s, const char *path) {
  */
 static int listen_arg(const char *arg, struct address *ret) {
         if (address_parse(arg, ret) < 0) {
-                fprintf(stderr, "%s: --listen: invalid address '%s' (unix:/PATH or tcp:HOST:PORT)\n",
+                fprintf(stderr,
+                        "%s: --listen: invalid address '%s' (unix:/PATH or tcp:HOST:PORT)\n",
                         PROGRAM, arg);
                 return EX_USAGE;
         }
@@ -241,8 +242,8 @@ static int listen_tcp_entry(const struct options *o, const struct config *c, siz
         (void)snprintf(buf, sizeof(buf), "tcp:%s", t->address);
         *spec = (struct listen_spec){};
         if (address_parse(buf, &spec->address) < 0) { /* config.c checked it */
-                (void)snprintf(err, sizeof(err), "%s: listen.tcp[%zu].address: invalid",
-                               c->path, i);
+                (void)snprintf(err, sizeof(err), "%s: listen.tcp[%zu].address: invalid", c->path,
+                               i);
                 config_error(o, err);
                 return EX_CONFIG;
         }
@@ -269,8 +270,8 @@ static int listen_from_config(const struct options *o, const struct config *c,
         return 0;
 }
 
-static int listen_collect(const struct options *o, const struct config *c,
-                          struct activation *act, struct listen_set *s) {
+static int listen_collect(const struct options *o, const struct config *c, struct activation *act,
+                          struct listen_set *s) {
         bool have_unix = act->n_unix > 0;
         int r;
 

@@ -448,8 +448,8 @@ static void peer_event_cb(struct bufferevent *bev, short what, void *userdata) {
         if (p->tls)
                 peer_tls_failed(p);
         else
-                (void)log_rl(&p->broker->rl_clients, LOG_INFO, "%s: connection error: %s",
-                             p->label, err ? strerror(err) : "unknown");
+                (void)log_rl(&p->broker->rl_clients, LOG_INFO, "%s: connection error: %s", p->label,
+                             err ? strerror(err) : "unknown");
         peer_close(p);
 }
 

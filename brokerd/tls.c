@@ -111,8 +111,8 @@ static int load_identity(SSL_CTX *ctx, const struct config_tls *t, const char *w
         ERR_clear_error();
         if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1 &&
             ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH)
-                return load_error(where, "key", t->key, ssl_reason("not a PEM private key"),
-                                  errbuf, errlen);
+                return load_error(where, "key", t->key, ssl_reason("not a PEM private key"), errbuf,
+                                  errlen);
         if (ERR_peek_last_error() != 0 || SSL_CTX_check_private_key(ctx) != 1) {
                 ERR_clear_error();
                 (void)snprintf(errbuf, errlen, "%s.key: %s does not match the certificate %s",
@@ -123,9 +123,9 @@ static int load_identity(SSL_CTX *ctx, const struct config_tls *t, const char *w
 }
 
 /* "auth": "certificate": a certificate client_ca signed, or no connection. */
-static int load_client_ca(SSL_CTX *ctx, const struct config_tls *t, const char *where,
-                          char *errbuf, size_t errlen) {
-        STACK_OF(X509_NAME) *names;
+static int load_client_ca(SSL_CTX *ctx, const struct config_tls *t, const char *where, char *errbuf,
+                          size_t errlen) {
+        struct stack_st_X509_NAME *names; /* STACK_OF(X509_NAME), spelled for clang-format */
         int r;
 
         r = file_check(where, "client_ca", t->client_ca, errbuf, errlen);

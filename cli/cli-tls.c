@@ -109,8 +109,7 @@ int cli_tls_options(const struct cli *cli, ipc_options *opts) {
                                  "cannot use the TLS files: not PEM, or --tls-key does not match "
                                  "--tls-cert");
         if (r < 0)
-                return cli_error(cli_exit_code(r), "cannot use the TLS files: %s",
-                                 ipc_strerror(r));
+                return cli_error(cli_exit_code(r), "cannot use the TLS files: %s", ipc_strerror(r));
         return set_token(cli, opts);
 }
 

@@ -54,7 +54,7 @@ struct ipc_options {
         uint64_t spin_usec;
         int transport; /* IPC_TRANSPORT_AUTO or IPC_TRANSPORT_SOCKET */
         char name[PROTO_NAME_MAX + 1];
-        struct ssl_ctx_st *tls; /* ipc_options_set_tls(): CA, certificate and key loaded */
+        struct ssl_ctx_st *tls;      /* ipc_options_set_tls(): CA, certificate and key loaded */
         char token[PROTO_TOKEN_MAX]; /* ipc_options_set_token(), wiped when replaced or freed */
         size_t token_len;
 };

@@ -54,8 +54,8 @@ static int context_settings(SSL_CTX *ctx) {
         (void)SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 #endif
         /* Our output buffer moves and is written in pieces, as for a plain socket. */
-        (void)SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-                                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        (void)SSL_CTX_set_mode(ctx,
+                               SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
         return 0;
 }
@@ -144,11 +144,13 @@ static int tls_protocol_error(ipc_client *c, unsigned long err) {
 
         if (verify != X509_V_OK) {
                 code = -EKEYREJECTED;
-                (void)snprintf(text, sizeof(text), "the broker's certificate failed verification: %s",
+                (void)snprintf(text, sizeof(text),
+                               "the broker's certificate failed verification: %s",
                                X509_verify_cert_error_string(verify));
         } else if (reason > SSL_AD_REASON_OFFSET) {
                 code = alert_refuses_us(reason - SSL_AD_REASON_OFFSET) ? -EACCES : -ECONNRESET;
-                (void)snprintf(text, sizeof(text), "the broker ended TLS: %s", what ? what : "alert");
+                (void)snprintf(text, sizeof(text), "the broker ended TLS: %s",
+                               what ? what : "alert");
         } else {
                 code = -EPROTO;
                 (void)snprintf(text, sizeof(text), "TLS error: %s", what ? what : "unknown");
@@ -247,8 +249,7 @@ static int tls_expect_host(SSL *ssl, const char *host) {
         unsigned char buf[sizeof(struct in6_addr)];
 
         if (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1)
-                return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1 ? 0
-                                                                                       : -ENOMEM;
+                return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1 ? 0 : -ENOMEM;
         if (SSL_set1_host(ssl, host) != 1 || SSL_set_tlsext_host_name(ssl, host) != 1)
                 return -ENOMEM;
         return 0;
@@ -263,8 +264,7 @@ static int tls_handshake(ipc_client *c, uint64_t deadline_usec) {
                 r = tls_result(c, ret);
                 if (r != -EAGAIN)
                         return r == 0 ? -ECONNRESET : r;
-                ready = plat_wait(c->sock,
-                                  SSL_want_write(c->ssl) ? PLAT_EV_WRITE : PLAT_EV_READ,
+                ready = plat_wait(c->sock, SSL_want_write(c->ssl) ? PLAT_EV_WRITE : PLAT_EV_READ,
                                   deadline_usec);
                 if (ready < 0)
                         return ready;
@@ -325,7 +325,8 @@ ssize_t client_tls_recv(ipc_client *c, void *buf, size_t len) {
         size_t got = 0;
 
         while (got < len) {
-                int n = SSL_read(c->ssl, (uint8_t *)buf + got, (int)MIN(len - got, (size_t)INT_MAX));
+                int n = SSL_read(c->ssl, (uint8_t *)buf + got,
+                                 (int)MIN(len - got, (size_t)INT_MAX));
                 int r;
 
                 if (n > 0) {

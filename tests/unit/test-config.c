@@ -22,8 +22,9 @@
 #include "util.h"
 
 #define MIB (UINT64_C(1024) * 1024)
-/* A plain-TCP entry on loopback port N, and a certificate "tls" object. */
-#define LOOP(n) "{\"address\": \"127.0.0.1:" #n "\", \"insecure\": true}"
+/* Plain-TCP entries on loopback ports 1 and 2, and a certificate "tls" object. */
+#define LOOP1    "{\"address\": \"127.0.0.1:1\", \"insecure\": true}"
+#define LOOP2    "{\"address\": \"127.0.0.1:2\", \"insecure\": true}"
 #define TLS_CERT "{\"certificate\": \"/c\", \"key\": \"/k\", \"client_ca\": \"/ca\"}"
 
 /* A temporary file holding some text; unlinked by tmp_file_done(). */
@@ -307,7 +308,7 @@ static void test_listen_errors(void **state) {
         key_fails(text, want);
         key_fails("{\"listen\": {\"tcp\": \"127.0.0.1:1\"}}",
                   "listen.tcp: expected an array of listener objects, got \"127.0.0.1:1\"");
-        key_fails("{\"listen\": {\"tcp\": [" LOOP(1) ", {\"address\": \"nope\"}]}}",
+        key_fails("{\"listen\": {\"tcp\": [" LOOP1 ", {\"address\": \"nope\"}]}}",
                   "listen.tcp[1].address: expected \"HOST:PORT\" or \"[IPV6]:PORT\", got \"nope\"");
         key_fails("{\"listen\": {\"tcp\": [{\"address\": \"h:65536\"}]}}",
                   "listen.tcp[0].address: expected \"HOST:PORT\" or \"[IPV6]:PORT\", got "
@@ -368,7 +369,7 @@ static void test_tcp_insecure_rules(void **state) {
         key_fails("{\"listen\": {\"tcp\": [{\"address\": \"127.0.0.1:1\", \"insecure\": true, "
                   "\"tls\": " TLS_CERT "}]}}",
                   "listen.tcp[0]: \"tls\" and \"insecure\": true exclude each other");
-        load_ok("{\"listen\": {\"tcp\": [" LOOP(1) ", {\"address\": \"[::1]:0\", \"insecure\": "
+        load_ok("{\"listen\": {\"tcp\": [" LOOP1 ", {\"address\": \"[::1]:0\", \"insecure\": "
                 "true}, {\"address\": \"127.9.9.9:2\", \"insecure\": true}]}}",
                 &c);
         assert_int_equal(c.n_tcp, 3);
@@ -378,8 +379,8 @@ static void test_tcp_insecure_rules(void **state) {
         config_deinit(&c);
 }
 
-#define HASH_A "sha256:" "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
-#define HASH_B "sha256:" "486EA46224D1BB4FB680F34F7C9AD96A8F24EC88BE73EA8E5A6C65260E9CB8A7"
+#define HASH_A "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+#define HASH_B "sha256:486EA46224D1BB4FB680F34F7C9AD96A8F24EC88BE73EA8E5A6C65260E9CB8A7"
 
 static void tls_fails(const char *tls, const char *message) {
         char text[1024], msg[512];
@@ -407,16 +408,19 @@ static void test_tls_errors(void **state) {
         tls_fails("{\"certificate\": \"/c\", \"key\": \"/k\", \"client_ca\": \"/ca\", "
                   "\"auth\": \"token\", \"tokens\": {\"a\": \"" HASH_A "\"}}",
                   ": \"client_ca\" needs \"auth\": \"certificate\"");
-        tls_fails("{\"certificate\": \"c.pem\"}", ".certificate: expected an absolute file path, got "
+        tls_fails("{\"certificate\": \"c.pem\"}",
+                  ".certificate: expected an absolute file path, got "
                   "\"c.pem\"");
         tls_fails("{\"key\": \"\"}", ".key: expected an absolute file path, got \"\"");
         tls_fails("{\"client_ca\": 1}", ".client_ca: expected an absolute file path, got 1");
         tls_fails("{\"auth\": \"password\"}",
                   ".auth: expected \"certificate\" or \"token\", got \"password\"");
         tls_fails("{\"ciphers\": \"x\"}", ".ciphers: unknown key");
-        tls_fails("{\"tokens\": {}}", ".tokens: expected an object {\"NAME\": \"sha256:HEX\", ...}, "
+        tls_fails("{\"tokens\": {}}",
+                  ".tokens: expected an object {\"NAME\": \"sha256:HEX\", ...}, "
                   "got an object");
-        tls_fails("{\"tokens\": []}", ".tokens: expected an object {\"NAME\": \"sha256:HEX\", ...}, "
+        tls_fails("{\"tokens\": []}",
+                  ".tokens: expected an object {\"NAME\": \"sha256:HEX\", ...}, "
                   "got an array");
         tls_fails("\"yes\"", ": expected an object, got \"yes\"");
 }
@@ -424,10 +428,13 @@ static void test_tls_errors(void **state) {
 /* A token's value is its hash; the error never repeats the value (it may be the token). */
 static void test_tls_tokens(void **state) {
         static const char *const bad[] = {
-                "\"secret\"", "\"sha256:\"", "\"sha1:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c\"",
+                "\"secret\"",
+                "\"sha256:\"",
+                "\"sha1:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c\"",
                 "\"sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b982\"",
                 "\"sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b98244\"",
-                "\"sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b982g\"", "7",
+                "\"sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b982g\"",
+                "7",
         };
         char tls[512];
         struct config c;
@@ -466,12 +473,13 @@ static void test_tls_tokens(void **state) {
 static void test_tcp_equal(void **state) {
         struct config a, b;
 
-        load_ok("{\"listen\": {\"tcp\": [" LOOP(1) ", {\"address\": \"0.0.0.0:1\", \"tls\": "
-                TLS_CERT "}, {\"address\": \"0.0.0.0:2\", \"tls\": {\"certificate\": \"/c\", "
+        load_ok("{\"listen\": {\"tcp\": [" LOOP1 ", {\"address\": \"0.0.0.0:1\", \"tls\": " TLS_CERT
+                "}, {\"address\": \"0.0.0.0:2\", \"tls\": {\"certificate\": \"/c\", "
                 "\"key\": \"/k\", \"auth\": \"token\", \"tokens\": {\"a\": \"" HASH_A "\"}}}]}}",
                 &a);
-        load_ok("{\"listen\": {\"tcp\": [" LOOP(2) ", {\"address\": \"0.0.0.0:1\", \"tls\": "
-                "{\"certificate\": \"/c\", \"key\": \"/k\", \"client_ca\": \"/other\"}}, "
+        load_ok("{\"listen\": {\"tcp\": [" LOOP2 ", {\"address\": \"0.0.0.0:1\", \"tls\": "
+                "{\"certificate\": \"/c\", \"key\": \"/k\", \"client_ca\": "
+                "\"/other\"}}, "
                 "{\"address\": \"0.0.0.0:2\", \"tls\": {\"certificate\": \"/c\", "
                 "\"key\": \"/k\", \"auth\": \"token\", \"tokens\": {\"a\": \"" HASH_B "\"}}}]}}",
                 &b);
@@ -691,7 +699,7 @@ static void test_reload(void **state) {
         struct config c, scratch;
         struct tmp_file t;
 
-        load_ok("{\"channels\": {\"a\": {}}, \"listen\": {\"tcp\": [" LOOP(1) "]}}", &c);
+        load_ok("{\"channels\": {\"a\": {}}, \"listen\": {\"tcp\": [" LOOP1 "]}}", &c);
         /* A failed reload leaves the running config alone... */
         memset(&scratch, 0x5a, sizeof(scratch));
         assert_int_equal(load_text("{\"channels\": {\"b\": {}, \"c..\": {}}}", &scratch, err, &t),

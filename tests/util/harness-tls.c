@@ -25,25 +25,24 @@
 #define OPENSSL_TIMEOUT_USEC (30 * HARNESS_USEC_PER_SEC)
 
 /* Extensions by role: a CA, a server for loopback, a client. No system openssl.cnf involved. */
-static const char openssl_cnf[] =
-        "[req]\n"
-        "distinguished_name = dn\n"
-        "prompt = no\n"
-        "[dn]\n"
-        "CN = unused\n"
-        "[ca]\n"
-        "basicConstraints = critical, CA:TRUE\n"
-        "keyUsage = critical, keyCertSign, cRLSign\n"
-        "subjectKeyIdentifier = hash\n"
-        "[server]\n"
-        "basicConstraints = critical, CA:FALSE\n"
-        "keyUsage = critical, digitalSignature\n"
-        "extendedKeyUsage = serverAuth\n"
-        "subjectAltName = IP:127.0.0.1, IP:::1\n"
-        "[client]\n"
-        "basicConstraints = critical, CA:FALSE\n"
-        "keyUsage = critical, digitalSignature\n"
-        "extendedKeyUsage = clientAuth\n";
+static const char openssl_cnf[] = "[req]\n"
+                                  "distinguished_name = dn\n"
+                                  "prompt = no\n"
+                                  "[dn]\n"
+                                  "CN = unused\n"
+                                  "[ca]\n"
+                                  "basicConstraints = critical, CA:TRUE\n"
+                                  "keyUsage = critical, keyCertSign, cRLSign\n"
+                                  "subjectKeyIdentifier = hash\n"
+                                  "[server]\n"
+                                  "basicConstraints = critical, CA:FALSE\n"
+                                  "keyUsage = critical, digitalSignature\n"
+                                  "extendedKeyUsage = serverAuth\n"
+                                  "subjectAltName = IP:127.0.0.1, IP:::1\n"
+                                  "[client]\n"
+                                  "basicConstraints = critical, CA:FALSE\n"
+                                  "keyUsage = critical, digitalSignature\n"
+                                  "extendedKeyUsage = clientAuth\n";
 
 static int write_text(const char *path, const char *text) {
         FILE *f = fopen(path, "we");
@@ -61,8 +60,9 @@ static int write_text(const char *path, const char *text) {
 /* Runs "openssl req" with @args after the common ones; its output is shown only on failure. */
 static int openssl_req(const char *dir, const char *const *args) {
         char prog[PATH_MAX], cnf[PATH_MAX];
-        const char *argv[32] = {prog, "req", "-x509", "-config", cnf, "-nodes", "-days", "2",
-                                "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"};
+        const char *argv[32] = {prog,      "req",    "-x509",    "-config",
+                                cnf,       "-nodes", "-days",    "2",
+                                "-newkey", "ec",     "-pkeyopt", "ec_paramgen_curve:P-256"};
         struct harness_output o;
         size_t n = 12;
         int r;
@@ -86,8 +86,8 @@ static int openssl_req(const char *dir, const char *const *args) {
 
 int harness_tls_make_ca(const char *dir, const char *name) {
         char pem[PATH_MAX], key[PATH_MAX], subj[300];
-        const char *args[] = {"-extensions", "ca", "-keyout", key, "-out", pem, "-subj", subj,
-                              NULL};
+        const char *args[] = {"-extensions", "ca",    "-keyout", key, "-out",
+                              pem,           "-subj", subj,      NULL};
 
         (void)snprintf(pem, sizeof(pem), "%s/%s.pem", dir, name);
         (void)snprintf(key, sizeof(key), "%s/%s.key", dir, name);
@@ -99,8 +99,12 @@ int harness_tls_make_cert(const char *dir, const char *ca, const char *name, con
                           bool server) {
         char pem[PATH_MAX], key[PATH_MAX], ca_pem[PATH_MAX], ca_key[PATH_MAX];
         const char *args[] = {"-extensions", server ? "server" : "client",
-                              "-CA", ca_pem, "-CAkey", ca_key, "-keyout", key, "-out", pem,
-                              "-subj", subject, NULL};
+                              "-CA",         ca_pem,
+                              "-CAkey",      ca_key,
+                              "-keyout",     key,
+                              "-out",        pem,
+                              "-subj",       subject,
+                              NULL};
 
         (void)snprintf(pem, sizeof(pem), "%s/%s.pem", dir, name);
         (void)snprintf(key, sizeof(key), "%s/%s.key", dir, name);
