@@ -34,7 +34,11 @@ int peer_tls_bev_new(struct peer *p, int fd, struct bufferevent **ret) {
                 (void)close(fd);
                 return -ENOMEM;
         }
-        /* Frees the SSL and closes fd on failure too (BEV_OPT_CLOSE_ON_FREE). */
+        /*
+         * It fails only out of memory; libevent then frees the SSL
+         * (BEV_OPT_CLOSE_ON_FREE), and whether fd is closed depends on how
+         * far it got, so fd is left alone rather than risk a double close.
+         */
         bev = bufferevent_openssl_socket_new(p->broker->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                              BEV_OPT_CLOSE_ON_FREE);
         if (!bev)
