@@ -4,7 +4,11 @@
  */
 #include "build-config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,6 +19,7 @@
 #include "listener.h"
 #include "log.h"
 #include "sd-compat.h"
+#include "tls.h"
 
 /* What one passed fd is: 1 UNIX, 2 TCP, 0 neither (not a listening stream socket). */
 enum passed_kind { PASSED_OTHER, PASSED_UNIX, PASSED_TCP };
@@ -87,12 +92,80 @@ void activation_collect(struct activation *ret) {
         names_free(names);
 }
 
-static int adopt(struct broker *b, int *fd, enum address_kind kind) {
+/* The bound address as sockaddr, and whether @a (numeric) names exactly it. */
+static bool address_matches(const struct address *a, const struct sockaddr_storage *ss) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)ss;
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)ss;
+        struct in6_addr a6;
+        struct in_addr a4;
+        int port = atoi(a->port);
+
+        if (a->kind != ADDRESS_TCP || port == 0)
+                return false;
+        if (ss->ss_family == AF_INET)
+                return inet_pton(AF_INET, a->host, &a4) == 1 && a4.s_addr == v4->sin_addr.s_addr &&
+                       ntohs(v4->sin_port) == port;
+        if (ss->ss_family == AF_INET6)
+                return inet_pton(AF_INET6, a->host, &a6) == 1 &&
+                       memcmp(&a6, &v6->sin6_addr, sizeof(a6)) == 0 && ntohs(v6->sin6_port) == port;
+        return false;
+}
+
+/* "tcp:HOST:PORT" of a passed socket, for the message. */
+static void bound_name(int fd, char *buf, size_t len) {
+        char host[INET6_ADDRSTRLEN], port[8];
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+            getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+                        NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+                (void)snprintf(buf, len, "fd %d", fd);
+        else
+                (void)snprintf(buf, len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
+                               port);
+}
+
+static const struct listen_spec *spec_for_fd(int fd, const struct listen_spec *specs, size_t n) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                if (address_matches(&specs[i].address, &ss))
+                        return &specs[i];
+        return NULL;
+}
+
+int activation_match_tcp(struct activation *a, const struct listen_spec *specs, size_t n,
+                         const char *config_path) {
+        for (size_t i = 0; i < a->n_tcp; i++) {
+                const struct listen_spec *spec = spec_for_fd(a->tcp_fds[i], specs, n);
+                char name[INET6_ADDRSTRLEN + 16];
+
+                if (spec) {
+                        a->tcp_tls[i] = spec->tls ? tls_server_ref(spec->tls) : NULL;
+                        continue;
+                }
+                bound_name(a->tcp_fds[i], name, sizeof(name));
+                log_error(
+                        "the service manager passed a TCP socket on %s, but no \"listen\".\"tcp\" "
+                        "entry of %s has that address: add {\"address\": \"%s\", \"tls\": "
+                        "{...}} (or \"insecure\": true on a loopback address) so the socket is "
+                        "served as configured",
+                        name, config_path ? config_path : "the configuration", name);
+                return -ENOENT;
+        }
+        return 0;
+}
+
+static int adopt(struct broker *b, int *fd, enum address_kind kind, struct tls_server *tls) {
         struct listener *l;
         int r, raw = *fd;
 
         *fd = -1; /* listener_adopt() owns it now, also when it fails */
-        r = listener_adopt(b, raw, kind, &l);
+        r = listener_adopt(b, raw, kind, tls, &l);
         if (r < 0) {
                 log_errno(LOG_ERR, r, "cannot listen on passed fd %d: %m", raw);
                 return -BROKER_E_LISTEN;
@@ -106,9 +179,9 @@ int activation_listen(struct activation *a, struct broker *b) {
         int r = 0;
 
         for (size_t i = 0; i < a->n_unix && r >= 0; i++)
-                r = adopt(b, &a->unix_fds[i], ADDRESS_UNIX);
+                r = adopt(b, &a->unix_fds[i], ADDRESS_UNIX, NULL);
         for (size_t i = 0; i < a->n_tcp && r >= 0; i++)
-                r = adopt(b, &a->tcp_fds[i], ADDRESS_TCP);
+                r = adopt(b, &a->tcp_fds[i], ADDRESS_TCP, a->tcp_tls[i]);
         return r;
 }
 
@@ -116,8 +189,10 @@ void activation_done(struct activation *a) {
         for (size_t i = 0; i < a->n_unix; i++)
                 if (a->unix_fds[i] >= 0)
                         (void)close(a->unix_fds[i]);
-        for (size_t i = 0; i < a->n_tcp; i++)
+        for (size_t i = 0; i < a->n_tcp; i++) {
                 if (a->tcp_fds[i] >= 0)
                         (void)close(a->tcp_fds[i]);
+                tls_server_unref(a->tcp_tls[i]);
+        }
         *a = (struct activation){};
 }

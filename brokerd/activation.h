@@ -9,6 +9,12 @@
  * the default path) and passed TCP sockets replace the configured and
  * --listen TCP addresses. An fd that is not a listening stream socket is
  * logged and closed, and the daemon goes on as if it had not been passed.
+ *
+ * The configuration still says how each passed TCP socket is secured: it
+ * takes the TLS settings (or "insecure" plain TCP) of the "listen"."tcp"
+ * entry or --listen address with the same numeric address and port. A
+ * passed TCP socket that matches none is a configuration error: the daemon
+ * refuses to start rather than serve it without knowing how.
  */
 #pragma once
 
@@ -16,6 +22,8 @@
 #include <stddef.h>
 
 struct broker;
+struct listen_spec;
+struct tls_server;
 
 #define ACTIVATION_FDS_MAX 64
 
@@ -23,6 +31,7 @@ struct activation {
         int unix_fds[ACTIVATION_FDS_MAX];
         size_t n_unix;
         int tcp_fds[ACTIVATION_FDS_MAX];
+        struct tls_server *tcp_tls[ACTIVATION_FDS_MAX]; /* from activation_match_tcp() */
         size_t n_tcp;
 };
 
@@ -33,6 +42,17 @@ struct activation {
  * @ret: filled in every case; free with activation_done().
  */
 void activation_collect(struct activation *ret);
+
+/*
+ * activation_match_tcp() - find each passed TCP socket's entry among
+ * @specs (by getsockname(): same address family, numeric address and
+ * port) and take a reference to its TLS context (none for plain TCP).
+ * @config_path: the configuration file, for the message; may be NULL.
+ * Return: 0; -ENOENT when a socket matches no entry (logged, naming the
+ * socket's address and what to add to the configuration).
+ */
+int activation_match_tcp(struct activation *a, const struct listen_spec *specs, size_t n,
+                         const char *config_path);
 
 /*
  * activation_listen() - hand every collected socket to @b as a listener

@@ -25,6 +25,7 @@
 
 #include "bridge.h"
 #include "broker.h"
+#include "linger.h"
 #include "listener.h"
 #include "notify.h"
 #include "peer.h"
@@ -119,6 +120,7 @@ int broker_new(const struct config *config, struct broker **ret) {
         b->config = config;
         list_init(&b->listeners);
         list_init(&b->peers);
+        list_init(&b->lingering);
         list_init(&b->closing);
         list_init(&b->congested);
         list_init(&b->bridges);
@@ -160,6 +162,7 @@ struct broker *broker_free(struct broker *b) {
                 listener_free(list_entry(n, struct listener, node));
         while ((n = list_first(&b->peers)))
                 peer_free(list_entry(n, struct peer, node));
+        linger_free_all(b);
         channel_registry_deinit(&b->registry);
         quota_deinit(&b->quota);
         b->status = status_free(b->status);
@@ -174,14 +177,14 @@ struct broker *broker_free(struct broker *b) {
         return NULL;
 }
 
-int broker_listen(struct broker *b, const struct address *a) {
+int broker_listen(struct broker *b, const struct listen_spec *spec) {
         char name[ADDRESS_STRING_MAX];
         struct listener *l;
         int r;
 
-        r = listener_new(b, a, &l);
+        r = listener_new(b, spec, &l);
         if (r < 0) {
-                address_format(a, name, sizeof(name));
+                address_format(&spec->address, name, sizeof(name));
                 log_errno(LOG_ERR, r, "cannot listen on %s: %m", name);
                 return -BROKER_E_LISTEN;
         }
@@ -205,11 +208,16 @@ int broker_run(struct broker *b) {
  * client that keeps trying costs an accept and a write, nothing that
  * lingers.
  */
-static void broker_reject(int fd, int code, const char *text) {
+static void broker_reject(int fd, int code, const char *text, bool tls) {
         uint8_t head[PROTO_HEAD_MAX], junk[4096];
         struct proto_error e = {.code = (uint32_t)code, .text = text, .text_len = strlen(text)};
         struct iovec iov[2];
 
+        if (tls) {
+                /* No TLS session to say it in, and no handshake spent on a refusal (logged). */
+                (void)close(fd);
+                return;
+        }
         iov[0] = (struct iovec){.iov_base = head, .iov_len = proto_encode_error(head, &e)};
         iov[1] = (struct iovec){.iov_base = (void *)text, .iov_len = e.text_len};
         (void)!writev(fd, iov, 2);
@@ -218,7 +226,8 @@ static void broker_reject(int fd, int code, const char *text) {
         (void)close(fd);
 }
 
-/* Who connects: the kernel says for a UNIX peer; a TCP client is anonymous. */
+/* Who connects: the kernel says for a UNIX peer; a TCP client is
+ * anonymous until TLS authenticates it (peer_set_remote_identity()). */
 static void broker_identify(int fd, enum peer_transport transport, struct identity *ret) {
         if (transport == PEER_TRANSPORT_UNIX) {
                 (void)identity_from_unix_socket(fd, ret);
@@ -262,7 +271,8 @@ static int broker_admit(struct broker *b, const struct identity *id, char *text,
         return 0;
 }
 
-void broker_accept(struct broker *b, int fd, enum peer_transport transport) {
+void broker_accept(struct broker *b, int fd, enum peer_transport transport,
+                   struct tls_server *tls) {
         char text[QUOTA_USER_TEXT_MAX + 128];
         struct identity id;
         struct peer *p;
@@ -275,15 +285,14 @@ void broker_accept(struct broker *b, int fd, enum peer_transport transport) {
         broker_identify(fd, transport, &id);
         r = broker_admit(b, &id, text, sizeof(text));
         if (r < 0) {
-                broker_reject(fd, -r, text);
+                broker_reject(fd, -r, text, tls != NULL);
                 return;
         }
-        r = peer_new(b, fd, transport, &id, &p);
+        r = peer_new(b, fd, transport, &id, tls, &p);
         if (r < 0) {
                 (void)log_rl(&b->rl_accept, LOG_ERR, "cannot set up a connection: %s",
                              strerror(-r));
                 return;
         }
-        log_debug("%s: accepted over %s", p->label,
-                  transport == PEER_TRANSPORT_TCP ? "tcp" : "unix");
+        log_debug("%s: accepted over %s", p->label, peer_transport_name(p));
 }

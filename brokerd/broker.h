@@ -45,6 +45,8 @@ struct broker {
         struct list_node bridges;   /* struct bridge.node: every channel ring's bridge */
         struct list_node dirty_bridges; /* struct bridge.dirty_node: written, not yet flushed */
         size_t n_peers;
+        struct list_node lingering; /* struct linger_sock.node: half-closed, draining (linger.c) */
+        size_t n_lingering;
         uint64_t next_peer_id;
 
         uint64_t start_usec;
@@ -73,11 +75,14 @@ int broker_new(const struct config *config, struct broker **ret);
 /* Closes listeners and connections, frees everything. Accepts NULL. Return: NULL. */
 struct broker *broker_free(struct broker *b);
 
+struct listen_spec;
+struct tls_server;
+
 /*
  * broker_listen() - add a listener (logs "listening on ADDRESS").
  * Return: 0; -BROKER_E_LISTEN (the reason is logged).
  */
-int broker_listen(struct broker *b, const struct address *a);
+int broker_listen(struct broker *b, const struct listen_spec *spec);
 
 /*
  * broker_run() - send READY=1 and dispatch until a shutdown signal.
@@ -85,8 +90,11 @@ int broker_listen(struct broker *b, const struct address *a);
  */
 int broker_run(struct broker *b);
 
-/* Takes ownership of an accepted, non-blocking socket and starts a peer. */
-void broker_accept(struct broker *b, int fd, enum peer_transport transport);
+/*
+ * Takes ownership of an accepted, non-blocking socket and starts a peer.
+ * @tls: the listener's TLS context (the peer takes a reference), or NULL.
+ */
+void broker_accept(struct broker *b, int fd, enum peer_transport transport, struct tls_server *tls);
 
 /* Lets the reaper run at the end of this loop iteration. */
 void broker_schedule_reap(struct broker *b);

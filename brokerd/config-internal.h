@@ -33,6 +33,7 @@ struct key {
         key_load_fn load;                      /* the value's type */
         uint64_t min, max;                     /* its range, for integers */
         void (*set)(void *target, uint64_t v); /* stores a checked value */
+        size_t offset;                         /* strings: where the char * goes in target */
 };
 
 /*

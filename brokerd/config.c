@@ -17,6 +17,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -333,16 +334,228 @@ static int key_unix(struct loader *l, const struct key *k, json_t *v, void *targ
         return 0;
 }
 
-static int tcp_add(struct loader *l, struct config *c, json_t *v) {
-        char *s;
+/* --- "listen"."tcp" entries: TLS, or "insecure" plain TCP on loopback --- */
+
+static int key_tcp_address(struct loader *l, const struct key *k, json_t *v, void *target) {
+        struct config_tcp *t = target;
 
         if (!json_is_string(v) || !address_valid("tcp:", json_string_value(v)))
                 return loader_expected(l, v, "\"HOST:PORT\" or \"[IPV6]:PORT\"");
-        s = strdup(json_string_value(v));
-        if (!s)
-                return loader_oom(l);
-        c->tcp[c->n_tcp++] = s;
+        t->address = strdup(json_string_value(v));
+        return t->address ? 0 : loader_oom(l);
+}
+
+/* A file the daemon reads at start-up: absolute, so it does not depend on the working directory. */
+static int key_path(struct loader *l, const struct key *k, json_t *v, void *target) {
+        char **field = (char **)((char *)target + k->offset);
+        const char *s = json_string_value(v);
+
+        if (!s || s[0] != '/' || strlen(s) != json_string_length(v))
+                return loader_expected(l, v, "an absolute file path");
+        *field = strdup(s);
+        return *field ? 0 : loader_oom(l);
+}
+
+static const char *const tls_auth_names[_CONFIG_TLS_AUTH_MAX] = {
+        [CONFIG_TLS_AUTH_CERTIFICATE] = "certificate",
+        [CONFIG_TLS_AUTH_TOKEN] = "token",
+};
+
+static int key_tls_auth(struct loader *l, const struct key *k, json_t *v, void *target) {
+        struct config_tls *t = target;
+        const char *s = json_string_value(v);
+
+        for (size_t i = 0; s && i < ARRAY_SIZE(tls_auth_names); i++) {
+                if (strcmp(s, tls_auth_names[i]) == 0) {
+                        t->auth = (enum config_tls_auth)i;
+                        return 0;
+                }
+        }
+        return loader_expected(l, v, "\"certificate\" or \"token\"");
+}
+
+static int hex_digit(char ch) {
+        if (ch >= '0' && ch <= '9')
+                return ch - '0';
+        if (ch >= 'a' && ch <= 'f')
+                return ch - 'a' + 10;
+        if (ch >= 'A' && ch <= 'F')
+                return ch - 'A' + 10;
+        return -1;
+}
+
+/* "sha256:" and 64 hex digits. Return: 0; -EINVAL. */
+static int token_hash_parse(const char *s, uint8_t *ret) {
+        size_t len = strlen("sha256:");
+
+        if (strncmp(s, "sha256:", len) != 0 || strlen(s) != len + 2 * CONFIG_TOKEN_HASH_BYTES)
+                return -EINVAL;
+        for (size_t i = 0; i < CONFIG_TOKEN_HASH_BYTES; i++) {
+                int hi = hex_digit(s[len + 2 * i]), lo = hex_digit(s[len + 2 * i + 1]);
+
+                if (hi < 0 || lo < 0)
+                        return -EINVAL;
+                ret[i] = (uint8_t)(hi << 4 | lo);
+        }
         return 0;
+}
+
+static bool token_name_valid(const char *s, size_t len) {
+        if (len == 0 || len > CONFIG_TOKEN_NAME_MAX)
+                return false;
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+                        return false;
+        return true;
+}
+
+/*
+ * One token. The value is never echoed in an error: someone may have put
+ * the token itself there instead of its hash, and errors end up in logs.
+ */
+static int token_load(struct loader *l, struct config_tls *t, const char *name, size_t len,
+                      json_t *v) {
+        struct config_token *tok = &t->tokens[t->n_tokens];
+
+        if (!token_name_valid(name, len))
+                return loader_error(l, "a token name is 1 to %d bytes without control characters",
+                                    CONFIG_TOKEN_NAME_MAX);
+        if (!json_is_string(v) || token_hash_parse(json_string_value(v), tok->sha256) < 0)
+                return loader_error(l, "expected \"sha256:\" and the 64 hex digits of the "
+                                       "token's SHA-256 (printf %%s TOKEN | sha256sum), not the "
+                                       "token itself");
+        for (size_t i = 0; i < t->n_tokens; i++)
+                if (memcmp(t->tokens[i].sha256, tok->sha256, CONFIG_TOKEN_HASH_BYTES) == 0)
+                        return loader_error(l, "the same token as tokens.%s", t->tokens[i].name);
+        tok->name = strndup(name, len);
+        if (!tok->name)
+                return loader_oom(l);
+        t->n_tokens++;
+        return 0;
+}
+
+static int key_tokens(struct loader *l, const struct key *k, json_t *v, void *target) {
+        struct config_tls *t = target;
+        const char *name;
+        json_t *entry;
+        size_t len;
+
+        if (!json_is_object(v) || json_object_size(v) == 0)
+                return loader_expected(l, v, "an object {\"NAME\": \"sha256:HEX\", ...}");
+        t->tokens = calloc(json_object_size(v), sizeof(*t->tokens));
+        if (!t->tokens)
+                return loader_oom(l);
+        json_object_keylen_foreach(v, name, len, entry) {
+                size_t old = path_push(l, name, len);
+                int r = token_load(l, t, name, len, entry);
+
+                path_pop(l, old);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static const struct key tls_keys[] = {
+        {"comment", key_comment},
+        {"certificate", key_path, .offset = offsetof(struct config_tls, certificate)},
+        {"key", key_path, .offset = offsetof(struct config_tls, key)},
+        {"client_ca", key_path, .offset = offsetof(struct config_tls, client_ca)},
+        {"auth", key_tls_auth},
+        {"tokens", key_tokens},
+        {},
+};
+
+/* What "auth" needs and excludes, checked once all of "tls" is loaded. */
+static int tls_check(struct loader *l, const struct config_tls *t) {
+        if (!t->certificate)
+                return loader_error(l, "\"certificate\" is required");
+        if (!t->key)
+                return loader_error(l, "\"key\" is required");
+        if (t->auth == CONFIG_TLS_AUTH_CERTIFICATE && !t->client_ca)
+                return loader_error(l, "\"client_ca\" is required with \"auth\": \"certificate\"");
+        if (t->auth == CONFIG_TLS_AUTH_CERTIFICATE && t->tokens)
+                return loader_error(l, "\"tokens\" needs \"auth\": \"token\"");
+        if (t->auth == CONFIG_TLS_AUTH_TOKEN && !t->tokens)
+                return loader_error(l, "\"tokens\" is required with \"auth\": \"token\"");
+        if (t->auth == CONFIG_TLS_AUTH_TOKEN && t->client_ca)
+                return loader_error(l, "\"client_ca\" needs \"auth\": \"certificate\"");
+        return 0;
+}
+
+static int key_tcp_tls(struct loader *l, const struct key *k, json_t *v, void *target) {
+        struct config_tcp *t = target;
+        int r;
+
+        t->tls = calloc(1, sizeof(*t->tls));
+        if (!t->tls)
+                return loader_oom(l);
+        r = object_load(l, tls_keys, v, t->tls);
+        return r < 0 ? r : tls_check(l, t->tls);
+}
+
+DEFINE_SETTER(set_tcp_insecure, struct config_tcp, insecure, 1)
+
+static const struct key tcp_keys[] = {
+        {"comment", key_comment},
+        {"address", key_tcp_address},
+        {"insecure", key_bool, 0, 1, set_tcp_insecure},
+        {"tls", key_tcp_tls},
+        {},
+};
+
+static bool tcp_on_loopback(const struct config_tcp *t) {
+        char full[ADDRESS_STRING_MAX];
+        struct address a;
+
+        (void)snprintf(full, sizeof(full), "tcp:%s", t->address);
+        return address_parse(full, &a) == 0 && address_is_loopback(&a);
+}
+
+/* TLS, or plain TCP that says so and stays on this machine. */
+static int tcp_check(struct loader *l, const struct config_tcp *t) {
+        if (!t->address)
+                return loader_error(l, "\"address\" is required");
+        if (t->tls && t->insecure)
+                return loader_error(l, "\"tls\" and \"insecure\": true exclude each other");
+        if (t->tls)
+                return 0;
+        if (!tcp_on_loopback(t))
+                return loader_error(l,
+                                    "plain TCP is allowed only on a loopback address with "
+                                    "\"insecure\": true; use \"tls\" for %s",
+                                    t->address);
+        if (!t->insecure)
+                return loader_error(l,
+                                    "plain TCP does not authenticate clients: add \"insecure\": "
+                                    "true to allow it on %s, or use \"tls\"",
+                                    t->address);
+        return 0;
+}
+
+/* The form before TLS, a bare "HOST:PORT", gets a hint instead of a type error. */
+static int tcp_bare_string(struct loader *l, json_t *v) {
+        char got[CONFIG_ERROR_MAX / 2];
+
+        value_describe(v, got, sizeof(got));
+        return loader_error(l,
+                            "expected an object, got %s; write {\"address\": %s, \"tls\": {...}}, "
+                            "or {\"address\": %s, \"insecure\": true} for plain TCP on a "
+                            "loopback address",
+                            got, got, got);
+}
+
+static int tcp_add(struct loader *l, struct config *c, json_t *v) {
+        struct config_tcp *t = &c->tcp[c->n_tcp];
+        int r;
+
+        if (json_is_string(v))
+                return tcp_bare_string(l, v);
+        if (!json_is_object(v))
+                return loader_expected(l, v, "an object {\"address\": \"HOST:PORT\", ...}");
+        c->n_tcp++; /* owned from here on, even if a key fails */
+        r = object_load(l, tcp_keys, v, t);
+        return r < 0 ? r : tcp_check(l, t);
 }
 
 static int key_tcp(struct loader *l, const struct key *k, json_t *v, void *target) {
@@ -351,9 +564,9 @@ static int key_tcp(struct loader *l, const struct key *k, json_t *v, void *targe
         size_t i;
 
         if (!json_is_array(v))
-                return loader_expected(l, v, "an array of \"HOST:PORT\" strings");
+                return loader_expected(l, v, "an array of listener objects");
         if (json_array_size(v) > CONFIG_TCP_MAX)
-                return loader_error(l, "expected at most %d addresses, got %zu", CONFIG_TCP_MAX,
+                return loader_error(l, "expected at most %d listeners, got %zu", CONFIG_TCP_MAX,
                                     json_array_size(v));
         json_array_foreach(v, i, item) {
                 size_t old = path_push_index(l, i);
@@ -641,11 +854,25 @@ int config_load(struct config *c, const char *path, bool required, char *errbuf,
         return 0;
 }
 
+static void tls_free(struct config_tls *t) {
+        if (!t)
+                return;
+        free(t->certificate);
+        free(t->key);
+        free(t->client_ca);
+        for (size_t i = 0; i < t->n_tokens; i++)
+                free(t->tokens[i].name);
+        free(t->tokens);
+        free(t);
+}
+
 void config_deinit(struct config *c) {
         free(c->path);
         free(c->unix_path);
-        for (size_t i = 0; i < c->n_tcp; i++)
-                free(c->tcp[i]);
+        for (size_t i = 0; i < c->n_tcp; i++) {
+                free(c->tcp[i].address);
+                tls_free(c->tcp[i].tls);
+        }
         for (size_t i = 0; i < c->n_rules; i++)
                 free(c->rules[i].pattern);
         free(c->rules);
@@ -665,6 +892,35 @@ const struct channel_settings *config_channel_settings(const struct config *c, c
                                           len))
                         return &c->rules[i].settings;
         return &c->channel_defaults;
+}
+
+static bool str_equal(const char *a, const char *b) {
+        return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool tls_equal(const struct config_tls *a, const struct config_tls *b) {
+        if (!a || !b)
+                return a == b;
+        if (!str_equal(a->certificate, b->certificate) || !str_equal(a->key, b->key) ||
+            !str_equal(a->client_ca, b->client_ca) || a->auth != b->auth ||
+            a->n_tokens != b->n_tokens)
+                return false;
+        for (size_t i = 0; i < a->n_tokens; i++)
+                if (strcmp(a->tokens[i].name, b->tokens[i].name) != 0 ||
+                    memcmp(a->tokens[i].sha256, b->tokens[i].sha256, CONFIG_TOKEN_HASH_BYTES) != 0)
+                        return false;
+        return true;
+}
+
+bool config_tcp_equal(const struct config_tcp *a, const struct config_tcp *b) {
+        return str_equal(a->address, b->address) && a->insecure == b->insecure &&
+               tls_equal(a->tls, b->tls);
+}
+
+const char *config_tls_auth_name(enum config_tls_auth a) {
+        if ((unsigned)a >= ARRAY_SIZE(tls_auth_names))
+                return "unknown";
+        return tls_auth_names[a];
 }
 
 const char *config_overflow_name(enum proto_overflow o) {

@@ -45,13 +45,50 @@ struct channel_rule {
         struct channel_settings settings;
 };
 
+/* How a TLS listener authenticates its clients ("auth"). */
+enum config_tls_auth {
+        CONFIG_TLS_AUTH_CERTIFICATE, /* a client certificate client_ca signed; name = subject CN */
+        CONFIG_TLS_AUTH_TOKEN,       /* a token in HELLO; name = the token's key in "tokens" */
+        _CONFIG_TLS_AUTH_MAX,
+};
+
+#define CONFIG_TOKEN_HASH_BYTES 32 /* SHA-256 */
+/* Longest token name: it becomes the remote identity (IDENTITY_NAME_MAX). */
+#define CONFIG_TOKEN_NAME_MAX 255
+
+/* One entry of "tokens": {"NAME": "sha256:HEX"}; only the hash of the token is kept. */
+struct config_token {
+        char *name; /* NUL-terminated, 1..CONFIG_TOKEN_NAME_MAX bytes, no control characters */
+        uint8_t sha256[CONFIG_TOKEN_HASH_BYTES];
+};
+
+/* "tls" of a TCP listener. The files are only named here; brokerd/tls.c loads them. */
+struct config_tls {
+        char *certificate; /* absolute path: PEM, the server certificate (and chain) */
+        char *key;         /* absolute path: PEM, its private key */
+        char *client_ca;   /* absolute path: PEM, CAs for client certificates; "certificate" only */
+        enum config_tls_auth auth;   /* default CONFIG_TLS_AUTH_CERTIFICATE */
+        struct config_token *tokens; /* "token" only, at least one, distinct hashes */
+        size_t n_tokens;
+};
+
+/*
+ * One entry of "listen"."tcp": TLS, or plain TCP with "insecure": true on a
+ * numeric loopback address (127.0.0.0/8, ::1). Nothing else loads.
+ */
+struct config_tcp {
+        char *address;          /* "HOST:PORT", validated by address_parse("tcp:"...) */
+        bool insecure;          /* plain TCP: clients are anonymous */
+        struct config_tls *tls; /* NULL when insecure */
+};
+
 struct config {
         char *path;                 /* file loaded, NULL for built-in defaults */
 
-        /* "listen": {"unix": PATH | null, "tcp": ["HOST:PORT", ...], "unix_mode": "0660"} */
+        /* "listen": {"unix": PATH | null, "tcp": [{...}, ...], "unix_mode": "0660"} */
         char *unix_path;            /* NULL: the default path (address_default_broker_path) */
         bool unix_disabled;         /* "unix": null */
-        char *tcp[CONFIG_TCP_MAX];  /* "HOST:PORT" strings, validated by address_parse("tcp:"...) */
+        struct config_tcp tcp[CONFIG_TCP_MAX];
         size_t n_tcp;
         /* "unix_mode": "0660" by default, "0000".."0777"; the mode of a UNIX socket node
            the daemon binds (not of one passed by the service manager) */
@@ -132,6 +169,12 @@ void config_deinit(struct config *c);
  * lives as long as *c.
  */
 const struct channel_settings *config_channel_settings(const struct config *c, const char *name);
+
+/* Whether two "listen"."tcp" entries are the same, TLS settings and tokens included. */
+bool config_tcp_equal(const struct config_tcp *a, const struct config_tcp *b);
+
+/* "certificate", "token" ("unknown" for an out-of-range value). */
+const char *config_tls_auth_name(enum config_tls_auth a);
 
 /* "block", "drop", "disconnect" ("unknown" for an out-of-range value). */
 const char *config_overflow_name(enum proto_overflow o);

@@ -134,9 +134,9 @@ static json_t *client_row(json_t *rows, const struct peer *p, const char *role) 
                         return row;
         }
         row = json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:I}", "client", (json_int_t)p->id, "role",
-                        role, "transport", p->transport == PEER_TRANSPORT_TCP ? "tcp" : "unix",
-                        "published", (json_int_t)0, "delivered", (json_int_t)0, "dropped",
-                        (json_int_t)0, "wakeups", (json_int_t)0);
+                        role, "transport", peer_transport_name(p), "published", (json_int_t)0,
+                        "delivered", (json_int_t)0, "dropped", (json_int_t)0, "wakeups",
+                        (json_int_t)0);
         if (arr_add(rows, row) < 0)
                 return NULL;
         return row;
@@ -250,6 +250,18 @@ static json_t *client_name(const struct peer *p) {
         return s ? s : json_string(log_escape(p->name, p->name_len, esc, sizeof(esc)));
 }
 
+/* The name TLS authenticated (certificate CN or token name), or null. */
+static json_t *client_remote(const struct peer *p) {
+        char esc[LOG_ESCAPE_BYTES(IDENTITY_NAME_MAX)];
+        json_t *s;
+
+        if (p->ident.kind != IDENTITY_REMOTE)
+                return json_null();
+        s = json_string(p->ident.name);
+        return s ? s
+                 : json_string(log_escape(p->ident.name, strlen(p->ident.name), esc, sizeof(esc)));
+}
+
 static json_t *client_stats(const struct peer *p) {
         bool local = p->ident.kind == IDENTITY_LOCAL;
         json_t *o = json_object();
@@ -257,8 +269,8 @@ static json_t *client_stats(const struct peer *p) {
         if (!o || obj_set(o, "id", json_u64(p->id)) < 0 || obj_set(o, "name", client_name(p)) < 0 ||
             obj_set(o, "pid", local ? json_integer(p->ident.pid) : json_null()) < 0 ||
             obj_set(o, "uid", local ? json_integer(p->ident.uid) : json_null()) < 0 ||
-            obj_set(o, "transport",
-                    json_string(p->transport == PEER_TRANSPORT_TCP ? "tcp" : "unix")) < 0 ||
+            obj_set(o, "remote", client_remote(p)) < 0 ||
+            obj_set(o, "transport", json_string(peer_transport_name(p))) < 0 ||
             obj_set(o, "publishers", json_u64(p->n_pubs)) < 0 ||
             obj_set(o, "subscriptions", json_u64(p->n_subs)) < 0 ||
             obj_set(o, "queued_bytes", json_u64(peer_queued(p))) < 0 ||

@@ -27,6 +27,7 @@
 #include "listener.h"
 #include "log.h"
 #include "platform.h"
+#include "tls.h"
 
 #define LISTEN_BACKLOG 128
 /* Connections accepted per wake-up, so one listener cannot starve the loop. */
@@ -71,7 +72,7 @@ static void listener_accept_cb(evutil_socket_t fd, short what, void *userdata) {
                 int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
                 if (c >= 0) {
-                        broker_accept(l->broker, c, t);
+                        broker_accept(l->broker, c, t, l->tls);
                         continue;
                 }
                 if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -172,6 +173,7 @@ static int listener_start(struct listener *l) {
         r = listener_resolve_bound(l);
         if (r < 0)
                 return r;
+        l->address.tls = l->tls != NULL; /* named "tls:HOST:PORT" in the log and status */
         address_format(&l->address, l->name, sizeof(l->name));
         l->accept_ev = event_new(base, l->fd, EV_READ | EV_PERSIST, listener_accept_cb, l);
         l->retry_ev = evtimer_new(base, listener_retry_cb, l);
@@ -180,17 +182,18 @@ static int listener_start(struct listener *l) {
         return 0;
 }
 
-int listener_new(struct broker *b, const struct address *a, struct listener **ret) {
+int listener_new(struct broker *b, const struct listen_spec *spec, struct listener **ret) {
         struct listener *l;
         int r;
 
         l = listener_alloc(b);
         if (!l)
                 return -ENOMEM;
-        l->address = *a;
+        l->address = spec->address;
+        l->tls = spec->tls ? tls_server_ref(spec->tls) : NULL;
         r = listener_make_dir(l);
         if (r >= 0)
-                r = plat_listen(a, LISTEN_BACKLOG, &l->fd);
+                r = plat_listen(&l->address, LISTEN_BACKLOG, &l->fd);
         if (r >= 0)
                 r = listener_own_node(l);
         if (r >= 0)
@@ -223,7 +226,8 @@ static int listener_unix_address(struct listener *l) {
         return 0;
 }
 
-int listener_adopt(struct broker *b, int fd, enum address_kind kind, struct listener **ret) {
+int listener_adopt(struct broker *b, int fd, enum address_kind kind, struct tls_server *tls,
+                   struct listener **ret) {
         struct listener *l;
         int flags, r;
 
@@ -234,6 +238,7 @@ int listener_adopt(struct broker *b, int fd, enum address_kind kind, struct list
         }
         l->fd = fd;
         l->address.kind = kind;
+        l->tls = tls ? tls_server_ref(tls) : NULL;
         /* systemd passes blocking sockets; the accept loop relies on EAGAIN. */
         flags = fcntl(fd, F_GETFL);
         r = flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ? -errno : 0;
@@ -270,6 +275,7 @@ struct listener *listener_free(struct listener *l) {
                 event_free(l->retry_ev);
         plat_sock_close(l->fd);
         listener_unlink_node(l);
+        tls_server_unref(l->tls);
         free(l);
         return NULL;
 }

@@ -10,9 +10,11 @@ brokerd_libbrokerd_la_SOURCES = \
 	brokerd/quota.c brokerd/quota.h \
 	brokerd/log.c brokerd/log.h \
 	brokerd/listener.c brokerd/listener.h \
+	brokerd/linger.c brokerd/linger.h \
 	brokerd/list.h \
 	brokerd/peer.c brokerd/peer-frames.c brokerd/peer-ring.c brokerd/peer-access.c \
-	brokerd/flow.c brokerd/peer.h \
+	brokerd/peer-tls.c brokerd/flow.c brokerd/peer.h \
+	brokerd/tls.c brokerd/tls.h \
 	brokerd/channel.c brokerd/subscription.c brokerd/channel.h \
 	brokerd/ring-owner.c brokerd/ring-owner.h \
 	brokerd/bridge.c brokerd/bridge.h \
@@ -27,9 +29,11 @@ brokerd_libbrokerd_la_SOURCES = \
 if !WITH_LIBSYSTEMD
 brokerd_libbrokerd_la_SOURCES += brokerd/sd-compat.c
 endif
-brokerd_libbrokerd_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+brokerd_libbrokerd_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS) \
+	$(LIBSYSTEMD_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS)
 brokerd_libbrokerd_la_LIBADD = libclient/libipccommon.la \
-	$(LIBEVENT_LIBS) $(JANSSON_LIBS) $(LIBSYSTEMD_LIBS)
+	$(LIBEVENT_LIBS) $(JANSSON_LIBS) $(LIBSYSTEMD_LIBS) $(LIBEVENT_OPENSSL_LIBS) \
+	$(OPENSSL_LIBS)
 
 sbin_PROGRAMS += brokerd/ipc-brokerd
 brokerd_ipc_brokerd_SOURCES = brokerd/main.c

@@ -20,8 +20,10 @@
 #include "address.h"
 #include "broker.h"
 #include "config.h"
+#include "listener.h"
 #include "log.h"
 #include "reload.h"
+#include "tls.h"
 #include "watchdog.h"
 
 #define PROGRAM         "ipc-brokerd"
@@ -38,11 +40,17 @@ struct options {
         bool check_config;
 };
 
-/* The addresses to listen on, from the options and the configuration. */
+/* What to listen on, from the options and the configuration; TLS contexts loaded. */
 struct listen_set {
-        struct address addr[LISTEN_ARGS_MAX + CONFIG_TCP_MAX + 2];
+        struct listen_spec spec[LISTEN_ARGS_MAX + CONFIG_TCP_MAX + 2];
         size_t n;
 };
+
+static void listen_set_clear(struct listen_set *s) {
+        for (size_t i = 0; i < s->n; i++)
+                s->spec[i].tls = tls_server_unref(s->spec[i].tls);
+        s->n = 0;
+}
 
 static void usage(FILE *f) {
         fprintf(f,
@@ -50,7 +58,8 @@ static void usage(FILE *f) {
                 "Local publish/subscribe message broker.\n\n"
                 "  -c, --config FILE    configuration file (default %s, optional)\n"
                 "      --socket PATH    UNIX socket path (overrides the configuration)\n"
-                "      --listen ADDR    also listen on unix:/PATH or tcp:HOST:PORT (repeatable)\n"
+                "      --listen ADDR    also listen on unix:/PATH, or tcp:HOST:PORT on loopback\n"
+                "                       (plain TCP, unauthenticated; repeatable)\n"
                 "      --check-config   validate the configuration and exit\n"
                 "  -v, --verbose        log debug messages\n"
                 "  -V, --version        print the version and exit\n"
@@ -114,13 +123,43 @@ static int parse_args(int argc, char **argv, struct options *o) {
 }
 
 static int add_unix(struct listen_set *s, const char *path) {
-        struct address *a = &s->addr[s->n];
+        struct address *a = &s->spec[s->n].address;
 
         if (!*path || strlen(path) >= sizeof(a->path))
                 return -ENAMETOOLONG;
         *a = (struct address){.kind = ADDRESS_UNIX};
         strcpy(a->path, path);
         s->n++;
+        return 0;
+}
+
+/*
+ * One --listen: a UNIX path, or plain TCP on a numeric loopback address,
+ * the same rule as "insecure": true in the configuration (TLS needs
+ * certificates, so it is configured there). Return: 0 or EX_USAGE.
+ */
+static int listen_arg(const char *arg, struct address *ret) {
+        if (address_parse(arg, ret) < 0) {
+                fprintf(stderr,
+                        "%s: --listen: invalid address '%s' (unix:/PATH or tcp:HOST:PORT)\n",
+                        PROGRAM, arg);
+                return EX_USAGE;
+        }
+        if (ret->kind == ADDRESS_TCP && ret->tls) {
+                fprintf(stderr,
+                        "%s: --listen: '%s': a TLS listener needs a certificate; configure it in "
+                        "\"listen\".\"tcp\" (ipc-brokerd.json(5))\n",
+                        PROGRAM, arg);
+                return EX_USAGE;
+        }
+        if (ret->kind == ADDRESS_TCP && !address_is_loopback(ret)) {
+                fprintf(stderr,
+                        "%s: --listen: '%s': plain TCP is allowed only on a loopback address "
+                        "(127.0.0.0/8, [::1]); configure a TLS listener in \"listen\".\"tcp\" "
+                        "for other addresses\n",
+                        PROGRAM, arg);
+                return EX_USAGE;
+        }
         return 0;
 }
 
@@ -131,13 +170,10 @@ static int listen_from_args(const struct options *o, struct listen_set *s) {
                 return EX_USAGE;
         }
         for (size_t i = 0; i < o->n_listen; i++) {
-                if (address_parse(o->listen[i], &s->addr[s->n]) < 0) {
-                        fprintf(stderr,
-                                "%s: --listen: invalid address '%s' (unix:/PATH or "
-                                "tcp:HOST:PORT)\n",
-                                PROGRAM, o->listen[i]);
-                        return EX_USAGE;
-                }
+                int r = listen_arg(o->listen[i], &s->spec[s->n].address);
+
+                if (r != 0)
+                        return r;
                 s->n++;
         }
         return 0;
@@ -173,22 +209,69 @@ static void listen_drop_passed(const struct activation *act, struct listen_set *
         size_t k = 0;
 
         for (size_t i = 0; i < s->n; i++) {
-                bool is_unix = s->addr[i].kind == ADDRESS_UNIX;
+                struct listen_spec *spec = &s->spec[i];
+                bool is_unix = spec->address.kind == ADDRESS_UNIX;
                 char name[ADDRESS_STRING_MAX];
 
                 if ((is_unix && act->n_unix > 0) || (!is_unix && act->n_tcp > 0)) {
-                        address_format(&s->addr[i], name, sizeof(name));
+                        address_format(&spec->address, name, sizeof(name));
                         log_info("not binding %s: the service manager passed a %s socket", name,
                                  is_unix ? "UNIX" : "TCP");
+                        spec->tls = tls_server_unref(spec->tls);
                         continue;
                 }
-                s->addr[k++] = s->addr[i];
+                s->spec[k++] = *spec;
         }
         s->n = k;
 }
 
-static int listen_collect(const struct options *o, const struct config *c,
-                          const struct activation *act, struct listen_set *s) {
+/* A configuration error: on stderr for --check-config, else in the log. */
+static void config_error(const struct options *o, const char *msg) {
+        if (o->check_config)
+                fprintf(stderr, "%s: %s\n", PROGRAM, msg);
+        else
+                log_error("%s", msg);
+}
+
+/* One "listen"."tcp" entry: its address and, for TLS, its loaded context. */
+static int listen_tcp_entry(const struct options *o, const struct config *c, size_t i,
+                            struct listen_spec *spec) {
+        char buf[ADDRESS_STRING_MAX], where[CONFIG_ERROR_MAX], err[CONFIG_ERROR_MAX];
+        const struct config_tcp *t = &c->tcp[i];
+
+        (void)snprintf(buf, sizeof(buf), "tcp:%s", t->address);
+        *spec = (struct listen_spec){};
+        if (address_parse(buf, &spec->address) < 0) { /* config.c checked it */
+                (void)snprintf(err, sizeof(err), "%s: listen.tcp[%zu].address: invalid", c->path,
+                               i);
+                config_error(o, err);
+                return EX_CONFIG;
+        }
+        if (!t->tls)
+                return 0;
+        (void)snprintf(where, sizeof(where), "%s: listen.tcp[%zu].tls", c->path, i);
+        if (tls_server_new(t->tls, where, err, sizeof(err), &spec->tls) < 0) {
+                config_error(o, err);
+                return EX_CONFIG;
+        }
+        return 0;
+}
+
+/* The configured TCP listeners, certificates and keys loaded. Return: 0 or EX_CONFIG. */
+static int listen_from_config(const struct options *o, const struct config *c,
+                              struct listen_set *s) {
+        for (size_t i = 0; i < c->n_tcp; i++) {
+                int r = listen_tcp_entry(o, c, i, &s->spec[s->n]);
+
+                if (r != 0)
+                        return r;
+                s->n++;
+        }
+        return 0;
+}
+
+static int listen_collect(const struct options *o, const struct config *c, struct activation *act,
+                          struct listen_set *s) {
         bool have_unix = act->n_unix > 0;
         int r;
 
@@ -196,21 +279,14 @@ static int listen_collect(const struct options *o, const struct config *c,
         if (r != 0)
                 return r;
         for (size_t i = 0; i < s->n; i++)
-                have_unix = have_unix || s->addr[i].kind == ADDRESS_UNIX;
+                have_unix = have_unix || s->spec[i].address.kind == ADDRESS_UNIX;
         r = listen_unix_default(c, s, have_unix);
+        if (r == 0)
+                r = listen_from_config(o, c, s);
+        if (r == 0 && activation_match_tcp(act, s->spec, s->n, c->path) < 0)
+                r = EX_CONFIG;
         if (r != 0)
                 return r;
-        for (size_t i = 0; i < c->n_tcp; i++) {
-                char buf[ADDRESS_STRING_MAX];
-
-                (void)snprintf(buf, sizeof(buf), "tcp:%s", c->tcp[i]);
-                if (address_parse(buf, &s->addr[s->n]) < 0) {
-                        log_error("%s: listen.tcp: invalid address \"%s\"",
-                                  c->path ? c->path : "configuration", c->tcp[i]);
-                        return EX_CONFIG;
-                }
-                s->n++;
-        }
         listen_drop_passed(act, s);
         if (s->n == 0 && act->n_unix == 0 && act->n_tcp == 0) {
                 log_error("nothing to listen on: \"listen\" disables the UNIX socket and names "
@@ -233,20 +309,11 @@ static int load_config(const struct options *o, struct config *c) {
         if (r == -ENOENT && !err[0])
                 (void)snprintf(err, sizeof(err), "%s: file not found", path);
         if (r < 0) {
-                if (o->check_config)
-                        fprintf(stderr, "%s: %s\n", PROGRAM, err);
-                else
-                        log_error("%s", err);
+                config_error(o, err);
                 return EX_CONFIG;
         }
-        if (o->check_config) {
-                if (c->path)
-                        printf("%s: configuration %s OK\n", PROGRAM, c->path);
-                else
-                        printf("%s: no configuration file %s; built-in defaults OK\n", PROGRAM,
-                               path);
-                return EXIT_NOW;
-        }
+        if (o->check_config)
+                return 0;
         if (c->path)
                 log_info("configuration loaded from %s", c->path);
         else
@@ -254,12 +321,31 @@ static int load_config(const struct options *o, struct config *c) {
         return 0;
 }
 
+/*
+ * --check-config: the file, and the certificates and keys it names, as a
+ * start would load them. Return: EXIT_NOW (after "... OK"); EX_CONFIG.
+ */
+static int check_config(const struct options *o, const struct config *c) {
+        struct listen_set s = {};
+        int r = listen_from_config(o, c, &s);
+
+        listen_set_clear(&s);
+        if (r != 0)
+                return r;
+        if (c->path)
+                printf("%s: configuration %s OK\n", PROGRAM, c->path);
+        else
+                printf("%s: no configuration file %s; built-in defaults OK\n", PROGRAM,
+                       config_path(o));
+        return EXIT_NOW;
+}
+
 /* Every listener, passed or ours. Return: 0; EX_OSERR (logged). */
 static int run_listen(struct broker *b, struct activation *act, const struct listen_set *s) {
         if (activation_listen(act, b) < 0)
                 return EX_OSERR;
         for (size_t i = 0; i < s->n; i++)
-                if (broker_listen(b, &s->addr[i]) < 0)
+                if (broker_listen(b, &s->spec[i]) < 0)
                         return EX_OSERR;
         return 0;
 }
@@ -315,6 +401,8 @@ int main(int argc, char **argv) {
         /* Until the loop watches it, a reload request must not kill us (the default). */
         (void)signal(SIGHUP, SIG_IGN);
         r = load_config(&o, &c);
+        if (r == 0 && o.check_config)
+                r = check_config(&o, &c);
         if (r == 0) {
                 activation_collect(&act);
                 r = listen_collect(&o, &c, &act, &listen);
@@ -322,6 +410,7 @@ int main(int argc, char **argv) {
         if (r == 0)
                 r = run(&o, &c, &act, &listen);
         activation_done(&act);
+        listen_set_clear(&listen);
         config_deinit(&c);
         return r == EXIT_NOW ? 0 : r;
 }

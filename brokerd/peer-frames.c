@@ -223,6 +223,7 @@ static int peer_on_hello(struct peer *p, const uint8_t *body, size_t len) {
                 .server = SERVER_TEXT,
                 .server_len = strlen(SERVER_TEXT),
         };
+        char who[64 + IDENTITY_NAME_MAX];
         struct proto_hello h;
 
         if (p->state != PEER_HANDSHAKE)
@@ -235,6 +236,8 @@ static int peer_on_hello(struct peer *p, const uint8_t *body, size_t len) {
                                  "no common protocol version (client %u..%u, broker %u..%u)",
                                  h.version_min, h.version_max, PROTO_VERSION_MIN,
                                  PROTO_VERSION_MAX);
+        if (peer_check_token(p, &h) < 0)
+                return -PEER_E_PROTOCOL;
         (void)evtimer_del(p->timer);
         p->state = PEER_RUNNING;
         peer_queue(p, head, proto_encode_welcome(head, &w), w.server, w.server_len);
@@ -243,8 +246,9 @@ static int peer_on_hello(struct peer *p, const uint8_t *body, size_t len) {
                              "%s: connected over unix (pid %d, uid %u)", p->label,
                              (int)p->ident.pid, (unsigned)p->ident.uid);
         else
-                (void)log_rl(&p->broker->rl_clients, LOG_INFO, "%s: connected over %s", p->label,
-                             p->transport == PEER_TRANSPORT_TCP ? "tcp" : "unix");
+                (void)log_rl(&p->broker->rl_clients, LOG_INFO, "%s: connected over %s as %s",
+                             p->label, peer_transport_name(p),
+                             identity_describe(&p->ident, who, sizeof(who)));
         return 0;
 }
 

@@ -32,6 +32,7 @@
 #include "peer.h"
 #include "platform.h"
 #include "status.h"
+#include "tls.h"
 
 #define PEER_LOG_INTERVAL_USEC (10 * USEC_PER_SEC)
 #define PEER_LOG_BURST         10
@@ -410,8 +411,11 @@ static void peer_read_more(struct peer *p) {
 static void peer_read_cb(struct bufferevent *bev, void *userdata) {
         struct peer *p = userdata;
 
-        /* Only while frames are wanted: a blocked publisher's bytes stay in the kernel. */
-        if (p->state == PEER_RUNNING && !flow_is_blocked(p) && !p->fd_reply)
+        /*
+         * Only while frames are wanted: a blocked publisher's bytes stay in the
+         * kernel. Never for TLS: the socket holds records only OpenSSL may read.
+         */
+        if (p->state == PEER_RUNNING && !flow_is_blocked(p) && !p->fd_reply && !p->tls)
                 peer_read_more(p);
         if (p->state == PEER_DRAINING) {
                 (void)evbuffer_drain(bufferevent_get_input(bev), SIZE_MAX);
@@ -443,6 +447,7 @@ static void peer_linger(struct peer *p) {
         if (p->lingering)
                 return;
         p->lingering = true;
+        peer_tls_shutdown(p);
         (void)shutdown(bufferevent_getfd(p->bev), SHUT_WR);
         (void)evbuffer_drain(bufferevent_get_input(p->bev), SIZE_MAX);
         (void)bufferevent_enable(p->bev, EV_READ);
@@ -507,6 +512,10 @@ static void peer_event_cb(struct bufferevent *bev, short what, void *userdata) {
         }
         if (p->state >= PEER_CLOSING)
                 return;
+        if (what & BEV_EVENT_CONNECTED) {
+                peer_tls_on_connected(p);
+                return;
+        }
         if (what & BEV_EVENT_EOF) {
                 p->eof = true;
                 /* Frames held back by back-pressure are still handled, then we close. */
@@ -514,8 +523,11 @@ static void peer_event_cb(struct bufferevent *bev, short what, void *userdata) {
                         peer_close_eof(p);
                 return;
         }
-        (void)log_rl(&p->broker->rl_clients, LOG_INFO, "%s: connection error: %s", p->label,
-                     err ? strerror(err) : "unknown");
+        if (p->tls)
+                peer_tls_failed(p);
+        else
+                (void)log_rl(&p->broker->rl_clients, LOG_INFO, "%s: connection error: %s", p->label,
+                             err ? strerror(err) : "unknown");
         peer_close(p);
 }
 
@@ -523,7 +535,8 @@ static void peer_timer_cb(evutil_socket_t fd, short what, void *userdata) {
         struct peer *p = userdata;
 
         if (p->state == PEER_HANDSHAKE) {
-                peer_log(p, LOG_NOTICE, "no HELLO within %llu ms; disconnecting",
+                peer_log(p, LOG_NOTICE, "no %s within %llu ms; disconnecting",
+                         p->tls && !p->tls_ready ? "TLS handshake" : "HELLO",
                          (unsigned long long)(p->broker->config->handshake_timeout_usec /
                                               USEC_PER_MSEC));
                 peer_close(p);
@@ -607,15 +620,48 @@ static void peer_release_user(struct peer *p) {
         p->user = quota_disconnect(p->user);
 }
 
+/*
+ * A TLS peer starts as the anonymous user and authenticates later (client
+ * certificate, or token in HELLO): its connection and queue move to the
+ * user it proved to be, whose connection quota is checked now.
+ */
+int peer_set_identity(struct peer *p, const struct identity *id) {
+        const struct config *c = p->broker->config;
+        char user[QUOTA_USER_TEXT_MAX];
+        int r;
+
+        if (quota_connections(&p->broker->quota, id) >= c->max_connections_per_uid) {
+                p->ident = *id; /* for the log line and the text: they name who was refused */
+                peer_log_quota(p, "max_connections_per_uid", c->max_connections_per_uid);
+                return peer_fail(p, EDQUOT, "%s: too many connections (max_connections_per_uid %u)",
+                                 quota_user_describe(quota_find(&p->broker->quota, id), user,
+                                                     sizeof(user)),
+                                 c->max_connections_per_uid);
+        }
+        peer_release_user(p);
+        p->ident = *id;
+        r = peer_charge_user(p);
+        if (r < 0)
+                return r;
+        /* What is queued already was counted for the old user, and will be written for this one. */
+        (void)quota_queue(p->user, peer_queued(p), 0, c->max_queued_bytes_per_uid);
+        return 0;
+}
+
 static int peer_setup_events(struct peer *p, int fd) {
         struct event_base *base = p->broker->base;
         const struct config *c = p->broker->config;
         struct timeval tv = usec_to_timeval(c->handshake_timeout_usec);
 
-        p->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-        if (!p->bev) {
-                (void)close(fd);
-                return -ENOMEM;
+        if (p->tls) {
+                if (peer_tls_bev_new(p, fd, &p->bev) < 0)
+                        return -ENOMEM;
+        } else {
+                p->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+                if (!p->bev) {
+                        (void)close(fd);
+                        return -ENOMEM;
+                }
         }
         p->timer = evtimer_new(base, peer_timer_cb, p);
         p->resume = event_new(base, -1, 0, peer_resume_cb, p);
@@ -631,6 +677,7 @@ static int peer_setup_events(struct peer *p, int fd) {
 }
 
 int peer_new(struct broker *b, int fd, enum peer_transport transport, const struct identity *id,
+             struct tls_server *tls,
              struct peer **ret) {
         struct peer *p;
         int one = 1;
@@ -644,6 +691,7 @@ int peer_new(struct broker *b, int fd, enum peer_transport transport, const stru
         p->broker = b;
         p->id = ++b->next_peer_id;
         p->transport = transport;
+        p->tls = tls ? tls_server_ref(tls) : NULL;
         p->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(PEER_LOG_INTERVAL_USEC, PEER_LOG_BURST);
         list_init(&p->node);
         list_init(&p->closing_node);
@@ -697,6 +745,7 @@ struct peer *peer_free(struct peer *p) {
         peer_release_user(p);
         if (p->bev)
                 bufferevent_free(p->bev);
+        tls_server_unref(p->tls);
         free(p->pubs);
         free(p->subs);
         free(p->rings);

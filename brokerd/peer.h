@@ -12,6 +12,8 @@
  *                  wildcard subscription attaches to
  *   flow.c         back-pressure between publishers (or a ring's bridge) and
  *                  congested subscribers
+ *   peer-tls.c     TLS connections: the handshake, the identity it proves,
+ *                  HELLO tokens
  *
  * Closing is deferred: peer_close() only marks the peer and wakes the
  * broker's reaper, so a peer can be closed from inside another peer's
@@ -37,6 +39,7 @@ struct bridge;
 struct bufferevent;
 struct event;
 struct evbuffer_cb_entry;
+struct tls_server;
 
 /* Largest read and write per syscall: many frames per call under load. */
 #define PEER_IO_CHUNK_BYTES (256u * 1024u)
@@ -98,6 +101,8 @@ struct peer {
         uint64_t id;
         enum peer_state state;
         enum peer_transport transport;
+        struct tls_server *tls; /* TLS listener's context (a reference), NULL for plain */
+        bool tls_ready;         /* the TLS handshake completed */
         struct bufferevent *bev;
         struct event *timer;  /* handshake deadline, later the drain deadline */
         struct event *resume; /* re-runs buffered input once back-pressure lifts */
@@ -152,11 +157,21 @@ struct peer {
  * peer_new() - start a connection on an accepted socket, charged to the
  * user of @id (the caller checked the connection limits).
  * @fd: non-blocking, close-on-exec; owned by the peer even on failure.
- * @id: who connects (copied).
+ * @id: who connects (copied); a TLS peer starts anonymous and becomes who it
+ *      authenticates as (peer_set_remote_identity()).
+ * @tls: the listener's TLS context, or NULL: with one, the peer is a TLS
+ *       server side whose handshake counts against the handshake timeout.
  * Return: 0; -ENOMEM.
  */
 int peer_new(struct broker *b, int fd, enum peer_transport transport, const struct identity *id,
-             struct peer **ret);
+             struct tls_server *tls, struct peer **ret);
+
+/* "unix", "tcp" or "tls", for logs and statistics. */
+static inline const char *peer_transport_name(const struct peer *p) {
+        if (p->transport == PEER_TRANSPORT_UNIX)
+                return "unix";
+        return p->tls ? "tls" : "tcp";
+}
 
 /* Frees a peer in any state, detaching it from everything. Accepts NULL. Return: NULL. */
 struct peer *peer_free(struct peer *p);
@@ -320,6 +335,49 @@ bool peer_ring_access_check(struct peer *p, const struct proto_open_ring *m);
  * debug level).
  */
 bool peer_may_attach(struct subscription *s, const struct channel *c);
+
+/*
+ * peer_set_identity() - @p authenticated as @id (TLS): move its connection
+ * and queued bytes from the anonymous user to @id's.
+ * Return: 0; -PEER_E_PROTOCOL (over @id's max_connections_per_uid: refused
+ * with ERROR EDQUOT and closed); -ENOMEM.
+ */
+int peer_set_identity(struct peer *p, const struct identity *id);
+
+/* ---- TLS (peer-tls.c) ---- */
+
+/*
+ * peer_tls_bev_new() - the bufferevent of a TLS peer: OpenSSL runs the
+ * handshake as the server on @fd, then encrypts and decrypts.
+ * @fd: owned from here on, closed on failure too.
+ * Return: 0; -ENOMEM.
+ */
+int peer_tls_bev_new(struct peer *p, int fd, struct bufferevent **ret);
+
+/*
+ * peer_tls_on_connected() - the handshake completed: a certificate
+ * listener's peer becomes the REMOTE identity its certificate names, or
+ * is refused with ERROR EACCES if it names none usable.
+ */
+void peer_tls_on_connected(struct peer *p);
+
+/*
+ * peer_tls_failed() - the TLS layer failed: log why (rate-limited) and,
+ * for a failed handshake, keep the socket lingering after the peer is
+ * closed, so the alert OpenSSL sent reaches the client (linger.h).
+ */
+void peer_tls_failed(struct peer *p);
+
+/*
+ * peer_check_token() - HELLO's token against the connection: a token
+ * listener needs one that matches (the peer becomes its name); every other
+ * connection must send none.
+ * Return: 0; -PEER_E_PROTOCOL (refused with ERROR EACCES and closed).
+ */
+int peer_check_token(struct peer *p, const struct proto_hello *h);
+
+/* Sends TLS close_notify before a half-close (peer_linger()); nothing for plain peers. */
+void peer_tls_shutdown(struct peer *p);
 
 /* ---- flow control (flow.c) ---- */
 

@@ -34,11 +34,12 @@ static bool str_equal(const char *a, const char *b) {
         return a == b || (a && b && strcmp(a, b) == 0);
 }
 
+/* Addresses, "insecure", and every TLS setting: certificates are loaded once, at start-up. */
 static bool tcp_equal(const struct config *a, const struct config *b) {
         if (a->n_tcp != b->n_tcp)
                 return false;
         for (size_t i = 0; i < a->n_tcp; i++)
-                if (strcmp(a->tcp[i], b->tcp[i]) != 0)
+                if (!config_tcp_equal(&a->tcp[i], &b->tcp[i]))
                         return false;
         return true;
 }
@@ -51,7 +52,7 @@ static void log_restart(const struct config *next, const char *key) {
 /* Logs what differs, then swaps the "listen" settings so @next keeps the running ones. */
 static void listen_keep(struct config *running, struct config *next) {
         char *unix_path = next->unix_path;
-        char *tcp[CONFIG_TCP_MAX];
+        struct config_tcp tcp[CONFIG_TCP_MAX];
         size_t n_tcp = next->n_tcp;
 
         if (!str_equal(running->unix_path, next->unix_path) ||

@@ -66,7 +66,8 @@ int cli_set_address(struct cli *cli, const char *address) {
 
         if (!address)
                 r = address_default(&shown);
-        else if (strncmp(address, "unix:", 5) == 0 || strncmp(address, "tcp:", 4) == 0)
+        else if (strncmp(address, "unix:", 5) == 0 || strncmp(address, "tcp:", 4) == 0 ||
+                 strncmp(address, "tls:", 4) == 0)
                 r = (shown = strdup(address)) ? 0 : -ENOMEM;
         else
                 r = asprintf(&shown, "unix:%s", address) < 0 ? -ENOMEM : 0;
@@ -125,23 +126,31 @@ int cli_connect(struct cli *cli) {
         if (r < 0)
                 return cli_error(cli_exit_code(r), "cannot set up the connection: %s",
                                  ipc_strerror(r));
+        r = cli_tls_options(cli, opts);
+        if (r != 0)
+                return r;
 
         r = ipc_client_connect(cli->address, opts, &cli->client);
         if (r == -EINVAL || r == -ENAMETOOLONG)
                 return cli_error(EX_USAGE,
-                                 "invalid address \"%s\" (use unix:/PATH, tcp:HOST:PORT or a path "
-                                 "starting with '/' or '.')",
+                                 "invalid address \"%s\" (use unix:/PATH, tcp:HOST:PORT, "
+                                 "tls:HOST:PORT or a path starting with '/' or '.')",
                                  cli->address ?: cli->address_shown);
         /* Refused by the broker: its words say which limit. */
         if (r == -ENFILE || r == -EDQUOT)
                 return cli_error(cli_exit_code(r), "cannot connect to %s: the broker refused: %s",
                                  cli->address_shown, *why ? why : ipc_strerror(r));
         if (r < 0) {
-                hint = connect_hint(r);
-                /* The system's words: these are socket errors, and users search for them. */
+                hint = cli_tls_hint(cli, r) ?: connect_hint(r);
+                /*
+                 * The system's words: these are socket errors, and users search for
+                 * them; but EKEYREJECTED's ("Key was rejected by service") would say
+                 * the opposite of what happened, so it gets the library's.
+                 */
                 return cli_error(cli_exit_code(r), "cannot connect to %s: %s%s%s%s",
-                                 cli->address_shown, strerror(-r), hint ? " (" : "", hint ?: "",
-                                 hint ? ")" : "");
+                                 cli->address_shown,
+                                 r == -EKEYREJECTED ? ipc_strerror(r) : strerror(-r),
+                                 hint ? " (" : "", hint ?: "", hint ? ")" : "");
         }
         return 0;
 }
@@ -193,6 +202,7 @@ int cli_exit_code(int r) {
         case EPROTONOSUPPORT:
         case EBADMSG:
         case EOPNOTSUPP:
+        case EKEYREJECTED:
                 return EX_PROTOCOL;
         case EACCES:
         case EPERM:

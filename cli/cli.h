@@ -45,6 +45,10 @@ enum {
         CLI_OPT_JSON = 0x100,
         CLI_OPT_RAW,
         CLI_OPT_SOCKET_ONLY,
+        CLI_OPT_TLS_CA,
+        CLI_OPT_TLS_CERT,
+        CLI_OPT_TLS_KEY,
+        CLI_OPT_TOKEN_FILE,
 };
 
 /* What every verb gets: the global options and, once connected, the client. */
@@ -53,6 +57,10 @@ struct cli {
         char *address_shown;   /* the address as it appears in messages */
         uint64_t timeout_usec; /* -t: connect and per-request timeout */
         bool socket_only;      /* --socket-only: IPC_TRANSPORT_SOCKET */
+        const char *tls_ca;    /* --tls-ca FILE */
+        const char *tls_cert;  /* --tls-cert FILE */
+        const char *tls_key;   /* --tls-key FILE */
+        const char *token_file; /* --token-file FILE */
         ipc_client *client;    /* set by cli_connect() */
 };
 
@@ -113,6 +121,11 @@ void cli_deinit(struct cli *cli);
 int cli_set_address(struct cli *cli, const char *address);
 int cli_connect(struct cli *cli);
 int cli_error(int exit_code, const char *fmt, ...) _cli_printf_(2, 3);
+
+/* ---- TLS options (cli-tls.c) ------------------------------------------- */
+
+int cli_tls_options(const struct cli *cli, ipc_options *opts);
+const char *cli_tls_hint(const struct cli *cli, int r);
 int cli_exit_code(int r);
 int cli_request_error(struct cli *cli, int r, const char *fmt, ...) _cli_printf_(3, 4);
 int cli_channel_error(struct cli *cli, int r, const char *action, const char *channel);

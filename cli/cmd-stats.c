@@ -63,6 +63,7 @@ static const struct cli_column stats_client_columns[] = {
         {"PID", "pid", CLI_COLUMN_INTEGER},
         {"UID", "uid", CLI_COLUMN_INTEGER},
         {"TRANSPORT", "transport", CLI_COLUMN_STRING},
+        {"REMOTE", "remote", CLI_COLUMN_STRING},
         {"PUBS", "publishers", CLI_COLUMN_INTEGER},
         {"SUBS", "subscriptions", CLI_COLUMN_INTEGER},
         {"QUEUED", "queued_bytes", CLI_COLUMN_INTEGER},

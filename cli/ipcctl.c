@@ -14,8 +14,12 @@
 #include "cli.h"
 
 static const struct cli_option global_options[] = {
-        {'s', "address", "ADDRESS", "broker address: unix:/PATH, tcp:HOST:PORT or a path"},
+        {'s', "address", "ADDRESS", "unix:/PATH, tls:HOST:PORT, tcp:HOST:PORT or a path"},
         {'t', "timeout", "SECONDS", "connect and request timeout (default: 5)"},
+        {CLI_OPT_TLS_CA, "tls-ca", "FILE", "tls: trust these CAs (PEM; default: the system's)"},
+        {CLI_OPT_TLS_CERT, "tls-cert", "FILE", "tls: client certificate (PEM)"},
+        {CLI_OPT_TLS_KEY, "tls-key", "FILE", "tls: its private key (PEM)"},
+        {CLI_OPT_TOKEN_FILE, "token-file", "FILE", "tls: authenticate with the token in FILE"},
         {'h', "help", NULL, "show this help and exit"},
         {'V', "version", NULL, "show the version and exit"},
         {},
@@ -23,7 +27,7 @@ static const struct cli_option global_options[] = {
 
 const struct cli_verb cli_global = {
         .name = NULL,
-        .synopsis = "[-s ADDRESS] [-t SECONDS] [-h] [-V] VERB [ARGS]",
+        .synopsis = "[-s ADDRESS] [-t SECONDS] [TLS OPTIONS] [-h] [-V] VERB [ARGS]",
         .summary = "Publish, subscribe to and inspect the channels of an ipc-brokerd broker.\n"
                    "The address defaults to $" IPC_BROKER_ADDRESS_ENV
                    ", else the broker's default socket.",
@@ -82,6 +86,18 @@ static int run(struct cli *cli, int argc, char **argv) {
                                                        "invalid timeout \"%s\" (expected a "
                                                        "positive number of seconds)",
                                                        optarg);
+                        break;
+                case CLI_OPT_TLS_CA:
+                        cli->tls_ca = optarg;
+                        break;
+                case CLI_OPT_TLS_CERT:
+                        cli->tls_cert = optarg;
+                        break;
+                case CLI_OPT_TLS_KEY:
+                        cli->tls_key = optarg;
+                        break;
+                case CLI_OPT_TOKEN_FILE:
+                        cli->token_file = optarg;
                         break;
                 case 'V':
                         return print_version();

@@ -4,6 +4,7 @@ bin_PROGRAMS += cli/ipcctl
 cli_ipcctl_SOURCES = \
 	cli/ipcctl.c cli/cli.h \
 	cli/cli-options.c \
+	cli/cli-tls.c \
 	cli/cli-util.c \
 	cli/cli-table.c \
 	cli/cmd-publish.c \

@@ -3,7 +3,9 @@
  * Broker address strings (see address.h). Parsing is strict: a typo in an
  * address should fail loudly rather than connect somewhere unexpected.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,8 +85,9 @@ int address_parse(const char *s, struct address *ret) {
                         return -EINVAL;
                 a.kind = ADDRESS_UNIX;
                 r = copy_string(a.path, sizeof(a.path), path, strlen(path));
-        } else if (strncmp(s, "tcp:", 4) == 0) {
+        } else if (strncmp(s, "tcp:", 4) == 0 || strncmp(s, "tls:", 4) == 0) {
                 a.kind = ADDRESS_TCP;
+                a.tls = s[1] == 'l';
                 r = parse_tcp(s + 4, &a);
         } else {
                 r = -EINVAL;
@@ -96,12 +99,25 @@ int address_parse(const char *s, struct address *ret) {
 }
 
 void address_format(const struct address *a, char *buf, size_t size) {
+        const char *scheme = a->tls ? "tls" : "tcp";
+
         if (a->kind == ADDRESS_UNIX)
                 (void)snprintf(buf, size, "unix:%s", a->path);
         else if (strchr(a->host, ':'))
-                (void)snprintf(buf, size, "tcp:[%s]:%s", a->host, a->port);
+                (void)snprintf(buf, size, "%s:[%s]:%s", scheme, a->host, a->port);
         else
-                (void)snprintf(buf, size, "tcp:%s:%s", a->host, a->port);
+                (void)snprintf(buf, size, "%s:%s:%s", scheme, a->host, a->port);
+}
+
+bool address_is_loopback(const struct address *a) {
+        struct in6_addr v6;
+        struct in_addr v4;
+
+        if (a->kind != ADDRESS_TCP)
+                return false;
+        if (inet_pton(AF_INET, a->host, &v4) == 1)
+                return (ntohl(v4.s_addr) >> 24) == 127;
+        return inet_pton(AF_INET6, a->host, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 static int user_socket_path(char *buf, size_t size) {

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Broker addresses: "unix:/path", "tcp:HOST:PORT" (HOST may be "[v6addr]"),
- * or a bare path (starting with '/' or '.') meaning a UNIX socket.
+ * "tls:HOST:PORT" (TCP with TLS: the library's side only, a broker's TLS
+ * listeners are configured), or a bare path (starting with '/' or '.')
+ * meaning a UNIX socket.
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/un.h>
 
@@ -24,6 +27,7 @@ struct address {
         char path[ADDRESS_PATH_MAX]; /* ADDRESS_UNIX */
         char host[ADDRESS_HOST_MAX]; /* ADDRESS_TCP, without brackets */
         char port[ADDRESS_PORT_MAX]; /* ADDRESS_TCP, decimal 1..65535, or "0" (listeners: any free port) */
+        bool tls;                    /* ADDRESS_TCP: spelled "tls:", TLS over the connection */
 };
 
 /*
@@ -33,8 +37,14 @@ struct address {
  */
 int address_parse(const char *s, struct address *ret);
 
-/* Formats as "unix:PATH" or "tcp:HOST:PORT" ("tcp:[HOST]:PORT" for IPv6). */
+/* Formats as "unix:PATH", "tcp:HOST:PORT" or "tls:HOST:PORT" ("tcp:[HOST]:PORT" for IPv6). */
 void address_format(const struct address *a, char *buf, size_t size);
+
+/*
+ * Whether a TCP address's host is a numeric loopback address: 127.0.0.0/8
+ * or ::1. A name ("localhost") is not: what it resolves to can change.
+ */
+bool address_is_loopback(const struct address *a);
 
 /*
  * The broker's default UNIX socket path: $RUNTIME_DIRECTORY/ipc-brokerd.sock

@@ -45,6 +45,10 @@
 /* Ready fds taken from the pollable handle per look; more stay ready for the next. */
 #define CLIENT_READY_MAX 16
 
+struct bio_method_st;
+struct ssl_ctx_st;
+struct ssl_st;
+
 struct ipc_options {
         uint64_t connect_timeout_usec;
         uint64_t spin_usec;
@@ -52,6 +56,9 @@ struct ipc_options {
         char name[PROTO_NAME_MAX + 1];
         char *error_buf; /* the caller's, for a failed connect's reason; NULL: none */
         size_t error_size;
+        struct ssl_ctx_st *tls;      /* ipc_options_set_tls(): CA, certificate and key loaded */
+        char token[PROTO_TOKEN_MAX]; /* ipc_options_set_token(), wiped when replaced or freed */
+        size_t token_len;
 };
 
 /*
@@ -176,6 +183,8 @@ struct client_ring {
 
 struct ipc_client {
         plat_sock_t sock;
+        struct ssl_st *ssl;               /* "tls:" connections: all socket I/O goes through it */
+        struct bio_method_st *bio_method; /* its socket BIO's methods (client-tls.c) */
         plat_poller *poller;
         int dead; /* 0, or the negative errno every later call returns */
         bool welcomed;
@@ -275,6 +284,16 @@ size_t client_in_fds_take(ipc_client *c, uint64_t at, int *fds);
 int client_flush_until(ipc_client *c, uint64_t deadline_usec, size_t goal);
 void client_release_view(ipc_client *c);
 void client_buffers_free(ipc_client *c);
+
+/* client-tls.c */
+int client_tls_context_new(const char *ca_file, const char *cert_file, const char *key_file,
+                           struct ssl_ctx_st **ret);
+int client_tls_start(ipc_client *c, struct ssl_ctx_st *ctx, const struct address *a,
+                     uint64_t deadline_usec);
+ssize_t client_tls_send(ipc_client *c, const void *buf, size_t len);
+ssize_t client_tls_recv(ipc_client *c, void *buf, size_t len);
+bool client_tls_pending(const ipc_client *c);
+void client_tls_close(ipc_client *c);
 
 /* client-frame.c */
 int client_scan(ipc_client *c);

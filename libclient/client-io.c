@@ -8,6 +8,10 @@
  * Output is written whole (one send() of everything pending, repeated until
  * the kernel stops taking it) and input is read in chunks of at least
  * CLIENT_READ_MIN_BYTES, so a burst of small messages costs few syscalls.
+ *
+ * The transport seam: io_send() and io_recv() are the socket calls, or
+ * their TLS counterparts (client-tls.c) on a "tls:" connection; one branch
+ * on c->ssl is all a UNIX or plain TCP connection pays for it.
  */
 #include <errno.h>
 #include <sys/socket.h>
@@ -94,6 +98,18 @@ int client_append(ipc_client *c, const uint8_t *head, size_t head_len, const voi
         return 0;
 }
 
+/* One write: bytes taken, or a negative errno (-EAGAIN when the socket is full). */
+static ssize_t io_send(ipc_client *c, const void *buf, size_t len) {
+        ssize_t n;
+
+        if (c->ssl)
+                return client_tls_send(c, buf, len);
+        n = send(c->sock, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0)
+                return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        return n;
+}
+
 /**
  * client_write() - write as much pending output as the socket takes now.
  *
@@ -107,18 +123,16 @@ int client_write(ipc_client *c) {
         if (c->dead)
                 return c->dead;
         while (b->start < b->end) {
-                ssize_t n = send(c->sock, b->data + b->start, b->end - b->start,
-                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+                ssize_t n = io_send(c, b->data + b->start, b->end - b->start);
 
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN || errno == EWOULDBLOCK)
-                                break;
-                        if (errno == EPIPE)
-                                return client_fail(c, -EPIPE, "connection to the broker broken");
-                        return client_fail(c, -errno, NULL);
-                }
+                if (n == -EINTR)
+                        continue;
+                if (n == -EAGAIN)
+                        break;
+                if (n == -EPIPE)
+                        return client_fail(c, -EPIPE, "connection to the broker broken");
+                if (n < 0)
+                        return client_fail(c, (int)n, NULL);
                 b->start += (size_t)n;
         }
         if (b->start == b->end)
@@ -275,6 +289,14 @@ static void client_in_fds_add(ipc_client *c, uint64_t from, uint64_t to, const i
         memcpy(fb->fds, fds, n * sizeof(int));
 }
 
+/* One read, with the descriptors that came with it (never any over TLS). */
+static ssize_t io_recv(ipc_client *c, void *buf, size_t len, int *fds, size_t *ret_n_fds) {
+        if (!c->ssl)
+                return plat_sock_recv(c->sock, buf, len, fds, PROTO_RING_FDS_MAX, ret_n_fds);
+        *ret_n_fds = 0;
+        return client_tls_recv(c, buf, len);
+}
+
 /**
  * client_read() - read what the socket has, up to @max_reads chunks, and
  * check and dispatch every complete frame (client_scan()).
@@ -301,7 +323,7 @@ int client_read(ipc_client *c, unsigned max_reads) {
                 if (r < 0)
                         return r;
                 space = b->cap - b->len;
-                n = plat_sock_recv(c->sock, b->data + b->len, space, fds, ARRAY_SIZE(fds), &n_fds);
+                n = io_recv(c, b->data + b->len, space, fds, &n_fds);
                 if (n_fds > 0)
                         client_in_fds_add(c, c->in_total, c->in_total + (uint64_t)MAX(n, 0), fds,
                                           n_fds);
@@ -343,7 +365,8 @@ int client_wait(ipc_client *c, uint64_t deadline_usec) {
                 return c->dead;
         if (client_out_pending(c) > 0)
                 events |= PLAT_EV_WRITE;
-        ready = plat_wait(c->sock, events, deadline_usec);
+        /* Input OpenSSL already holds would not make the socket readable. */
+        ready = client_tls_pending(c) ? PLAT_EV_READ : plat_wait(c->sock, events, deadline_usec);
         if (ready < 0)
                 return ready;
         if (ready & PLAT_EV_WRITE) {

@@ -78,6 +78,7 @@ static void client_close(ipc_client *c) {
         client_subs_detach(c);
         client_pubs_detach(c);
         c->poller = plat_poller_free(c->poller);
+        client_tls_close(c);
         plat_sock_close(c->sock);
         c->sock = PLAT_SOCK_INVALID;
         client_buffers_free(c);
@@ -119,11 +120,27 @@ static int client_read_refusal(ipc_client *c, int r) {
         return r;
 }
 
-/* Sends HELLO and waits for WELCOME (or the ERROR that refuses us). */
-static int client_handshake(ipc_client *c, const char *name, uint64_t deadline_usec) {
+/*
+ * A token is only ever sent encrypted, and TLS settings only apply to a
+ * "tls:" address: either on another address is a mistake to report, not
+ * to ignore. Return: 0; -EINVAL.
+ */
+static int client_check_security(const struct address *a, const ipc_options *opts) {
+        bool tls = a->kind == ADDRESS_TCP && a->tls;
+
+        if (opts && (opts->tls || opts->token_len > 0) && !tls)
+                return -EINVAL;
+        return 0;
+}
+
+/* Sends HELLO (with the token, if any) and waits for WELCOME (or the ERROR that refuses us). */
+static int client_handshake(ipc_client *c, const ipc_options *opts, uint64_t deadline_usec) {
+        const char *name = opts ? opts->name : "";
         struct proto_hello hello = {
                 .version_min = PROTO_VERSION_MIN,
                 .version_max = PROTO_VERSION_MAX,
+                .token = opts ? opts->token : NULL,
+                .token_len = opts ? opts->token_len : 0,
                 .name = name,
                 .name_len = strlen(name),
         };
@@ -132,6 +149,7 @@ static int client_handshake(ipc_client *c, const char *name, uint64_t deadline_u
         int r;
 
         r = client_append(c, head, n, name, hello.name_len);
+        explicit_bzero(head, n); /* the token */
         if (r < 0)
                 return r;
         r = client_write(c);
@@ -147,7 +165,6 @@ static int client_handshake(ipc_client *c, const char *name, uint64_t deadline_u
 
 IPC_EXPORT int ipc_client_connect(const char *address, const ipc_options *opts, ipc_client **ret) {
         uint64_t timeout = opts ? opts->connect_timeout_usec : CLIENT_CONNECT_TIMEOUT_USEC;
-        const char *name = opts ? opts->name : "";
         uint64_t deadline = usec_add(plat_now_usec(), timeout);
         struct address addr;
         ipc_client *c;
@@ -158,6 +175,8 @@ IPC_EXPORT int ipc_client_connect(const char *address, const ipc_options *opts, 
         if (opts && opts->error_buf)
                 opts->error_buf[0] = '\0';
         r = client_resolve(address, &addr);
+        if (r >= 0)
+                r = client_check_security(&addr, opts);
         if (r < 0)
                 return r;
         r = client_new(&c);
@@ -167,10 +186,12 @@ IPC_EXPORT int ipc_client_connect(const char *address, const ipc_options *opts, 
         c->rings = client_rings_allowed(&addr, opts);
         c->spin_usec = opts ? opts->spin_usec : 0;
         r = plat_connect(&addr, timeout, &c->sock);
+        if (r >= 0 && addr.tls)
+                r = client_tls_start(c, opts ? opts->tls : NULL, &addr, deadline);
         if (r >= 0)
                 r = plat_poller_new(c->sock, &c->poller);
         if (r >= 0)
-                r = client_handshake(c, name, deadline);
+                r = client_handshake(c, opts, deadline);
         if (r < 0) {
                 client_report_error(c, opts);
                 client_close(c);
@@ -239,7 +260,7 @@ IPC_EXPORT int ipc_client_get_timeout(const ipc_client *client, uint64_t *ret_us
         if (!client || !ret_usec)
                 return -EINVAL;
         now = client->dead || client->in.head < client->in.scan || client->wake_deferred ||
-              !client_rings_asleep(client);
+              client_tls_pending(client) || !client_rings_asleep(client);
         *ret_usec = now ? 0 : IPC_USEC_INFINITY;
         return 0;
 }

@@ -17,7 +17,7 @@
  * channel subscriptions use the channel's shared-memory ring when the
  * broker grants one: messages then go from publisher to subscriber without
  * the broker and, while subscribers keep up, without system calls.
- * Everything else (TCP, wildcard patterns, channels or brokers that refuse
+ * Everything else (TCP and TLS, wildcard patterns, channels or brokers that refuse
  * rings, IPC_TRANSPORT_SOCKET) uses the socket. The API is the same for
  * both; ipc_pub_get_transport() and ipc_sub_get_transport() tell which one
  * is in use.
@@ -188,28 +188,71 @@ IPC_EXPORT int ipc_options_set_spin(ipc_options *opts, uint64_t spin_usec);
  */
 IPC_EXPORT int ipc_options_set_error_buffer(ipc_options *opts, char *buf, size_t size);
 
+/**
+ * ipc_options_set_tls() - TLS settings for "tls:HOST:PORT" addresses. The
+ * broker's certificate must verify against @ca_file and name the host of
+ * the address (a DNS name, or an IP address for a numeric host).
+ * @ca_file: PEM file of the CA certificates to trust, or NULL for the
+ *           system's default trust store.
+ * @cert_file: PEM client certificate (chain) for a broker listener with
+ *             "auth": "certificate", or NULL (for "auth": "token").
+ * @key_file: PEM private key of @cert_file; NULL exactly when @cert_file is.
+ *
+ * The files are read during this call (not at connect time) into a context
+ * the options keep and every connection made with them shares; a later
+ * call replaces it. Setting TLS and connecting to anything but a "tls:"
+ * address is an error (-EINVAL from ipc_client_connect()).
+ *
+ * Return: 0; -EINVAL (NULL @opts, only one of @cert_file and @key_file, a
+ * file that is not PEM, or a key that does not match the certificate);
+ * -ENOENT, -EACCES or another negative errno from opening a file; -ENOMEM.
+ */
+IPC_EXPORT int ipc_options_set_tls(ipc_options *opts, const char *ca_file, const char *cert_file,
+                                   const char *key_file);
+
+/**
+ * ipc_options_set_token() - a token to authenticate with on a broker
+ * listener with "auth": "token" (sent in HELLO, only over TLS).
+ * @token: 1 to 255 bytes, NUL-terminated; copied, and the copy is wiped
+ *         when replaced or when the options are freed. NULL removes it.
+ *
+ * Connecting with a token to anything but a "tls:" address is an error
+ * (-EINVAL from ipc_client_connect()): the token never travels in clear.
+ *
+ * Return: 0; -EINVAL (NULL @opts, empty or longer than 255 bytes).
+ */
+IPC_EXPORT int ipc_options_set_token(ipc_options *opts, const char *token);
+
 /* ---- Client ----------------------------------------------------------- */
 
 /**
  * ipc_client_connect() - connect to a broker and complete the handshake.
- * @address: "unix:/path", "tcp:HOST:PORT", "tcp:[V6]:PORT" or a bare path;
- *           NULL uses $IPC_BROKER_ADDRESS, else the per-user socket
+ * @address: "unix:/path", "tcp:HOST:PORT", "tcp:[V6]:PORT", "tls:HOST:PORT",
+ *           "tls:[V6]:PORT" or a bare path; NULL uses $IPC_BROKER_ADDRESS,
+ *           else the per-user socket
  *           ($XDG_RUNTIME_DIR/ipc-broker/ipc-brokerd.sock) if it exists,
  *           else /run/ipc-broker/ipc-brokerd.sock.
  * @opts: options, or NULL for defaults; not retained after the call.
  * @ret: the connected client; free with ipc_client_free().
  *
- * Blocks up to the connect timeout.
+ * Blocks up to the connect timeout, which covers the TLS handshake too.
+ * "tls:" connects over TCP with TLS 1.2 or 1.3 (ipc_options_set_tls(),
+ * ipc_options_set_token()); "tcp:" is plain TCP, which a broker offers
+ * only on a loopback address.
  *
- * Return: 0; -EINVAL (bad address); -ENOENT, -ECONNREFUSED, -EACCES
- * (socket missing, nobody listening, no permission); -ETIMEDOUT;
- * -EPROTONOSUPPORT (no common protocol version); -ENFILE (the broker is at
- * its connection limit, limits.max_connections); -EDQUOT (this user has
- * as many connections as the broker allows one user,
+ * Return: 0; -EINVAL (bad address, or TLS settings or a token with an
+ * address that is not "tls:"); -ENOENT, -ECONNREFUSED (socket missing,
+ * nobody listening); -EACCES (no permission on the socket, or the broker
+ * refused our TLS client certificate or token); -EKEYREJECTED (the broker's
+ * TLS certificate failed verification: unknown CA, wrong host, expired);
+ * -ETIMEDOUT; -EPROTONOSUPPORT (no common protocol version); -ENFILE (the
+ * broker is at its connection limit, limits.max_connections); -EDQUOT
+ * (this user has as many connections as the broker allows one user,
  * limits.max_connections_per_uid); -EPROTO (the broker answered with
- * something else); -ECONNRESET (broker closed the connection); -ENOMEM.
- * The broker's reason for a refusal goes to the buffer of
- * ipc_options_set_error_buffer().
+ * something else, e.g. plain TCP to a "tls:" address); -ECONNRESET (broker
+ * closed the connection, also a TLS refusal it gave no reason for, as TLS
+ * 1.2 does for a missing client certificate); -ENOMEM. The broker's reason
+ * for a refusal goes to the buffer of ipc_options_set_error_buffer().
  */
 IPC_EXPORT int ipc_client_connect(const char *address, const ipc_options *opts, ipc_client **ret);
 
@@ -222,8 +265,8 @@ IPC_EXPORT int ipc_client_connect(const char *address, const ipc_options *opts, 
 IPC_EXPORT ipc_client *ipc_client_free(ipc_client *client);
 
 /**
- * ipc_client_get_address() - the address connected to, as "unix:/path" or
- * "tcp:HOST:PORT". Return: a string owned by the client.
+ * ipc_client_get_address() - the address connected to, as "unix:/path",
+ * "tcp:HOST:PORT" or "tls:HOST:PORT". Return: a string owned by the client.
  */
 IPC_EXPORT const char *ipc_client_get_address(const ipc_client *client);
 

@@ -18,6 +18,7 @@ libclient_libipcclient_la_SOURCES = \
 	libclient/client-internal.h \
 	libclient/client.c \
 	libclient/client-io.c \
+	libclient/client-tls.c \
 	libclient/client-frame.c \
 	libclient/client-receive.c \
 	libclient/request.c \
@@ -28,8 +29,8 @@ libclient_libipcclient_la_SOURCES = \
 	libclient/sub.c \
 	libclient/sub-ring.c \
 	libclient/strerror.c
-libclient_libipcclient_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
-libclient_libipcclient_la_LIBADD = libclient/libipccommon.la
+libclient_libipcclient_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(OPENSSL_CFLAGS)
+libclient_libipcclient_la_LIBADD = libclient/libipccommon.la $(OPENSSL_LIBS)
 libclient_libipcclient_la_LDFLAGS = $(AM_LDFLAGS) -no-undefined \
 	-version-info $(LIBIPCCLIENT_VERSION_INFO) \
 	-Wl,--version-script=$(top_srcdir)/libclient/libipcclient.sym

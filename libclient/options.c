@@ -4,6 +4,9 @@
  * settings become new setters here, never new connect variants.
  */
 #include <errno.h>
+#include <string.h>
+
+#include <openssl/ssl.h>
 
 #include "client-internal.h"
 #include "util.h"
@@ -21,7 +24,16 @@ IPC_EXPORT int ipc_options_new(ipc_options **ret) {
         return 0;
 }
 
+static void options_clear_token(ipc_options *opts) {
+        explicit_bzero(opts->token, sizeof(opts->token));
+        opts->token_len = 0;
+}
+
 IPC_EXPORT ipc_options *ipc_options_free(ipc_options *opts) {
+        if (!opts)
+                return NULL;
+        SSL_CTX_free(opts->tls);
+        options_clear_token(opts);
         free(opts);
         return NULL;
 }
@@ -64,5 +76,43 @@ IPC_EXPORT int ipc_options_set_error_buffer(ipc_options *opts, char *buf, size_t
                 return -EINVAL;
         opts->error_buf = size > 0 ? buf : NULL;
         opts->error_size = size;
+        return 0;
+}
+
+/*
+ * The files are read now, into an OpenSSL context the options keep and
+ * every connection made with them shares, so a bad path or PEM shows here
+ * rather than as a failed connect.
+ */
+IPC_EXPORT int ipc_options_set_tls(ipc_options *opts, const char *ca_file, const char *cert_file,
+                                   const char *key_file) {
+        struct ssl_ctx_st *ctx;
+        int r;
+
+        if (!opts || !cert_file != !key_file)
+                return -EINVAL;
+        r = client_tls_context_new(ca_file, cert_file, key_file, &ctx);
+        if (r < 0)
+                return r;
+        SSL_CTX_free(opts->tls);
+        opts->tls = ctx;
+        return 0;
+}
+
+IPC_EXPORT int ipc_options_set_token(ipc_options *opts, const char *token) {
+        size_t len;
+
+        if (!opts)
+                return -EINVAL;
+        if (!token) {
+                options_clear_token(opts);
+                return 0;
+        }
+        len = strnlen(token, sizeof(opts->token) + 1);
+        if (len == 0 || len > sizeof(opts->token))
+                return -EINVAL;
+        options_clear_token(opts);
+        memcpy(opts->token, token, len);
+        opts->token_len = len;
         return 0;
 }

@@ -93,12 +93,20 @@ const char *proto_type_name(uint8_t type) {
         }
 }
 
+/* The token travels in the head (at most PROTO_TOKEN_MAX bytes, so it fits PROTO_HEAD_MAX). */
 size_t proto_encode_hello(uint8_t *buf, const struct proto_hello *m) {
-        put_header(buf, PROTO_HELLO, 0, HELLO_HEAD + m->name_len);
+        size_t token = m->token_len > 0 ? 1 + m->token_len : 0;
+        uint32_t flags = m->flags & ~(uint32_t)PROTO_HELLO_TOKEN;
+
+        put_header(buf, PROTO_HELLO, 0, HELLO_HEAD + token + m->name_len);
         le16_put(buf + 8, m->version_min);
         le16_put(buf + 10, m->version_max);
-        le32_put(buf + 12, m->flags);
-        return PROTO_HEADER_BYTES + HELLO_HEAD;
+        le32_put(buf + 12, flags | (token > 0 ? PROTO_HELLO_TOKEN : 0));
+        if (token > 0) {
+                buf[16] = (uint8_t)m->token_len;
+                memcpy(buf + 17, m->token, m->token_len);
+        }
+        return PROTO_HEADER_BYTES + HELLO_HEAD + token;
 }
 
 size_t proto_encode_welcome(uint8_t *buf, const struct proto_welcome *m) {
@@ -215,13 +223,28 @@ void proto_encode_ring_retained(uint8_t *buf, uint64_t seq, uint64_t timestamp_n
 }
 
 int proto_decode_hello(const uint8_t *body, size_t len, struct proto_hello *ret) {
-        if (len < HELLO_HEAD || len - HELLO_HEAD > PROTO_NAME_MAX)
+        size_t head = HELLO_HEAD, token_len = 0;
+        uint32_t flags;
+
+        if (len < HELLO_HEAD)
+                return -EBADMSG;
+        flags = le32_get(body + 4);
+        if (flags & PROTO_HELLO_TOKEN) {
+                if (len < HELLO_HEAD + 1 || body[HELLO_HEAD] == 0 ||
+                    len - HELLO_HEAD - 1 < body[HELLO_HEAD])
+                        return -EBADMSG;
+                token_len = body[HELLO_HEAD];
+                head += 1 + token_len;
+        }
+        if (len - head > PROTO_NAME_MAX)
                 return -EBADMSG;
         ret->version_min = le16_get(body);
         ret->version_max = le16_get(body + 2);
-        ret->flags = le32_get(body + 4);
-        ret->name = (const char *)body + HELLO_HEAD;
-        ret->name_len = len - HELLO_HEAD;
+        ret->flags = flags;
+        ret->token = token_len > 0 ? (const char *)body + HELLO_HEAD + 1 : NULL;
+        ret->token_len = token_len;
+        ret->name = (const char *)body + head;
+        ret->name_len = len - head;
         return 0;
 }
 

@@ -82,11 +82,27 @@ struct proto_header {
         uint32_t length; /* body bytes after the header */
 };
 
-/* HELLO head: u16 version_min, u16 version_max, u32 flags; tail: client name. */
+/* HELLO flags. */
+enum {
+        /* The head goes on with u8 token_len (1..PROTO_TOKEN_MAX) and the token:
+           the client authenticates with it on a broker's token TLS listener. */
+        PROTO_HELLO_TOKEN = 1u << 0,
+};
+
+/* Longest HELLO token, in bytes. */
+#define PROTO_TOKEN_MAX 255
+
+/*
+ * HELLO head: u16 version_min, u16 version_max, u32 flags, and with
+ * PROTO_HELLO_TOKEN u8 token_len and the token; tail: client name.
+ * Other flag bits are ignored.
+ */
 struct proto_hello {
         uint16_t version_min;
         uint16_t version_max;
         uint32_t flags;
+        const char *token; /* PROTO_HELLO_TOKEN: not NUL-terminated, 1..PROTO_TOKEN_MAX */
+        size_t token_len;
         const char *name; /* tail, not NUL-terminated, <= PROTO_NAME_MAX */
         size_t name_len;
 };

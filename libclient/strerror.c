@@ -27,7 +27,10 @@ static const struct error_text error_texts[] = {
         {EMSGSIZE, "message too large for the channel"},
         {ENOENT, "no such broker socket or channel"},
         {ECONNREFUSED, "no broker is listening at the address"},
-        {EACCES, "permission denied by the broker or on its socket"},
+        {EACCES, "permission denied by the broker (access rules, TLS client certificate or "
+                 "token) or on its socket"},
+        {EKEYREJECTED, "the broker's TLS certificate failed verification (CA, host name or "
+                       "validity)"},
         {EPERM, "operation not permitted by the broker"},
         {ECONNRESET, "broker closed the connection"},
         {EPIPE, "connection to the broker is broken"},

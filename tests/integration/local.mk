@@ -2,7 +2,7 @@
 # Integration tests: a real ipc-brokerd per test, started by tests/util/harness.c.
 check_LTLIBRARIES += tests/util/libharness.la
 tests_util_libharness_la_SOURCES = tests/util/harness.c tests/util/harness.h \
-	tests/util/harness-proc.c tests/util/harness-internal.h \
+	tests/util/harness-proc.c tests/util/harness-tls.c tests/util/harness-internal.h \
 	tests/util/raw-client.c tests/util/raw-client.h
 tests_util_libharness_la_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(JANSSON_CFLAGS)
 tests_util_libharness_la_LIBADD = libclient/libipcclient.la $(JANSSON_LIBS) $(CMOCKA_LIBS)
@@ -76,11 +76,21 @@ tests_integration_test_ring_api_LDADD = $(integ_ldadd)
 tests_integration_ring_peer_LDADD = libclient/libipcclient.la
 
 # The transport-independent tests once more per transport (IPC_TEST_TRANSPORT,
-# see tests/util/harness.h): every client over TCP, then with the library free to
-# take the shared-memory ring. rerun.sh does the work for both wrappers.
-TESTS += tests/integration/test-tcp.sh tests/integration/test-shm.sh
-EXTRA_DIST += tests/integration/test-tcp.sh tests/integration/test-shm.sh \
-	tests/integration/rerun.sh
+# see tests/util/harness.h): every client over plain TCP, over TLS, then with the
+# library free to take the shared-memory ring. rerun.sh does the work for the
+# wrappers.
+TESTS += tests/integration/test-tcp.sh tests/integration/test-tls.sh \
+	tests/integration/test-shm.sh
+EXTRA_DIST += tests/integration/test-tcp.sh tests/integration/test-tls.sh \
+	tests/integration/test-shm.sh tests/integration/rerun.sh
+
+# TLS on TCP: throwaway certificates (openssl command), certificate and token
+# authentication, refusals, and the daemon refusing plain TCP off loopback. Raw
+# HELLOs with a token use the protocol encoder (libipccommon).
+check_PROGRAMS += tests/integration/test-tls-auth
+TESTS += tests/integration/test-tls-auth
+tests_integration_test_tls_auth_CFLAGS = $(integ_cflags)
+tests_integration_test_tls_auth_LDADD = libclient/libipccommon.la $(integ_ldadd)
 
 # Access rules, with clients of other users (forked children that drop root).
 check_PROGRAMS += tests/integration/test-acl

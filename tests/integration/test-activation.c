@@ -3,10 +3,13 @@
  * Socket activation through systemd-socket-activate(1), which binds, waits
  * for the first connection and then execs ipc-brokerd with $LISTEN_FDS: a
  * passed UNIX socket replaces --socket, a passed TCP socket the --listen
- * TCP addresses, each found by what it is whatever its FileDescriptorName
- * says; a passed node keeps its mode and is never unlinked; a passed fd
- * that is not a listening stream socket is refused with a log line. Also
- * the mode of a node the daemon binds itself ("listen.unix_mode").
+ * and configured TCP addresses, each found by what it is whatever its
+ * FileDescriptorName says; a passed TCP socket is served as the
+ * "listen"."tcp" entry with its address says (TLS included), and one that matches none
+ * stops the daemon (exit 78); a passed node keeps its mode and is never
+ * unlinked; a passed fd that is not a listening stream socket is refused
+ * with a log line. Also the mode of a node the daemon binds itself
+ * ("listen.unix_mode").
  * Skips the activation cases when systemd-socket-activate is missing.
  */
 #define _GNU_SOURCE
@@ -38,6 +41,17 @@ struct activated {
         char tcp_address[64];
         int port;
 };
+
+/* A config whose "listen"."tcp" serves the passed TCP socket as plain, insecure TCP. */
+static void write_insecure_config(struct sd_broker *b, const struct activated *a) {
+        char text[256];
+
+        (void)snprintf(text, sizeof(text),
+                       "{\"listen\": {\"tcp\": [{\"address\": \"127.0.0.1:%d\", "
+                       "\"insecure\": true}]}}",
+                       a->port);
+        sd_broker_write_config(b, text);
+}
 
 static void activated_init(struct sd_broker *b, struct activated *a) {
         char prog[PATH_MAX];
@@ -129,16 +143,21 @@ static void test_unix(void **state) {
         assert_int_equal(node_mode(a.act_sock), mode);
 }
 
-/* A passed TCP socket replaces the --listen TCP address; the UNIX socket is ours as usual. */
+/*
+ * A passed TCP socket replaces the --listen and configured TCP addresses,
+ * served as the entry with its address says; the UNIX socket is ours as usual.
+ */
 static void test_tcp(void **state) {
         struct sd_broker *b = *state;
         struct activated a;
         char listen_arg[64], line[512];
-        const char *args[] = {"--socket", b->sock, "--listen", "tcp:127.0.0.1:0", NULL};
+        const char *args[] = {"--socket", b->sock,           "-c", b->config,
+                              "--listen", "tcp:127.0.0.1:0", NULL};
         const char *socks[] = {"-l", listen_arg, NULL};
         ipc_client *c, *u;
 
         activated_init(b, &a);
+        write_insecure_config(b, &a);
         (void)snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%d", a.port);
         spawn_activated(b, socks, "--fdname=tcp", args);
         (void)snprintf(line, sizeof(line), "Listening on %s as 3.", listen_arg);
@@ -150,6 +169,8 @@ static void test_tcp(void **state) {
         (void)snprintf(line, sizeof(line), "%s %s", a.tcp_address, b->address);
         assert_status_has(b, line);
         assert_non_null(strstr(daemon_proc_log(b->proc), "not binding tcp:127.0.0.1:0"));
+        (void)snprintf(line, sizeof(line), "not binding %s", a.tcp_address);
+        assert_non_null(strstr(daemon_proc_log(b->proc), line));
         u = harness_connect(b->address, "unix");
         assert_int_equal(ipc_client_ping(u, harness_timeout(T_SEC), NULL), 0);
         assert_int_equal(ipc_client_ping(c, harness_timeout(T_SEC), NULL), 0);
@@ -165,11 +186,12 @@ static void test_names_do_not_decide(void **state) {
         struct sd_broker *b = *state;
         struct activated a;
         char listen_arg[64], line[512];
-        const char *args[] = {"--socket", b->sock, NULL};
+        const char *args[] = {"--socket", b->sock, "-c", b->config, NULL};
         const char *socks[] = {"-l", a.act_sock, "-l", listen_arg, NULL};
         ipc_client *c, *t;
 
         activated_init(b, &a);
+        write_insecure_config(b, &a);
         (void)snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%d", a.port);
         spawn_activated(b, socks, "--fdname=tcp:unix", args);
         (void)snprintf(line, sizeof(line), "Listening on %s as 4.", listen_arg);
@@ -197,6 +219,70 @@ static void send_datagram(const char *path) {
         strcpy(sa.sun_path, path);
         assert_int_equal(sendto(fd, "x", 1, 0, (struct sockaddr *)&sa, sizeof(sa)), 1);
         (void)close(fd);
+}
+
+/* A passed TCP socket whose entry is TLS is served with TLS, certificate checks and all. */
+static void test_tcp_tls(void **state) {
+        struct sd_broker *b = *state;
+        const struct harness_tls *tls;
+        struct activated a;
+        char listen_arg[64], line[512], config[1024], address[80];
+        const char *args[] = {"--socket", b->sock, "-c", b->config, NULL};
+        const char *socks[] = {"-l", listen_arg, NULL};
+        ipc_client *c;
+
+        activated_init(b, &a);
+        if (harness_tls_default(&tls) == -ENOENT)
+                skip();
+        (void)snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%d", a.port);
+        (void)snprintf(config, sizeof(config),
+                       "{\"listen\": {\"tcp\": [{\"address\": \"%s\", \"tls\": "
+                       "{\"certificate\": \"%s\", \"key\": \"%s\", \"client_ca\": \"%s\"}}]}}",
+                       listen_arg, tls->server_cert, tls->server_key, tls->ca);
+        sd_broker_write_config(b, config);
+        spawn_activated(b, socks, "--fdname=tcp", args);
+        (void)snprintf(line, sizeof(line), "Listening on %s as 3.", listen_arg);
+        sd_broker_wait_log(b, line);
+
+        (void)snprintf(address, sizeof(address), "tls:%s", listen_arg);
+        c = harness_connect(address, "tls");
+        (void)sd_broker_wait_ready(b);
+        (void)snprintf(line, sizeof(line), "listening on %s (socket-activated)", address);
+        assert_non_null(strstr(daemon_proc_log(b->proc), line));
+        assert_int_equal(ipc_client_ping(c, harness_timeout(T_SEC), NULL), 0);
+        ipc_client_free(c);
+        /* Plain TCP to it is not a session. */
+        assert_int_equal(ipc_client_connect(a.tcp_address, NULL, &c), -ECONNRESET);
+        stop_ok(b);
+}
+
+/*
+ * A passed TCP socket that no "listen"."tcp" entry names: the daemon cannot
+ * tell whether it is meant for TLS, so it refuses to start, saying so.
+ */
+static void test_tcp_unconfigured(void **state) {
+        struct sd_broker *b = *state;
+        struct activated a;
+        char listen_arg[64], line[512];
+        const char *args[] = {"--socket", b->sock, "--listen", "tcp:127.0.0.1:0", NULL};
+        const char *socks[] = {"-l", listen_arg, NULL};
+        ipc_client *c = NULL;
+        int status = -1;
+
+        activated_init(b, &a);
+        (void)snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%d", a.port);
+        spawn_activated(b, socks, "--fdname=tcp", args);
+        (void)snprintf(line, sizeof(line), "Listening on %s as 3.", listen_arg);
+        sd_broker_wait_log(b, line);
+        /* The connection that starts it is closed when it exits. */
+        assert_true(ipc_client_connect(a.tcp_address, NULL, &c) < 0);
+        assert_int_equal(daemon_proc_stop(b->proc, 0, &status), 0);
+        assert_int_equal(status, HARNESS_EXIT_CONFIG);
+        (void)snprintf(line, sizeof(line),
+                       "the service manager passed a TCP socket on %s, but no \"listen\".\"tcp\" "
+                       "entry of the configuration has that address",
+                       listen_arg);
+        assert_non_null(strstr(daemon_proc_log(b->proc), line));
 }
 
 /* A datagram socket is refused with a log line; the daemon binds its own instead. */
@@ -243,6 +329,8 @@ int main(void) {
                 T(test_unix),
                 T(test_tcp),
                 T(test_names_do_not_decide),
+                T(test_tcp_tls),
+                T(test_tcp_unconfigured),
                 T(test_reject_datagram),
                 T(test_unix_mode),
         };

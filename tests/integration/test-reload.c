@@ -140,7 +140,8 @@ static void test_reload_needs_restart(void **state) {
         assert_int_equal(st.st_mode & 07777, 0600);
 
         sd_broker_write_config(b, "{\"listen\": {\"unix_mode\": \"0640\","
-                                  " \"tcp\": [\"127.0.0.1:0\"]}}");
+                                  " \"tcp\": [{\"address\": \"127.0.0.1:0\","
+                                  " \"insecure\": true}]}}");
         reload(b);
         sd_broker_wait_log(b, "listen.tcp changed; that needs a restart");
         sd_broker_wait_log(b, "listen.unix_mode changed; that needs a restart");

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The transport-independent integration tests once more, every client on
-# TCP 127.0.0.1 (IPC_TEST_TRANSPORT=tcp, see tests/util/harness.h).
+# plain TCP 127.0.0.1 (IPC_TEST_TRANSPORT=tcp, see tests/util/harness.h).
 #
 # Left out by design:
 #  - acl test_local_* run clients of other users, which must be local to be

@@ -48,6 +48,7 @@ static void parse_tcp(const char *s, const char *host, const char *port) {
         assert_int_equal(a.kind, ADDRESS_TCP);
         assert_string_equal(a.host, host);
         assert_string_equal(a.port, port);
+        assert_int_equal(a.tls, strncmp(s, "tls:", 4) == 0);
 }
 
 /* Also checks that a failed parse leaves *ret alone. */
@@ -108,6 +109,19 @@ static void test_tcp_forms(void **state) {
         parse_tcp("tcp:[::]:0", "::", "0");
 }
 
+/* "tls:" is TCP with the same host and port rules, and remembers the scheme. */
+static void test_tls_forms(void **state) {
+        parse_tcp("tls:h:1", "h", "1");
+        parse_tcp("tls:127.0.0.1:7420", "127.0.0.1", "7420");
+        parse_tcp("tls:[::1]:7420", "::1", "7420");
+        parse_fails("tls:", -EINVAL);
+        parse_fails("tls:h", -EINVAL);
+        parse_fails("tls:h:65536", -EINVAL);
+        parse_fails("tls:::1:80", -EINVAL);
+        parse_fails("TLS:h:1", -EINVAL);
+        parse_fails("tlsx:h:1", -EINVAL);
+}
+
 static void test_tcp_bad_ports(void **state) {
         static const char *const bad[] = {
                 "tcp:h:65536", "tcp:h:99999",     "tcp:h:abc",
@@ -149,6 +163,28 @@ static void test_tcp_host_length(void **state) {
         parse_fails(s, -ENAMETOOLONG);
 }
 
+static bool loopback(const char *s) {
+        struct address a;
+
+        assert_int_equal(address_parse(s, &a), 0);
+        return address_is_loopback(&a);
+}
+
+/* Numeric loopback only: a name may resolve to anything by the time it is used. */
+static void test_loopback(void **state) {
+        assert_true(loopback("tcp:127.0.0.1:1"));
+        assert_true(loopback("tcp:127.255.0.9:1"));
+        assert_true(loopback("tls:[::1]:1"));
+        assert_false(loopback("tcp:0.0.0.0:1"));
+        assert_false(loopback("tcp:[::]:1"));
+        assert_false(loopback("tcp:128.0.0.1:1"));
+        assert_false(loopback("tcp:10.127.0.1:1"));
+        assert_false(loopback("tcp:localhost:1"));
+        assert_false(loopback("tcp:[::ffff:127.0.0.1]:1"));
+        assert_false(loopback("tcp:127.1:1"));
+        assert_false(loopback("unix:/127.0.0.1"));
+}
+
 static void format_is(const char *in, const char *out) {
         char buf[ADDRESS_STRING_MAX];
         struct address a, b;
@@ -162,6 +198,7 @@ static void format_is(const char *in, const char *out) {
         assert_string_equal(b.path, a.path);
         assert_string_equal(b.host, a.host);
         assert_string_equal(b.port, a.port);
+        assert_int_equal(b.tls, a.tls);
 }
 
 static void test_format(void **state) {
@@ -175,6 +212,8 @@ static void test_format(void **state) {
         format_is("tcp:[::1]:7420", "tcp:[::1]:7420");
         format_is("tcp:[127.0.0.1]:7420", "tcp:127.0.0.1:7420");
         format_is("tcp:[::]:0", "tcp:[::]:0");
+        format_is("tls:h:080", "tls:h:80");
+        format_is("tls:[::1]:7420", "tls:[::1]:7420");
         /* The longest address fits ADDRESS_STRING_MAX. */
         memset(host, ':', 255);
         host[255] = '\0';
@@ -374,10 +413,12 @@ int main(void) {
                 cmocka_unit_test(test_unix_forms),
                 cmocka_unit_test(test_unix_length),
                 cmocka_unit_test(test_tcp_forms),
+                cmocka_unit_test(test_tls_forms),
                 cmocka_unit_test(test_tcp_bad_ports),
                 cmocka_unit_test(test_tcp_bad_hosts),
                 cmocka_unit_test(test_tcp_host_length),
                 cmocka_unit_test(test_format),
+                cmocka_unit_test(test_loopback),
                 cmocka_unit_test(test_default_broker_path),
                 cmocka_unit_test(test_default_client),
         };

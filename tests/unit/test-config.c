@@ -24,6 +24,10 @@
 #include "util.h"
 
 #define MIB (UINT64_C(1024) * 1024)
+/* Plain-TCP entries on loopback ports 1 and 2, and a certificate "tls" object. */
+#define LOOP1    "{\"address\": \"127.0.0.1:1\", \"insecure\": true}"
+#define LOOP2    "{\"address\": \"127.0.0.1:2\", \"insecure\": true}"
+#define TLS_CERT "{\"certificate\": \"/c\", \"key\": \"/k\", \"client_ca\": \"/ca\"}"
 
 /* A temporary file holding some text; unlinked by tmp_file_done(). */
 struct tmp_file {
@@ -352,21 +356,191 @@ static void test_listen_errors(void **state) {
                        longpath);
         key_fails(text, want);
         key_fails("{\"listen\": {\"tcp\": \"127.0.0.1:1\"}}",
-                  "listen.tcp: expected an array of \"HOST:PORT\" strings, got \"127.0.0.1:1\"");
-        key_fails("{\"listen\": {\"tcp\": [\"127.0.0.1:1\", \"nope\"]}}",
-                  "listen.tcp[1]: expected \"HOST:PORT\" or \"[IPV6]:PORT\", got \"nope\"");
-        key_fails("{\"listen\": {\"tcp\": [\"h:65536\"]}}",
-                  "listen.tcp[0]: expected \"HOST:PORT\" or \"[IPV6]:PORT\", got \"h:65536\"");
-        key_fails("{\"listen\": {\"tcp\": [\"::1:80\"]}}",
-                  "listen.tcp[0]: expected \"HOST:PORT\" or \"[IPV6]:PORT\", got \"::1:80\"");
+                  "listen.tcp: expected an array of listener objects, got \"127.0.0.1:1\"");
+        key_fails("{\"listen\": {\"tcp\": [" LOOP1 ", {\"address\": \"nope\"}]}}",
+                  "listen.tcp[1].address: expected \"HOST:PORT\" or \"[IPV6]:PORT\", got \"nope\"");
+        key_fails("{\"listen\": {\"tcp\": [{\"address\": \"h:65536\"}]}}",
+                  "listen.tcp[0].address: expected \"HOST:PORT\" or \"[IPV6]:PORT\", got "
+                  "\"h:65536\"");
+        key_fails("{\"listen\": {\"tcp\": [{\"address\": \"::1:80\"}]}}",
+                  "listen.tcp[0].address: expected \"HOST:PORT\" or \"[IPV6]:PORT\", got "
+                  "\"::1:80\"");
         key_fails("{\"listen\": {\"tcp\": [7]}}",
-                  "listen.tcp[0]: expected \"HOST:PORT\" or \"[IPV6]:PORT\", got 7");
+                  "listen.tcp[0]: expected an object {\"address\": \"HOST:PORT\", ...}, got 7");
         (void)snprintf(text, sizeof(text), "{\"listen\": {\"tcp\": [");
         for (int i = 0; i <= CONFIG_TCP_MAX; i++)
-                (void)snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s\"h:%d\"",
+                (void)snprintf(text + strlen(text), sizeof(text) - strlen(text),
+                               "%s{\"address\": \"127.0.0.1:%d\", \"insecure\": true}",
                                i ? ", " : "", 1000 + i);
         (void)snprintf(text + strlen(text), sizeof(text) - strlen(text), "]}}");
-        key_fails(text, "listen.tcp: expected at most 16 addresses, got 17");
+        key_fails(text, "listen.tcp: expected at most 16 listeners, got 17");
+}
+
+/* The string form from before TLS is refused with what to write instead. */
+static void test_tcp_bare_string(void **state) {
+        key_fails("{\"listen\": {\"tcp\": [\"0.0.0.0:7420\"]}}",
+                  "listen.tcp[0]: expected an object, got \"0.0.0.0:7420\"; write {\"address\": "
+                  "\"0.0.0.0:7420\", \"tls\": {...}}, or {\"address\": \"0.0.0.0:7420\", "
+                  "\"insecure\": true} for plain TCP on a loopback address");
+}
+
+/* Plain TCP: only with "insecure": true, only on a numeric loopback address. */
+static void test_tcp_insecure_rules(void **state) {
+        static const char *const remote[] = {"0.0.0.0:7420", "[::]:7420", "localhost:7420",
+                                             "10.0.0.1:7420", "[::ffff:127.0.0.1]:1"};
+        char text[256], msg[512];
+        struct config c;
+
+        for (size_t i = 0; i < ARRAY_SIZE(remote); i++) {
+                for (int insecure = 0; insecure <= 1; insecure++) {
+                        (void)snprintf(text, sizeof(text),
+                                       "{\"listen\": {\"tcp\": [{\"address\": \"%s\"%s}]}}",
+                                       remote[i], insecure ? ", \"insecure\": true" : "");
+                        (void)snprintf(msg, sizeof(msg),
+                                       "listen.tcp[0]: plain TCP is allowed only on a loopback "
+                                       "address with \"insecure\": true; use \"tls\" for %s",
+                                       remote[i]);
+                        key_fails(text, msg);
+                }
+        }
+        key_fails("{\"listen\": {\"tcp\": [{\"address\": \"127.0.0.1:1\"}]}}",
+                  "listen.tcp[0]: plain TCP does not authenticate clients: add \"insecure\": true "
+                  "to allow it on 127.0.0.1:1, or use \"tls\"");
+        key_fails("{\"listen\": {\"tcp\": [{\"address\": \"127.0.0.1:1\", \"insecure\": false}]}}",
+                  "listen.tcp[0]: plain TCP does not authenticate clients: add \"insecure\": true "
+                  "to allow it on 127.0.0.1:1, or use \"tls\"");
+        key_fails("{\"listen\": {\"tcp\": [{\"insecure\": true}]}}",
+                  "listen.tcp[0]: \"address\" is required");
+        key_fails("{\"listen\": {\"tcp\": [{\"address\": \"127.0.0.1:1\", \"insecure\": 1}]}}",
+                  "listen.tcp[0].insecure: expected true or false, got 1");
+        key_fails("{\"listen\": {\"tcp\": [{\"address\": \"127.0.0.1:1\", \"port\": 1}]}}",
+                  "listen.tcp[0].port: unknown key");
+        key_fails("{\"listen\": {\"tcp\": [{\"address\": \"127.0.0.1:1\", \"insecure\": true, "
+                  "\"tls\": " TLS_CERT "}]}}",
+                  "listen.tcp[0]: \"tls\" and \"insecure\": true exclude each other");
+        load_ok("{\"listen\": {\"tcp\": [" LOOP1 ", {\"address\": \"[::1]:0\", \"insecure\": "
+                "true}, {\"address\": \"127.9.9.9:2\", \"insecure\": true}]}}",
+                &c);
+        assert_int_equal(c.n_tcp, 3);
+        assert_string_equal(c.tcp[1].address, "[::1]:0");
+        assert_true(c.tcp[2].insecure);
+        assert_null(c.tcp[2].tls);
+        config_deinit(&c);
+}
+
+#define HASH_A "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+#define HASH_B "sha256:486EA46224D1BB4FB680F34F7C9AD96A8F24EC88BE73EA8E5A6C65260E9CB8A7"
+
+static void tls_fails(const char *tls, const char *message) {
+        char text[1024], msg[512];
+
+        (void)snprintf(text, sizeof(text),
+                       "{\"listen\": {\"tcp\": [{\"address\": \"0.0.0.0:7420\", \"tls\": %s}]}}",
+                       tls);
+        (void)snprintf(msg, sizeof(msg), "listen.tcp[0].tls%s", message);
+        key_fails(text, msg);
+}
+
+/* What each "auth" needs and excludes; files are absolute paths (loaded later, by tls.c). */
+static void test_tls_errors(void **state) {
+        tls_fails("{\"key\": \"/k\", \"client_ca\": \"/ca\"}", ": \"certificate\" is required");
+        tls_fails("{\"certificate\": \"/c\", \"client_ca\": \"/ca\"}", ": \"key\" is required");
+        tls_fails("{\"certificate\": \"/c\", \"key\": \"/k\"}",
+                  ": \"client_ca\" is required with \"auth\": \"certificate\"");
+        tls_fails("{\"certificate\": \"/c\", \"key\": \"/k\", \"auth\": \"certificate\"}",
+                  ": \"client_ca\" is required with \"auth\": \"certificate\"");
+        tls_fails("{\"certificate\": \"/c\", \"key\": \"/k\", \"auth\": \"token\"}",
+                  ": \"tokens\" is required with \"auth\": \"token\"");
+        tls_fails("{\"certificate\": \"/c\", \"key\": \"/k\", \"client_ca\": \"/ca\", "
+                  "\"tokens\": {\"a\": \"" HASH_A "\"}}",
+                  ": \"tokens\" needs \"auth\": \"token\"");
+        tls_fails("{\"certificate\": \"/c\", \"key\": \"/k\", \"client_ca\": \"/ca\", "
+                  "\"auth\": \"token\", \"tokens\": {\"a\": \"" HASH_A "\"}}",
+                  ": \"client_ca\" needs \"auth\": \"certificate\"");
+        tls_fails("{\"certificate\": \"c.pem\"}",
+                  ".certificate: expected an absolute file path, got "
+                  "\"c.pem\"");
+        tls_fails("{\"key\": \"\"}", ".key: expected an absolute file path, got \"\"");
+        tls_fails("{\"client_ca\": 1}", ".client_ca: expected an absolute file path, got 1");
+        tls_fails("{\"auth\": \"password\"}",
+                  ".auth: expected \"certificate\" or \"token\", got \"password\"");
+        tls_fails("{\"ciphers\": \"x\"}", ".ciphers: unknown key");
+        tls_fails("{\"tokens\": {}}",
+                  ".tokens: expected an object {\"NAME\": \"sha256:HEX\", ...}, "
+                  "got an object");
+        tls_fails("{\"tokens\": []}",
+                  ".tokens: expected an object {\"NAME\": \"sha256:HEX\", ...}, "
+                  "got an array");
+        tls_fails("\"yes\"", ": expected an object, got \"yes\"");
+}
+
+/* A token's value is its hash; the error never repeats the value (it may be the token). */
+static void test_tls_tokens(void **state) {
+        static const char *const bad[] = {
+                "\"secret\"",
+                "\"sha256:\"",
+                "\"sha1:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c\"",
+                "\"sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b982\"",
+                "\"sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b98244\"",
+                "\"sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b982g\"",
+                "7",
+        };
+        char tls[512];
+        struct config c;
+
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                (void)snprintf(tls, sizeof(tls), "{\"tokens\": {\"svc\": %s}}", bad[i]);
+                tls_fails(tls, ".tokens.svc: expected \"sha256:\" and the 64 hex digits of the "
+                               "token's SHA-256 (printf %s TOKEN | sha256sum), not the token "
+                               "itself");
+        }
+        tls_fails("{\"tokens\": {\"a\": \"" HASH_A "\", \"b\": \"" HASH_A "\"}}",
+                  ".tokens.b: the same token as tokens.a");
+        tls_fails("{\"tokens\": {\"\": \"" HASH_A "\"}}",
+                  ".tokens.\"\": a token name is 1 to 255 bytes without control characters");
+        tls_fails("{\"tokens\": {\"a\\nb\": \"" HASH_A "\"}}",
+                  ".tokens.\"a\\u000ab\": a token name is 1 to 255 bytes without control "
+                  "characters");
+        load_ok("{\"listen\": {\"tcp\": [{\"address\": \"0.0.0.0:7420\", \"tls\": "
+                "{\"certificate\": \"/c\", \"key\": \"/k\", \"auth\": \"token\", "
+                "\"tokens\": {\"svc.a\": \"" HASH_A "\", \"b\": \"" HASH_B "\"}}}]}}",
+                &c);
+        assert_int_equal(c.n_tcp, 1);
+        assert_false(c.tcp[0].insecure);
+        assert_int_equal(c.tcp[0].tls->auth, CONFIG_TLS_AUTH_TOKEN);
+        assert_null(c.tcp[0].tls->client_ca);
+        assert_int_equal(c.tcp[0].tls->n_tokens, 2);
+        assert_string_equal(c.tcp[0].tls->tokens[0].name, "svc.a");
+        assert_int_equal(c.tcp[0].tls->tokens[0].sha256[0], 0x2c);
+        assert_int_equal(c.tcp[0].tls->tokens[0].sha256[31], 0x24);
+        assert_string_equal(c.tcp[0].tls->tokens[1].name, "b");
+        assert_int_equal(c.tcp[0].tls->tokens[1].sha256[0], 0x48); /* upper-case hex too */
+        config_deinit(&c);
+}
+
+/* Entries compare equal only when every TLS setting and token does (reload.c). */
+static void test_tcp_equal(void **state) {
+        struct config a, b;
+
+        load_ok("{\"listen\": {\"tcp\": [" LOOP1 ", {\"address\": \"0.0.0.0:1\", \"tls\": " TLS_CERT
+                "}, {\"address\": \"0.0.0.0:2\", \"tls\": {\"certificate\": \"/c\", "
+                "\"key\": \"/k\", \"auth\": \"token\", \"tokens\": {\"a\": \"" HASH_A "\"}}}]}}",
+                &a);
+        load_ok("{\"listen\": {\"tcp\": [" LOOP2 ", {\"address\": \"0.0.0.0:1\", \"tls\": "
+                "{\"certificate\": \"/c\", \"key\": \"/k\", \"client_ca\": "
+                "\"/other\"}}, "
+                "{\"address\": \"0.0.0.0:2\", \"tls\": {\"certificate\": \"/c\", "
+                "\"key\": \"/k\", \"auth\": \"token\", \"tokens\": {\"a\": \"" HASH_B "\"}}}]}}",
+                &b);
+        assert_true(config_tcp_equal(&a.tcp[0], &a.tcp[0]));
+        assert_true(config_tcp_equal(&a.tcp[1], &a.tcp[1]));
+        assert_false(config_tcp_equal(&a.tcp[0], &b.tcp[0]));
+        assert_false(config_tcp_equal(&a.tcp[1], &b.tcp[1]));
+        assert_false(config_tcp_equal(&a.tcp[2], &b.tcp[2]));
+        assert_false(config_tcp_equal(&a.tcp[0], &a.tcp[1]));
+        assert_string_equal(config_tls_auth_name(a.tcp[2].tls->auth), "token");
+        config_deinit(&a);
+        config_deinit(&b);
 }
 
 /* A mode is an octal string: a JSON number would be decimal, 660 is not 0660. */
@@ -391,7 +565,12 @@ static const char full_file[] =
         "{\n"
         "  \"comment\": \"every key set to something other than its default\",\n"
         "  \"listen\": {\"comment\": \"c\", \"unix\": \"/tmp/x.sock\", \"unix_mode\": \"0600\",\n"
-        "             \"tcp\": [\"127.0.0.1:7420\", \"[::1]:0\", \"localhost:65535\"]},\n"
+        "             \"tcp\": [{\"comment\": \"c\", \"address\": \"127.0.0.1:7420\",\n"
+        "                      \"insecure\": true},\n"
+        "                     {\"address\": \"[::1]:0\", \"insecure\": true},\n"
+        "                     {\"address\": \"localhost:65535\", \"tls\": {\"comment\": \"c\",\n"
+        "                      \"certificate\": \"/c.pem\", \"key\": \"/k.pem\",\n"
+        "                      \"client_ca\": \"/ca.pem\", \"auth\": \"certificate\"}}]},\n"
         "  \"limits\": {\"comment\": \"c\", \"max_connections\": 7, \"max_message_bytes\": 65536,\n"
         "             \"output_queue_bytes\": 4294967296, \"stall_timeout_ms\": 100,\n"
         "             \"handshake_timeout_ms\": 600000, \"max_subscriptions\": 1000000,\n"
@@ -418,9 +597,16 @@ static void test_every_key(void **state) {
         assert_string_equal(c.unix_path, "/tmp/x.sock");
         assert_false(c.unix_disabled);
         assert_int_equal(c.n_tcp, 3);
-        assert_string_equal(c.tcp[0], "127.0.0.1:7420");
-        assert_string_equal(c.tcp[1], "[::1]:0");
-        assert_string_equal(c.tcp[2], "localhost:65535");
+        assert_string_equal(c.tcp[0].address, "127.0.0.1:7420");
+        assert_true(c.tcp[0].insecure);
+        assert_string_equal(c.tcp[1].address, "[::1]:0");
+        assert_string_equal(c.tcp[2].address, "localhost:65535");
+        assert_false(c.tcp[2].insecure);
+        assert_string_equal(c.tcp[2].tls->certificate, "/c.pem");
+        assert_string_equal(c.tcp[2].tls->key, "/k.pem");
+        assert_string_equal(c.tcp[2].tls->client_ca, "/ca.pem");
+        assert_int_equal(c.tcp[2].tls->auth, CONFIG_TLS_AUTH_CERTIFICATE);
+        assert_int_equal(c.tcp[2].tls->n_tokens, 0);
         assert_int_equal(c.unix_mode, 0600);
         assert_int_equal(c.max_connections, 7);
         assert_int_equal(c.max_message_bytes, 65536);
@@ -568,7 +754,7 @@ static void test_reload(void **state) {
         struct config c, scratch;
         struct tmp_file t;
 
-        load_ok("{\"channels\": {\"a\": {}}, \"listen\": {\"tcp\": [\"h:1\"]}}", &c);
+        load_ok("{\"channels\": {\"a\": {}}, \"listen\": {\"tcp\": [" LOOP1 "]}}", &c);
         /* A failed reload leaves the running config alone... */
         memset(&scratch, 0x5a, sizeof(scratch));
         assert_int_equal(load_text("{\"channels\": {\"b\": {}, \"c..\": {}}}", &scratch, err, &t),
@@ -779,6 +965,11 @@ int main(void) {
                 cmocka_unit_test(test_channel_setting_errors),
                 cmocka_unit_test(test_channel_name_errors),
                 cmocka_unit_test(test_listen_errors),
+                cmocka_unit_test(test_tcp_bare_string),
+                cmocka_unit_test(test_tcp_insecure_rules),
+                cmocka_unit_test(test_tls_errors),
+                cmocka_unit_test(test_tls_tokens),
+                cmocka_unit_test(test_tcp_equal),
                 cmocka_unit_test(test_unix_mode_errors),
                 cmocka_unit_test(test_comment_channel),
                 cmocka_unit_test(test_every_key),

@@ -52,6 +52,60 @@ static void test_hello_roundtrip(void **state) {
         assert_memory_equal(out.name, "svc", 3);
 }
 
+/* A token travels in the head, flagged; the name stays the tail. */
+static void test_hello_token_roundtrip(void **state) {
+        char token[PROTO_TOKEN_MAX];
+        struct proto_hello in = {.version_min = 1, .version_max = 1, .name = "svc", .name_len = 3};
+        struct proto_hello out;
+        struct proto_header h;
+        struct frame f;
+
+        memset(token, 't', sizeof(token));
+        in.token = token;
+        for (size_t len = 1; len <= PROTO_TOKEN_MAX; len += PROTO_TOKEN_MAX - 1) {
+                in.token_len = len;
+                frame_finish(&f, proto_encode_hello(f.buf, &in), in.name, in.name_len);
+                assert_int_equal(proto_decode_hello(frame_body(&f, PROTO_HELLO, &h),
+                                                    f.len - PROTO_HEADER_BYTES, &out),
+                                 0);
+                assert_true(out.flags & PROTO_HELLO_TOKEN);
+                assert_int_equal(out.token_len, len);
+                assert_memory_equal(out.token, token, len);
+                assert_int_equal(out.name_len, 3);
+                assert_memory_equal(out.name, "svc", 3);
+        }
+        /* Without a token the flag is clear, whatever the caller put in flags. */
+        in.token_len = 0;
+        in.flags = PROTO_HELLO_TOKEN;
+        frame_finish(&f, proto_encode_hello(f.buf, &in), in.name, in.name_len);
+        assert_int_equal(proto_decode_hello(frame_body(&f, PROTO_HELLO, &h),
+                                            f.len - PROTO_HEADER_BYTES, &out),
+                         0);
+        assert_false(out.flags & PROTO_HELLO_TOKEN);
+        assert_null(out.token);
+        assert_int_equal(out.name_len, 3);
+}
+
+/* The flag promises a length byte and that many token bytes; a zero length is no token. */
+static void test_hello_token_bad(void **state) {
+        uint8_t body[8 + 1 + 4 + PROTO_NAME_MAX + 1] = {0};
+        struct proto_hello he;
+
+        le32_put(body + 4, PROTO_HELLO_TOKEN);
+        assert_int_equal(proto_decode_hello(body, 8, &he), -EBADMSG);
+        body[8] = 0;
+        assert_int_equal(proto_decode_hello(body, 9, &he), -EBADMSG);
+        body[8] = 4;
+        for (size_t n = 9; n < 13; n++)
+                assert_int_equal(proto_decode_hello(body, n, &he), -EBADMSG);
+        assert_int_equal(proto_decode_hello(body, 13, &he), 0);
+        assert_int_equal(he.token_len, 4);
+        assert_int_equal(he.name_len, 0);
+        /* The name limit counts after the token. */
+        assert_int_equal(proto_decode_hello(body, 13 + PROTO_NAME_MAX, &he), 0);
+        assert_int_equal(proto_decode_hello(body, 13 + PROTO_NAME_MAX + 1, &he), -EBADMSG);
+}
+
 static void test_welcome_roundtrip(void **state) {
         struct proto_welcome in = {.version = 1, .max_message_bytes = 1 << 20,
                                    .server = "ipc-brokerd 0.1.0", .server_len = 17};
@@ -315,8 +369,10 @@ static void test_head_max_fits(void **state) {
         uint8_t buf[PROTO_HEAD_MAX];
         struct proto_message m = {.channel = name, .channel_len = sizeof(name)};
         struct proto_open o = {.name = name, .name_len = sizeof(name)};
+        struct proto_hello he = {.token = name, .token_len = PROTO_TOKEN_MAX};
 
         memset(name, 'n', sizeof(name));
+        assert_true(proto_encode_hello(buf, &he) <= PROTO_HEAD_MAX);
         assert_true(proto_encode_message(buf, 0, &m) <= PROTO_HEAD_MAX);
         assert_true(proto_encode_open(buf, PROTO_OPEN_PUB, &o) <= PROTO_HEAD_MAX);
 }
@@ -490,6 +546,8 @@ static void test_random_bodies(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_hello_roundtrip),
+                cmocka_unit_test(test_hello_token_roundtrip),
+                cmocka_unit_test(test_hello_token_bad),
                 cmocka_unit_test(test_welcome_roundtrip),
                 cmocka_unit_test(test_error_roundtrip),
                 cmocka_unit_test(test_open_close_roundtrip),

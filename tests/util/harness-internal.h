@@ -44,3 +44,9 @@ int proc_pidfd_wait(int pidfd, uint64_t deadline);
 
 /* Reaps an exited child, closes its pidfd, zeroes *pid. Return: exit code or 128 + signal. */
 int proc_reap(pid_t *pid, int *pidfd);
+
+/*
+ * Finds @name in $PATH (execve() does not search), into @buf, saying so on
+ * stderr when it is not there. Return: @buf or NULL.
+ */
+const char *harness_path_lookup(const char *name, char *buf, size_t size);

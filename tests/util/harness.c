@@ -35,8 +35,8 @@ struct harness_broker {
         char log_path[PATH_MAX];
         char config_path[PATH_MAX];
         char wrapper_path[PATH_MAX];
-        char tcp_listen[64];
         char client_address[PATH_MAX];
+        json_t *listener; /* IPC_TEST_TRANSPORT tcp or tls: the "listen"."tcp" entry to add */
         pid_t pid;
         int pidfd;
         int notify_fd;
@@ -109,8 +109,7 @@ static int broker_bind_notify(struct harness_broker *b, char *path, size_t size)
         return 0;
 }
 
-/* Finds @name in $PATH (execve() does not search), into @buf. Return: @buf or NULL. */
-static const char *path_lookup(const char *name, char *buf, size_t size) {
+const char *harness_path_lookup(const char *name, char *buf, size_t size) {
         const char *path = getenv("PATH");
 
         for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
@@ -141,7 +140,7 @@ static int broker_argv(struct harness_broker *b, bool config, const char *const 
                      t = strtok_r(NULL, " ", &save))
                         argv[n++] = t;
         if (n > 0 && !strchr(argv[0], '/')) {
-                argv[0] = path_lookup(argv[0], b->wrapper_path, sizeof(b->wrapper_path));
+                argv[0] = harness_path_lookup(argv[0], b->wrapper_path, sizeof(b->wrapper_path));
                 if (!argv[0])
                         return -ENOENT;
         }
@@ -152,10 +151,6 @@ static int broker_argv(struct harness_broker *b, bool config, const char *const 
                 argv[n++] = "-c";
                 argv[n++] = b->config_path;
         }
-        if (b->tcp_listen[0]) {
-                argv[n++] = "--listen";
-                argv[n++] = b->tcp_listen;
-        }
         for (size_t i = 0; extra && extra[i]; i++) {
                 if (n >= ARGV_MAX - 1)
                         return -E2BIG;
@@ -165,22 +160,49 @@ static int broker_argv(struct harness_broker *b, bool config, const char *const 
         return 0;
 }
 
+/* The "listen"."tcp" entry of a tls transport: the default material, client certificates. */
+static json_t *tls_listener(const char *address) {
+        const struct harness_tls *t;
+
+        if (harness_tls_default(&t) < 0)
+                return NULL;
+        return json_pack("{s:s, s:{s:s, s:s, s:s}}", "address", address, "tls", "certificate",
+                         t->server_cert, "key", t->server_key, "client_ca", t->ca);
+}
+
+/* A TCP listener for the tcp or tls transport: its entry, and the address clients use. */
+static int broker_add_listener(struct harness_broker *b, bool tls) {
+        char address[64];
+        int port = harness_free_tcp_port();
+
+        if (port < 0)
+                return port;
+        snprintf(address, sizeof(address), "127.0.0.1:%d", port);
+        snprintf(b->client_address, sizeof(b->client_address), "%s:%s", tls ? "tls" : "tcp",
+                 address);
+        b->listener = tls ? tls_listener(address)
+                          : json_pack("{s:s, s:b}", "address", address, "insecure", 1);
+        return b->listener ? 0 : -EIO;
+}
+
 /*
- * IPC_TEST_TRANSPORT (see harness.h): unix (the default) and tcp pin the
- * library to the socket through IPC_TRANSPORT=socket, which this process
- * and every child it spawns (ipcctl) inherit; shm removes it, so exact-name
- * publishers and subscribers on the UNIX socket take the ring (AUTO). tcp
- * also adds a TCP listener, used by harness_broker_client_address().
+ * IPC_TEST_TRANSPORT (see harness.h): unix (the default), tcp and tls pin
+ * the library to the socket through IPC_TRANSPORT=socket, which this
+ * process and every child it spawns (ipcctl) inherit; shm removes it, so
+ * exact-name publishers and subscribers on the UNIX socket take the ring
+ * (AUTO). tcp and tls also add a TCP listener to the config, used by
+ * harness_broker_client_address().
  */
 static int broker_pick_transport(struct harness_broker *b) {
         const char *t = getenv("IPC_TEST_TRANSPORT");
-        int port;
 
         snprintf(b->client_address, sizeof(b->client_address), "%s", b->address);
         if (!t || !*t)
                 t = "unix";
-        if (strcmp(t, "unix") != 0 && strcmp(t, "tcp") != 0 && strcmp(t, "shm") != 0) {
-                fprintf(stderr, "harness: IPC_TEST_TRANSPORT=%s: expected unix, tcp or shm\n", t);
+        if (strcmp(t, "unix") != 0 && strcmp(t, "tcp") != 0 && strcmp(t, "tls") != 0 &&
+            strcmp(t, "shm") != 0) {
+                fprintf(stderr, "harness: IPC_TEST_TRANSPORT=%s: expected unix, tcp, tls or shm\n",
+                        t);
                 return -EINVAL;
         }
         if (strcmp(t, "shm") == 0) {
@@ -190,14 +212,39 @@ static int broker_pick_transport(struct harness_broker *b) {
         }
         if (setenv("IPC_TRANSPORT", "socket", 1) < 0)
                 return -errno;
-        if (strcmp(t, "tcp") != 0)
+        if (strcmp(t, "unix") == 0)
                 return 0;
-        port = harness_free_tcp_port();
-        if (port < 0)
-                return port;
-        snprintf(b->tcp_listen, sizeof(b->tcp_listen), "tcp:127.0.0.1:%d", port);
-        snprintf(b->client_address, sizeof(b->client_address), "%s", b->tcp_listen);
-        return 0;
+        return broker_add_listener(b, strcmp(t, "tls") == 0);
+}
+
+/*
+ * The config file: @text as given, with the transport's listener appended
+ * to "listen"."tcp" when there is one. Text that is not a JSON object is
+ * written unchanged, for tests of bad files.
+ */
+static int broker_write_config(struct harness_broker *b, const char *text) {
+        json_t *root, *listen, *tcp;
+        char *merged;
+        int r;
+
+        if (!b->listener)
+                return write_file(b->config_path, text);
+        root = text ? json_loads(text, 0, NULL) : json_object();
+        if (!json_is_object(root)) {
+                json_decref(root);
+                return write_file(b->config_path, text);
+        }
+        listen = json_object_get(root, "listen");
+        if (!listen && json_object_set_new(root, "listen", listen = json_object()) < 0)
+                listen = NULL;
+        tcp = json_object_get(listen, "tcp");
+        if (listen && !tcp && json_object_set_new(listen, "tcp", tcp = json_array()) < 0)
+                tcp = NULL;
+        merged = json_array_append(tcp, b->listener) == 0 ? json_dumps(root, JSON_INDENT(2)) : NULL;
+        json_decref(root);
+        r = merged ? write_file(b->config_path, merged) : -ENOMEM;
+        free(merged);
+        return r;
 }
 
 /* Checks one notify datagram for a READY=1 line. */
@@ -285,12 +332,12 @@ int harness_broker_start(const char *config_json, const char *const *extra_args,
                 return -ENOMEM;
         b->pidfd = b->notify_fd = -1;
         r = broker_make_dir(b);
-        if (r >= 0 && config_json)
-                r = write_file(b->config_path, config_json);
         if (r >= 0)
                 r = broker_pick_transport(b);
+        if (r >= 0 && (config_json || b->listener))
+                r = broker_write_config(b, config_json);
         if (r >= 0)
-                r = broker_exec(b, config_json != NULL, extra_args);
+                r = broker_exec(b, config_json || b->listener, extra_args);
         if (r >= 0)
                 r = broker_wait_ready(b);
         if (r < 0) {
@@ -418,6 +465,7 @@ struct harness_broker *harness_broker_free(struct harness_broker *b) {
                 (void)close(b->notify_fd);
         if (b->dir[0])
                 (void)nftw(b->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        json_decref(b->listener);
         free(b->log);
         free(b);
         return NULL;
@@ -469,6 +517,13 @@ ipc_client *harness_connect(const char *address, const char *name) {
                 0);
         if (name)
                 assert_int_equal(ipc_options_set_name(opts, name), 0);
+        if (strncmp(address, "tls:", 4) == 0) {
+                const struct harness_tls *t;
+
+                assert_int_equal(harness_tls_default(&t), 0);
+                assert_int_equal(ipc_options_set_tls(opts, t->ca, t->client_cert, t->client_key),
+                                 0);
+        }
         r = ipc_client_connect(address, opts, &c);
         ipc_options_free(opts);
         if (r < 0)

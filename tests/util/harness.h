@@ -20,8 +20,12 @@
  *        setenv("IPC_TRANSPORT", "socket"), so libipcclient, in this process
  *        and in the programs it spawns (ipcctl), never maps a ring: the tests
  *        keep meaning what they meant before the shared-memory data plane;
- *   tcp: as unix, plus a TCP listener on 127.0.0.1 that
- *        harness_broker_client_address() names;
+ *   tcp: as unix, plus a plain TCP listener on 127.0.0.1 ("insecure": true,
+ *        added to the config file) that harness_broker_client_address()
+ *        names;
+ *   tls: as tcp, but the listener is TLS with client certificates of the
+ *        process's default material (harness_tls_default()), which
+ *        harness_connect() presents for "tls:" addresses;
  *   shm: the UNIX socket, and harness_broker_start() unsets IPC_TRANSPORT, so
  *        the library picks the transport itself (AUTO): exact-name publishers
  *        and subscribers take the channel's shared-memory ring, patterns stay
@@ -90,7 +94,9 @@ uint64_t harness_now_usec(void);
 /**
  * harness_broker_start() - start ipc-brokerd in a fresh private directory.
  * @config_json: config file contents written to DIR/config.json and passed
- *               with -c, or NULL for built-in defaults.
+ *               with -c, or NULL for built-in defaults. With
+ *               IPC_TEST_TRANSPORT tcp or tls the harness adds its listener
+ *               to "listen"."tcp" (a config is then always written).
  * @extra_args: NULL-terminated extra arguments after "--socket DIR/broker.sock"
  *              (e.g. {"--listen", "tcp:127.0.0.1:4242", NULL}), or NULL.
  * @ret: the running broker; free with harness_broker_free().
@@ -115,9 +121,10 @@ const char *harness_broker_address(const struct harness_broker *b);
 
 /**
  * harness_broker_client_address() - the address tests should connect their
- * clients to: harness_broker_address(), or with IPC_TEST_TRANSPORT=tcp a
- * "tcp:127.0.0.1:PORT" listener the harness added (--listen), so one suite
- * runs once per transport (unix and shm both use the UNIX socket; see above).
+ * clients to: harness_broker_address(), or with IPC_TEST_TRANSPORT=tcp or
+ * tls a "tcp:127.0.0.1:PORT" or "tls:127.0.0.1:PORT" listener the harness
+ * added to the config, so one suite runs once per transport (unix and shm
+ * both use the UNIX socket; see above).
  * Return: a string owned by @b.
  */
 const char *harness_broker_client_address(const struct harness_broker *b);
@@ -192,7 +199,8 @@ int harness_teardown(void **state);
 
 /**
  * harness_connect() - connect a libipcclient client to @address (5 s,
- * scaled), asserting success. @name: client name or NULL.
+ * scaled), asserting success. @name: client name or NULL. A "tls:"
+ * address gets the default TLS material: its CA and client certificate.
  * Return: the client; free with ipc_client_free().
  */
 ipc_client *harness_connect(const char *address, const char *name);
@@ -239,6 +247,49 @@ json_t *harness_json_channel(json_t *array, const char *name);
  * is an integer.
  */
 int64_t harness_json_int(json_t *obj, const char *key);
+
+/* ---- TLS material --------------------------------------------------- */
+
+/* The subject CN of the default client certificate: its remote identity. */
+#define HARNESS_TLS_CLIENT_CN "harness-client"
+
+/* Paths of the default material: a CA, a server certificate for 127.0.0.1 and ::1, a client. */
+struct harness_tls {
+        char dir[128];
+        char ca[160];
+        char server_cert[160];
+        char server_key[160];
+        char client_cert[160];
+        char client_key[160];
+};
+
+/**
+ * harness_tls_make_ca() - a throwaway CA made with the openssl command:
+ * DIR/NAME.pem and DIR/NAME.key, subject CN NAME, valid for two days.
+ * Return: 0; -ENOENT (no openssl command: skip the test); -EIO (it failed,
+ * its stderr printed); other negative errno.
+ */
+int harness_tls_make_ca(const char *dir, const char *name);
+
+/**
+ * harness_tls_make_cert() - a certificate @ca (made by harness_tls_make_ca()
+ * in @dir) signs: DIR/NAME.pem and DIR/NAME.key.
+ * @subject: e.g. "/CN=alice" (or "/O=x" for one without a CN).
+ * @server: for a server on 127.0.0.1 and ::1 (subjectAltName, serverAuth),
+ *          else for a client (clientAuth).
+ * Return: as harness_tls_make_ca().
+ */
+int harness_tls_make_cert(const char *dir, const char *ca, const char *name, const char *subject,
+                          bool server);
+
+/**
+ * harness_tls_default() - the process's default material, made on first
+ * use in a private temporary directory removed at exit: "ca", "server"
+ * and "client" (CN HARNESS_TLS_CLIENT_CN). Call it first from the main
+ * thread (harness_broker_start() does, for IPC_TEST_TRANSPORT=tls).
+ * Return: 0 and *@ret; as harness_tls_make_ca().
+ */
+int harness_tls_default(const struct harness_tls **ret);
 
 /* ---- Processes ------------------------------------------------------ */
 
