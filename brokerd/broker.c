@@ -248,10 +248,13 @@ static void broker_log_refusal(struct broker *b, const struct identity *id, cons
 
 /*
  * Whether a connection of @id may join: the broker-wide limit first, then
- * its user's.
+ * its user's. A TLS connection has no user yet: its user's limit is
+ * checked once it authenticates (peer_set_identity()); until then only
+ * max_connections and the handshake timeout bound it.
  * Return: 0; -ENFILE or -EDQUOT with the client's text in @text (logged).
  */
-static int broker_admit(struct broker *b, const struct identity *id, char *text, size_t len) {
+static int broker_admit(struct broker *b, const struct identity *id, bool tls, char *text,
+                        size_t len) {
         const struct config *c = b->config;
         char user[QUOTA_USER_TEXT_MAX];
 
@@ -261,7 +264,7 @@ static int broker_admit(struct broker *b, const struct identity *id, char *text,
                                c->max_connections);
                 return -ENFILE;
         }
-        if (quota_connections(&b->quota, id) >= c->max_connections_per_uid) {
+        if (!tls && quota_connections(&b->quota, id) >= c->max_connections_per_uid) {
                 broker_log_refusal(b, id, "max_connections_per_uid", c->max_connections_per_uid);
                 (void)snprintf(text, len, "%s: too many connections (max_connections_per_uid %u)",
                                quota_user_describe(quota_find(&b->quota, id), user, sizeof(user)),
@@ -283,7 +286,7 @@ void broker_accept(struct broker *b, int fd, enum peer_transport transport,
                 return;
         }
         broker_identify(fd, transport, &id);
-        r = broker_admit(b, &id, text, sizeof(text));
+        r = broker_admit(b, &id, tls != NULL, text, sizeof(text));
         if (r < 0) {
                 broker_reject(fd, -r, text, tls != NULL);
                 return;

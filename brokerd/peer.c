@@ -630,14 +630,11 @@ int peer_set_identity(struct peer *p, const struct identity *id) {
         char user[QUOTA_USER_TEXT_MAX];
         int r;
 
-        if (quota_connections(&p->broker->quota, id) >= c->max_connections_per_uid) {
-                p->ident = *id; /* for the log line and the text: they name who was refused */
-                peer_log_quota(p, "max_connections_per_uid", c->max_connections_per_uid);
-                return peer_fail(p, EDQUOT, "%s: too many connections (max_connections_per_uid %u)",
-                                 quota_user_describe(quota_find(&p->broker->quota, id), user,
-                                                     sizeof(user)),
-                                 c->max_connections_per_uid);
-        }
+        /*
+         * Moved even when refused: the anonymous user's slot is free at once
+         * for the next handshake, and this connection counts as @id's while it
+         * drains its ERROR.
+         */
         peer_release_user(p);
         p->ident = *id;
         r = peer_charge_user(p);
@@ -645,7 +642,12 @@ int peer_set_identity(struct peer *p, const struct identity *id) {
                 return r;
         /* What is queued already was counted for the old user, and will be written for this one. */
         (void)quota_queue(p->user, peer_queued(p), 0, c->max_queued_bytes_per_uid);
-        return 0;
+        if (quota_connections(&p->broker->quota, id) <= c->max_connections_per_uid)
+                return 0;
+        peer_log_quota(p, "max_connections_per_uid", c->max_connections_per_uid);
+        return peer_fail(p, EDQUOT, "%s: too many connections (max_connections_per_uid %u)",
+                         quota_user_describe(p->user, user, sizeof(user)),
+                         c->max_connections_per_uid);
 }
 
 static int peer_setup_events(struct peer *p, int fd) {

@@ -300,6 +300,31 @@ static void ctl_expect(const char *const *args, int status, const char *err) {
 
 /* ---- Accepted ------------------------------------------------------- */
 
+/*
+ * A TLS client is charged to the user it authenticates as, not to the
+ * anonymous user it is until then: with one connection per user, alice's
+ * second is refused with -EDQUOT while the token's user and an anonymous
+ * plain client still get in, and alice gets in again once her first is gone.
+ */
+static void test_remote_user_quota(void **state) {
+        struct tls_broker t;
+        ipc_client *alice, *token, *plain = NULL;
+
+        tls_broker_start(state, &t, "\"max_connections_per_uid\": 1");
+        alice = tls_connect_ok(t.cert_addr, "alice", NULL);
+        connect_fails(t.cert_addr, "ca", "alice", NULL, -EDQUOT);
+        wait_log(t.b, "remote \"alice\": refused: max_connections_per_uid (1) reached");
+        token = tls_connect_ok(t.token_addr, NULL, TOKEN);
+        assert_int_equal(ipc_client_connect(t.plain_addr, NULL, &plain), 0);
+        roundtrip(alice, token, "tls.quota");
+        ipc_client_free(alice);
+        alice = tls_connect_ok(t.cert_addr, "alice", NULL);
+        roundtrip(plain, alice, "tls.quota");
+        ipc_client_free(plain);
+        ipc_client_free(token);
+        ipc_client_free(alice);
+}
+
 /* A certificate of the CA: a round trip, and its CN is the remote identity. */
 static void test_certificate_library(void **state) {
         struct tls_broker t;
@@ -606,6 +631,7 @@ static void test_refuses_bad_files(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 T(test_certificate_library),
+                T(test_remote_user_quota),
                 T(test_certificate_ipcctl),
                 T(test_token),
                 T(test_refused_certificates),
