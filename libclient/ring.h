@@ -271,7 +271,7 @@ struct ring_claim {
  * @limit: the caller's cached block-policy limit (start with 0); updated.
  * Return: 0; -EMSGSIZE (size over max_message_bytes); -EAGAIN (block
  * policy: no space until the slowest subscriber advances); -EINVAL (bad
- * slot).
+ * slot); -EBADMSG (the tail is corrupt: unaligned, or too close to 2^64).
  */
 int ring_claim(struct ring *r, uint32_t pub_slot, size_t size, uint16_t flags, uint64_t *limit,
                struct ring_claim *ret);

@@ -868,6 +868,42 @@ static void test_corrupt_records(void **state) {
                 corrupt_case((enum corruption)kind);
 }
 
+/*
+ * Every publisher can write the tail. A corrupt one (unaligned, or so close
+ * to 2^64 that positions would wrap) fails the claim and changes nothing;
+ * a corrupt guess in the publisher's own slot does not (found by fuzz-ring).
+ */
+static void test_corrupt_tail(void **state) {
+        static const uint64_t bad[] = {3, 4096 + 4, UINT64_MAX - 7, UINT64_MAX - 4 * CAP + 8};
+        struct tring t;
+        struct ring_reader rd;
+        struct ring_claim c;
+        struct msg m;
+        uint64_t limit = 0, good;
+
+        tring_new(&t, CAP, 1024, RING_OVERFLOW_DROP);
+        assert_int_equal(ring_pub_slot_activate(&t.r, 0, 1), 0);
+        assert_int_equal(ring_sub_slot_activate(&t.r, 0, 2), 0);
+        assert_int_equal(ring_reader_init(&t.r, &rd, 0), 0);
+        assert_int_equal(publish(&t.r, 0, 0, 100, &limit), 0);
+        good = atomic_load(&t.r.tail->pos);
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                atomic_store(&t.r.tail->pos, bad[i]);
+                assert_int_equal(ring_claim(&t.r, 0, 100, 0, &limit, &c), -EBADMSG);
+                assert_int_equal(atomic_load(&t.r.tail->pos), bad[i]);
+        }
+        atomic_store(&t.r.tail->pos, good);
+        /* The slot's own intent is only a guess: garbage there costs a failed CAS. */
+        atomic_store(&t.r.pubs[0].intent_pos, UINT64_MAX - 5);
+        assert_int_equal(publish(&t.r, 0, 1, 100, &limit), 0);
+        for (uint64_t i = 0; i < 2; i++) {
+                assert_int_equal(read_msg(&t.r, &rd, &m, NULL), 0);
+                assert_int_equal(m.counter, i);
+        }
+        assert_int_equal(rd.corrupt, 0);
+        tring_free(&t);
+}
+
 /* ---- Dead publishers ---- */
 
 static void test_dead_publisher(void **state) {
@@ -1092,6 +1128,7 @@ int main(void) {
                 cmocka_unit_test(test_release_stale),
                 cmocka_unit_test(test_drop_concurrent),
                 cmocka_unit_test(test_corrupt_records),
+                cmocka_unit_test(test_corrupt_tail),
                 cmocka_unit_test(test_dead_publisher),
                 cmocka_unit_test(test_live_claim_kept),
                 cmocka_unit_test(test_lost_wakeup_stress),
