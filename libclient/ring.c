@@ -258,17 +258,6 @@ static void intent_store(struct ring_pub_slot *s, uint64_t pos, uint64_t seq, ui
 }
 
 /*
- * A position a claim may start from. The tail and the intents are shared
- * with every publisher, so they are input: an unaligned position would put
- * a record, and the atomics in its header, at an unaligned address (UB; a
- * fault on some CPUs), and one within a few laps of 2^64 would wrap the
- * claim's arithmetic (and loop chunk_note() forever).
- */
-static bool claim_pos_valid(const struct ring *r, uint64_t pos) {
-        return pos % RING_ALIGN == 0 && pos <= UINT64_MAX - 4 * r->capacity;
-}
-
-/*
  * The first guess for the tail: the pair this slot's last successful CAS
  * left. A stale guess costs one failed CAS, which returns the real pair;
  * a lone publisher guesses right every time and pays a single CAS. A
@@ -281,7 +270,7 @@ static void tail_guess(const struct ring *r, const struct ring_pub_slot *s, uint
 
         *pos = atomic_load_explicit(&s->intent_pos, memory_order_relaxed) + len;
         *seq = atomic_load_explicit(&s->intent_seq, memory_order_relaxed) + (len ? 1 : 0);
-        if (!claim_pos_valid(r, *pos))
+        if (!ring_pos_valid(r, *pos))
                 *pos = *seq = 0;
 }
 
@@ -299,7 +288,7 @@ int ring_claim(struct ring *r, uint32_t pub_slot, size_t size, uint16_t flags, u
         tail_guess(r, s, &pos, &seq);
         for (;;) {
                 /* After a failed CAS, pos is the real tail: a corrupt one ends the claim. */
-                if (!claim_pos_valid(r, pos))
+                if (!ring_pos_valid(r, pos))
                         return -EBADMSG;
                 skip = claim_skip(r, pos, len);
                 end = pos + skip + len;

@@ -904,6 +904,49 @@ static void test_corrupt_tail(void **state) {
         tring_free(&t);
 }
 
+/*
+ * The reader's side of a corrupt tail (found by fuzz-ring): never an
+ * unaligned position, never a wrap (the drop reader at the top of the
+ * position space looped forever), and under "block" a lap is resumed from
+ * like under "drop", so ring_read() and the sleep check agree (they
+ * disagreed, and the reading loops of the broker's bridge and the library
+ * spun).
+ */
+static void test_corrupt_tail_reader(void **state) {
+        struct tring t;
+        struct ring_reader rd, rd2;
+        struct ring_view v;
+        uint64_t limit = 0;
+
+        alarm(CHILD_TIMEOUT_SEC); /* a reader that loops forever fails here */
+        for (int ov = RING_OVERFLOW_BLOCK; ov <= RING_OVERFLOW_DROP; ov++) {
+                tring_new(&t, CAP, 1024, (enum ring_overflow)ov);
+                assert_int_equal(ring_pub_slot_activate(&t.r, 0, 1), 0);
+                assert_int_equal(ring_sub_slot_activate(&t.r, 0, 2), 0);
+                assert_int_equal(ring_reader_init(&t.r, &rd, 0), 0);
+                assert_int_equal(publish(&t.r, 0, 0, 100, &limit), 0);
+                assert_int_equal(ring_read(&t.r, &rd, &v), 0);
+                assert_int_equal(ring_release(&t.r, &rd, &v), 0);
+                /* Unaligned and far ahead, then at the top of the position space. */
+                atomic_store(&t.r.tail->pos, 5 * CAP + 3);
+                assert_int_equal(ring_read(&t.r, &rd, &v), -EAGAIN);
+                assert_int_equal(rd.pos % RING_ALIGN, 0);
+                assert_int_equal(ring_reader_init(&t.r, &rd2, 0), -EBADMSG);
+                atomic_store(&t.r.tail->pos, UINT64_MAX - 7);
+                assert_int_equal(ring_read(&t.r, &rd, &v), -EAGAIN);
+                assert_true(ring_reader_prepare_sleep(&t.r, &rd));
+                ring_reader_end_sleep(&t.r, &rd);
+                /* Aligned, a few laps ahead: resumed from, whatever the policy. */
+                atomic_store(&t.r.tail->pos, 3 * CAP + 64);
+                assert_int_equal(ring_read(&t.r, &rd, &v), -EAGAIN);
+                assert_int_equal(rd.pos, 3 * CAP + 64);
+                assert_true(ring_reader_prepare_sleep(&t.r, &rd));
+                ring_reader_end_sleep(&t.r, &rd);
+                tring_free(&t);
+        }
+        alarm(0);
+}
+
 /* ---- Dead publishers ---- */
 
 static void test_dead_publisher(void **state) {
@@ -1129,6 +1172,7 @@ int main(void) {
                 cmocka_unit_test(test_drop_concurrent),
                 cmocka_unit_test(test_corrupt_records),
                 cmocka_unit_test(test_corrupt_tail),
+                cmocka_unit_test(test_corrupt_tail_reader),
                 cmocka_unit_test(test_dead_publisher),
                 cmocka_unit_test(test_live_claim_kept),
                 cmocka_unit_test(test_lost_wakeup_stress),
