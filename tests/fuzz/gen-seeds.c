@@ -466,6 +466,23 @@ static void ring_seeds(void) {
         prog_read(&s, 5);
         seed_write("ring", "corrupt-tail", &s);
 
+        /* corruption: the tail a few laps ahead under "block", where lapping cannot happen */
+        s.len = 0;
+        put_u8(&s, RING_FUZZ_GEOMETRY(RING_OVERFLOW_BLOCK, 0, 0));
+        prog_publish(&s, 30, 0);
+        prog_patch_u64(&s, RING_REGION_TAIL, 0, 3 * UINT64_C(65536) + 64);
+        prog_read(&s, 5);
+        seed_write("ring", "corrupt-tail-ahead", &s);
+
+        /* corruption: the tail at the top of the position space, a lapped "drop" reader */
+        s.len = 0;
+        put_u8(&s, RING_FUZZ_GEOMETRY(RING_OVERFLOW_DROP, 0, 0));
+        prog_publish(&s, 30, 0);
+        prog_patch_u64(&s, RING_REGION_TAIL, 0, UINT64_MAX - 7);
+        prog_read(&s, 5);
+        prog_publish(&s, 30, 0);
+        seed_write("ring", "corrupt-tail-top", &s);
+
         /* corruption: a committed record's length and size lie */
         s.len = 0;
         put_u8(&s, RING_FUZZ_GEOMETRY(RING_OVERFLOW_BLOCK, 0, 0));
