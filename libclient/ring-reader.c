@@ -136,13 +136,19 @@ static int head_check(const struct ring *r, uint64_t pos, const struct record_he
         }
 }
 
-/* Sequence numbers: exact in order, a gap is loss only right after a resync. */
+/*
+ * Sequence numbers: exact in order, a gap is loss only right after a
+ * resync. They are compared modulo 2^64 (they may wrap), and a gap of 2^63
+ * or more is no loss but a forged number.
+ */
 static int seq_check(const struct ring_reader *rd, uint64_t seq, uint64_t *ret_lost) {
+        uint64_t gap = seq - rd->next_seq;
+
         *ret_lost = 0;
-        if (seq == rd->next_seq)
+        if (gap == 0)
                 return 0;
-        if (rd->resync && seq > rd->next_seq) {
-                *ret_lost = seq - rd->next_seq;
+        if (rd->resync && gap < UINT64_C(1) << 63) {
+                *ret_lost = gap;
                 return 0;
         }
         return -EBADMSG;
