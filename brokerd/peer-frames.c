@@ -428,6 +428,10 @@ static int peer_publish_ring(struct peer *p, struct publisher *pub, uint8_t flag
                 bridge_wait_space(br, p, m->size);
                 return -PEER_E_BLOCKED;
         }
+        /* A ring publisher wrote garbage over the tail: say so rather than drop the message. */
+        if (r == -EBADMSG)
+                return peer_fail(p, EBADMSG, "the ring of channel %s is corrupt; cannot publish",
+                                 pub->channel->name);
         if (r < 0)
                 return r;
         p->received++;

@@ -438,7 +438,8 @@ IPC_EXPORT int ipc_pub_get_transport(const ipc_pub *pub);
  * ring's length behind; IPC_PUBLISH_MORE holds back the wake-ups of
  * sleeping subscribers until a publish without it or ipc_client_flush().
  * Return: 0; -EMSGSIZE (larger than the channel's limit); -EAGAIN (no room
- * within the timeout); -EBUSY (a claim is open on @pub); -ECONNRESET;
+ * within the timeout); -EBUSY (a claim is open on @pub); -EBADMSG (the
+ * channel's ring is corrupt: its tail is no valid position); -ECONNRESET;
  * -EPIPE; -EINVAL.
  */
 IPC_EXPORT int ipc_publish(ipc_pub *pub, const void *data, size_t size, unsigned flags,
@@ -454,7 +455,8 @@ IPC_EXPORT int ipc_publish(ipc_pub *pub, const void *data, size_t size, unsigned
  * @timeout_usec: how long to wait for room, as ipc_publish().
  * @ret_buf: @size writable bytes, valid until commit or abort.
  * Return: 0; -EMSGSIZE; -EAGAIN; -EBUSY (a claim is open already);
- * -ECONNRESET; -EPIPE; -ENOMEM; -EINVAL.
+ * -EBADMSG (a corrupt ring, as ipc_publish()); -ECONNRESET; -EPIPE;
+ * -ENOMEM; -EINVAL.
  */
 IPC_EXPORT int ipc_pub_claim(ipc_pub *pub, size_t size, uint64_t timeout_usec, void **ret_buf);
 

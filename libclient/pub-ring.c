@@ -102,8 +102,8 @@ static int pub_ring_wait_step(ipc_pub *pub, size_t size, uint64_t deadline, uint
  * out: wake-ups held back (sleeping subscribers would never make room) and
  * the cursors of this client's own ring subscriptions.
  *
- * Return: 0 and *ret; -EAGAIN (no room in time); -EMSGSIZE; -EINVAL; a
- * negative errno from the futex.
+ * Return: 0 and *ret; -EAGAIN (no room in time); -EMSGSIZE; -EINVAL;
+ * -EBADMSG (corrupt tail); a negative errno from the futex.
  */
 int pub_ring_claim(ipc_pub *pub, size_t size, uint64_t timeout_usec, struct ring_claim *ret) {
         ipc_client *c = pub->client;

@@ -29,6 +29,19 @@ static inline struct ring_record *ring_record_at(const struct ring *r, uint64_t 
         return (struct ring_record *)(void *)(r->area + (pos & r->mask));
 }
 
+/*
+ * A position that can be trusted as a tail, a claim start or a resume
+ * point. The tail and the publishers' intents are shared memory anyone
+ * mapping the ring for writing can scribble on: an unaligned position would
+ * put a record header, atomics included, at an unaligned address (UB; a
+ * fault on some CPUs), and one within a few laps of 2^64 would wrap the
+ * position arithmetic (and loop the chunk walks forever). At 32 GB/s a
+ * real ring takes 18 years to get there.
+ */
+static inline bool ring_pos_valid(const struct ring *r, uint64_t pos) {
+        return pos % RING_ALIGN == 0 && pos <= UINT64_MAX - 4 * r->capacity;
+}
+
 /* Bytes left in the lap from @pos. */
 static inline uint64_t ring_rest(const struct ring *r, uint64_t pos) {
         return r->capacity - (pos & r->mask);

@@ -25,9 +25,13 @@ static uint64_t tail_load(const struct ring *r) {
         return atomic_load_explicit(&r->tail->pos, memory_order_acquire);
 }
 
-/* The bytes at @pos are gone once a writer claimed past pos + capacity. */
+/*
+ * The bytes at @pos are gone once a writer claimed past pos + capacity. A
+ * corrupt tail proves nothing: acting on it would send the reader to an
+ * unaligned position or wrap its arithmetic.
+ */
 static bool lapped(const struct ring *r, uint64_t pos, uint64_t tail) {
-        return tail > pos + r->capacity;
+        return ring_pos_valid(r, tail) && tail > pos + r->capacity;
 }
 
 int ring_reader_init(struct ring *r, struct ring_reader *rd, uint32_t slot) {
@@ -41,7 +45,8 @@ int ring_reader_init(struct ring *r, struct ring_reader *rd, uint32_t slot) {
                 return -EINVAL;
         cursor = atomic_load(&s->cursor);
         tail = tail_load(r);
-        if (cursor > tail || lapped(r, cursor, tail) || cursor % RING_ALIGN)
+        if (!ring_pos_valid(r, tail) || cursor > tail || lapped(r, cursor, tail) ||
+            cursor % RING_ALIGN)
                 return -EBADMSG;
         *rd = (struct ring_reader){
                 .slot = slot,
@@ -60,7 +65,9 @@ int ring_reader_init(struct ring *r, struct ring_reader *rd, uint32_t slot) {
  * boundary at or after that whose entry is trusted gives a record start.
  * Entries not yet written (a claim crossing it still in flight) are passed
  * over; with none at all the tail itself, always a claim start, serves. The
- * seq gap to the next record is counted as loss.
+ * seq gap to the next record is counted as loss. A tail that turned corrupt
+ * since the caller saw the lap leaves the reader where it is: the caller
+ * looks again and finds nothing to read.
  */
 static void reader_resume(const struct ring *r, struct ring_reader *rd) {
         uint64_t tail = tail_load(r);
@@ -68,6 +75,8 @@ static void reader_resume(const struct ring *r, struct ring_reader *rd) {
         uint64_t b = (oldest + r->chunk_bytes - 1) & ~(r->chunk_bytes - 1);
         uint64_t at = tail;
 
+        if (!ring_pos_valid(r, tail))
+                return;
         for (; b <= tail; b += r->chunk_bytes)
                 if (ring_chunk_lookup(r, b, tail, &at))
                         break;
@@ -79,13 +88,17 @@ static void reader_resume(const struct ring *r, struct ring_reader *rd) {
 /*
  * After a corrupt record: resynchronise at the next chunk boundary's entry,
  * or at the tail when the boundary lies beyond it or is not written yet.
+ * With a corrupt tail neither can be trusted: step to the boundary itself,
+ * past the bad record, and wait there.
  */
 static void reader_skip_corrupt(const struct ring *r, struct ring_reader *rd) {
         uint64_t tail = tail_load(r);
         uint64_t b = (rd->pos | (r->chunk_bytes - 1)) + 1;
         uint64_t at = tail;
 
-        if (b > tail || !ring_chunk_lookup(r, b, tail, &at))
+        if (!ring_pos_valid(r, tail))
+                at = b;
+        else if (b > tail || !ring_chunk_lookup(r, b, tail, &at))
                 at = tail;
         rd->corrupt++;
         rd->pos = ring_pos_normalize(r, at);
@@ -123,13 +136,19 @@ static int head_check(const struct ring *r, uint64_t pos, const struct record_he
         }
 }
 
-/* Sequence numbers: exact in order, a gap is loss only right after a resync. */
+/*
+ * Sequence numbers: exact in order, a gap is loss only right after a
+ * resync. They are compared modulo 2^64 (they may wrap), and a gap of 2^63
+ * or more is no loss but a forged number.
+ */
 static int seq_check(const struct ring_reader *rd, uint64_t seq, uint64_t *ret_lost) {
+        uint64_t gap = seq - rd->next_seq;
+
         *ret_lost = 0;
-        if (seq == rd->next_seq)
+        if (gap == 0)
                 return 0;
-        if (rd->resync && seq > rd->next_seq) {
-                *ret_lost = seq - rd->next_seq;
+        if (rd->resync && gap < UINT64_C(1) << 63) {
+                *ret_lost = gap;
                 return 0;
         }
         return -EBADMSG;
@@ -156,6 +175,11 @@ static bool reader_confirm(const struct ring *r, struct ring_reader *rd, uint64_
 /*
  * reader_head() - the committed header at rd->pos, checked.
  *
+ * A reader is lapped only under "drop", unless the ring is corrupt or its
+ * slot was released under it (an evicted subscriber): whatever the policy,
+ * it then resumes at the oldest record, as reader_ready() expects, so the
+ * sleep check and the read never disagree (a reading loop would spin).
+ *
  * Return: 0 and *h; -EAGAIN (nothing committed there yet); -EBADMSG
  * (corrupt, reader already moved on); -ESTALE (lapped, reader moved to the
  * oldest record; the caller loops).
@@ -166,7 +190,7 @@ static int reader_head(const struct ring *r, struct ring_reader *rd, struct reco
         bool drop = r->overflow == RING_OVERFLOW_DROP;
 
         if (atomic_load_explicit(&rec->commit, memory_order_acquire) != pos + 1) {
-                if (drop && lapped(r, pos, tail_load(r))) {
+                if (lapped(r, pos, tail_load(r))) {
                         reader_resume(r, rd);
                         return -ESTALE;
                 }

@@ -260,13 +260,18 @@ static void intent_store(struct ring_pub_slot *s, uint64_t pos, uint64_t seq, ui
 /*
  * The first guess for the tail: the pair this slot's last successful CAS
  * left. A stale guess costs one failed CAS, which returns the real pair;
- * a lone publisher guesses right every time and pays a single CAS.
+ * a lone publisher guesses right every time and pays a single CAS. A
+ * guess that is no valid position (a corrupt slot) becomes {0, 0}, which
+ * is just as good a guess.
  */
-static void tail_guess(const struct ring_pub_slot *s, uint64_t *pos, uint64_t *seq) {
+static void tail_guess(const struct ring *r, const struct ring_pub_slot *s, uint64_t *pos,
+                       uint64_t *seq) {
         uint32_t len = atomic_load_explicit(&s->intent_len, memory_order_relaxed);
 
         *pos = atomic_load_explicit(&s->intent_pos, memory_order_relaxed) + len;
         *seq = atomic_load_explicit(&s->intent_seq, memory_order_relaxed) + (len ? 1 : 0);
+        if (!ring_pos_valid(r, *pos))
+                *pos = *seq = 0;
 }
 
 int ring_claim(struct ring *r, uint32_t pub_slot, size_t size, uint16_t flags, uint64_t *limit,
@@ -280,8 +285,11 @@ int ring_claim(struct ring *r, uint32_t pub_slot, size_t size, uint16_t flags, u
                 return -EMSGSIZE;
         s = &r->pubs[pub_slot];
         len = ring_record_bytes(size);
-        tail_guess(s, &pos, &seq);
+        tail_guess(r, s, &pos, &seq);
         for (;;) {
+                /* After a failed CAS, pos is the real tail: a corrupt one ends the claim. */
+                if (!ring_pos_valid(r, pos))
+                        return -EBADMSG;
                 skip = claim_skip(r, pos, len);
                 end = pos + skip + len;
                 if (r->overflow != RING_OVERFLOW_DROP && end > *limit) {

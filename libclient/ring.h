@@ -86,7 +86,8 @@
  * the tail moved more than a lap past what it read), resumes at the oldest
  * record it can locate through the chunk index, and learns its exact loss
  * from the sequence numbers. "disconnect" is "block" for the ring, with the
- * broker evicting the laggard.
+ * broker evicting the laggard. A reader lapped under "block" (a corrupt
+ * tail, or a slot released under a running reader) resumes the same way.
  *
  * Wake-ups (see shared notes RING.md). Subscriber going to sleep: set its
  * bit in `sleepers` (seq_cst RMW), full fence, re-check for a record; only
@@ -98,7 +99,9 @@
  *
  * Every value read from shared memory is untrusted: lengths, sizes,
  * positions, slot indices and the header are validated before use, and a
- * corrupt ring yields -EBADMSG, never an out-of-bounds access.
+ * corrupt ring yields -EBADMSG, never an out-of-bounds access. A tail that
+ * is unaligned or within four laps of 2^64 is corrupt: publishers cannot
+ * claim from it, readers neither resume at it nor count it as a lap.
  */
 #pragma once
 
@@ -271,7 +274,7 @@ struct ring_claim {
  * @limit: the caller's cached block-policy limit (start with 0); updated.
  * Return: 0; -EMSGSIZE (size over max_message_bytes); -EAGAIN (block
  * policy: no space until the slowest subscriber advances); -EINVAL (bad
- * slot).
+ * slot); -EBADMSG (the tail is corrupt: unaligned, or too close to 2^64).
  */
 int ring_claim(struct ring *r, uint32_t pub_slot, size_t size, uint16_t flags, uint64_t *limit,
                struct ring_claim *ret);

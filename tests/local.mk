@@ -18,6 +18,7 @@ AM_TESTS_ENVIRONMENT = \
 
 include tests/unit/local.mk
 include tests/integration/local.mk
+include tests/fuzz/local.mk
 
 TESTS += tests/check-exports.sh tests/check-man.sh tests/check-install.sh
 EXTRA_DIST += tests/check-exports.sh tests/check-man.sh tests/check-install.sh

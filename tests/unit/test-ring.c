@@ -62,13 +62,16 @@ struct msg {
         uint64_t counter;
 };
 
-static void tring_new(struct tring *t, uint64_t cap, uint32_t max, enum ring_overflow ov) {
+/* A ring whose first record gets sequence number @first_seq. */
+static void tring_new_seq(struct tring *t, uint64_t cap, uint32_t max, enum ring_overflow ov,
+                          uint64_t first_seq) {
         struct ring_params p = {
                 .capacity = cap,
                 .max_message_bytes = max,
                 .sub_slots = 4,
                 .pub_slots = 8,
                 .overflow = ov,
+                .first_seq = first_seq,
                 .name = "test",
                 .name_len = 4,
         };
@@ -81,6 +84,10 @@ static void tring_new(struct tring *t, uint64_t cap, uint32_t max, enum ring_ove
         assert_int_equal(plat_shm_map(t->state_fd, t->state_size, true, &t->state), 0);
         assert_int_equal(ring_format(t->data, t->data_size, t->state, t->state_size, &p), 0);
         assert_int_equal(ring_attach(&t->r, t->data, t->data_size, t->state, t->state_size), 0);
+}
+
+static void tring_new(struct tring *t, uint64_t cap, uint32_t max, enum ring_overflow ov) {
+        tring_new_seq(t, cap, max, ov, 0);
 }
 
 static void tring_free(struct tring *t) {
@@ -675,6 +682,31 @@ static void test_drop_lapping(void **state) {
 }
 
 /* A view held while a publisher laps it: release says -ESTALE and counts the loss. */
+/*
+ * Sequence numbers are compared modulo 2^64: a reader lapped across the wrap
+ * counts its loss instead of calling every record corrupt (found by
+ * fuzz-ring), and a forged jump of 2^63 or more is corrupt, not a loss.
+ */
+static void test_seq_wrap(void **state) {
+        struct tring t;
+        struct ring_reader rd;
+        uint64_t limit = 0, published = 0, got;
+
+        tring_new_seq(&t, CAP, 1024, RING_OVERFLOW_DROP, UINT64_MAX - 2);
+        assert_int_equal(ring_pub_slot_activate(&t.r, 0, 1), 0);
+        assert_int_equal(ring_sub_slot_activate(&t.r, 0, 2), 0);
+        assert_int_equal(ring_reader_init(&t.r, &rd, 0), 0);
+        /* The counter in each payload is the seq the record gets (drain() checks that). */
+        for (; published < 100; published++)
+                assert_int_equal(publish(&t.r, 0, UINT64_MAX - 2 + published, 1000, &limit), 0);
+        got = drain(&t.r, &rd, UINT64_MAX);
+        assert_true(rd.lost > 0);
+        assert_int_equal(got + rd.lost, published);
+        assert_int_equal(rd.next_seq, UINT64_MAX - 2 + published);
+        assert_int_equal(rd.corrupt, 0);
+        tring_free(&t);
+}
+
 static void test_release_stale(void **state) {
         struct tring t;
         struct ring_reader rd;
@@ -866,6 +898,85 @@ static void corrupt_case(enum corruption kind) {
 static void test_corrupt_records(void **state) {
         for (int kind = 0; kind < _C_MAX; kind++)
                 corrupt_case((enum corruption)kind);
+}
+
+/*
+ * Every publisher can write the tail. A corrupt one (unaligned, or so close
+ * to 2^64 that positions would wrap) fails the claim and changes nothing;
+ * a corrupt guess in the publisher's own slot does not (found by fuzz-ring).
+ */
+static void test_corrupt_tail(void **state) {
+        static const uint64_t bad[] = {3, 4096 + 4, UINT64_MAX - 7, UINT64_MAX - 4 * CAP + 8};
+        struct tring t;
+        struct ring_reader rd;
+        struct ring_claim c;
+        struct msg m;
+        uint64_t limit = 0, good;
+
+        tring_new(&t, CAP, 1024, RING_OVERFLOW_DROP);
+        assert_int_equal(ring_pub_slot_activate(&t.r, 0, 1), 0);
+        assert_int_equal(ring_sub_slot_activate(&t.r, 0, 2), 0);
+        assert_int_equal(ring_reader_init(&t.r, &rd, 0), 0);
+        assert_int_equal(publish(&t.r, 0, 0, 100, &limit), 0);
+        good = atomic_load(&t.r.tail->pos);
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                atomic_store(&t.r.tail->pos, bad[i]);
+                assert_int_equal(ring_claim(&t.r, 0, 100, 0, &limit, &c), -EBADMSG);
+                assert_int_equal(atomic_load(&t.r.tail->pos), bad[i]);
+        }
+        atomic_store(&t.r.tail->pos, good);
+        /* The slot's own intent is only a guess: garbage there costs a failed CAS. */
+        atomic_store(&t.r.pubs[0].intent_pos, UINT64_MAX - 5);
+        assert_int_equal(publish(&t.r, 0, 1, 100, &limit), 0);
+        for (uint64_t i = 0; i < 2; i++) {
+                assert_int_equal(read_msg(&t.r, &rd, &m, NULL), 0);
+                assert_int_equal(m.counter, i);
+        }
+        assert_int_equal(rd.corrupt, 0);
+        tring_free(&t);
+}
+
+/*
+ * The reader's side of a corrupt tail (found by fuzz-ring): never an
+ * unaligned position, never a wrap (the drop reader at the top of the
+ * position space looped forever), and under "block" a lap is resumed from
+ * like under "drop", so ring_read() and the sleep check agree (they
+ * disagreed, and the reading loops of the broker's bridge and the library
+ * spun).
+ */
+static void test_corrupt_tail_reader(void **state) {
+        struct tring t;
+        struct ring_reader rd, rd2;
+        struct ring_view v;
+        uint64_t limit = 0;
+
+        alarm(CHILD_TIMEOUT_SEC); /* a reader that loops forever fails here */
+        for (int ov = RING_OVERFLOW_BLOCK; ov <= RING_OVERFLOW_DROP; ov++) {
+                tring_new(&t, CAP, 1024, (enum ring_overflow)ov);
+                assert_int_equal(ring_pub_slot_activate(&t.r, 0, 1), 0);
+                assert_int_equal(ring_sub_slot_activate(&t.r, 0, 2), 0);
+                assert_int_equal(ring_reader_init(&t.r, &rd, 0), 0);
+                assert_int_equal(publish(&t.r, 0, 0, 100, &limit), 0);
+                assert_int_equal(ring_read(&t.r, &rd, &v), 0);
+                assert_int_equal(ring_release(&t.r, &rd, &v), 0);
+                /* Unaligned and far ahead, then at the top of the position space. */
+                atomic_store(&t.r.tail->pos, 5 * CAP + 3);
+                assert_int_equal(ring_read(&t.r, &rd, &v), -EAGAIN);
+                assert_int_equal(rd.pos % RING_ALIGN, 0);
+                assert_int_equal(ring_reader_init(&t.r, &rd2, 0), -EBADMSG);
+                atomic_store(&t.r.tail->pos, UINT64_MAX - 7);
+                assert_int_equal(ring_read(&t.r, &rd, &v), -EAGAIN);
+                assert_true(ring_reader_prepare_sleep(&t.r, &rd));
+                ring_reader_end_sleep(&t.r, &rd);
+                /* Aligned, a few laps ahead: resumed from, whatever the policy. */
+                atomic_store(&t.r.tail->pos, 3 * CAP + 64);
+                assert_int_equal(ring_read(&t.r, &rd, &v), -EAGAIN);
+                assert_int_equal(rd.pos, 3 * CAP + 64);
+                assert_true(ring_reader_prepare_sleep(&t.r, &rd));
+                ring_reader_end_sleep(&t.r, &rd);
+                tring_free(&t);
+        }
+        alarm(0);
 }
 
 /* ---- Dead publishers ---- */
@@ -1089,9 +1200,12 @@ int main(void) {
                 cmocka_unit_test(test_block_policy),
                 cmocka_unit_test(test_block_futex_wake),
                 cmocka_unit_test(test_drop_lapping),
+                cmocka_unit_test(test_seq_wrap),
                 cmocka_unit_test(test_release_stale),
                 cmocka_unit_test(test_drop_concurrent),
                 cmocka_unit_test(test_corrupt_records),
+                cmocka_unit_test(test_corrupt_tail),
+                cmocka_unit_test(test_corrupt_tail_reader),
                 cmocka_unit_test(test_dead_publisher),
                 cmocka_unit_test(test_live_claim_kept),
                 cmocka_unit_test(test_lost_wakeup_stress),
