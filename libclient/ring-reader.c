@@ -176,9 +176,10 @@ static bool reader_confirm(const struct ring *r, struct ring_reader *rd, uint64_
  * reader_head() - the committed header at rd->pos, checked.
  *
  * A reader is lapped only under "drop", unless the ring is corrupt or its
- * slot was released under it (an evicted subscriber): whatever the policy,
- * it then resumes at the oldest record, as reader_ready() expects, so the
- * sleep check and the read never disagree (a reading loop would spin).
+ * slot was released under it (an evicted subscriber, which the broker's
+ * ERROR is about to tell). Under another policy it then waits where it is
+ * and counts no loss, and reader_ready() agrees that there is nothing to
+ * read, so a reading loop sleeps instead of spinning.
  *
  * Return: 0 and *h; -EAGAIN (nothing committed there yet); -EBADMSG
  * (corrupt, reader already moved on); -ESTALE (lapped, reader moved to the
@@ -190,7 +191,7 @@ static int reader_head(const struct ring *r, struct ring_reader *rd, struct reco
         bool drop = r->overflow == RING_OVERFLOW_DROP;
 
         if (atomic_load_explicit(&rec->commit, memory_order_acquire) != pos + 1) {
-                if (lapped(r, pos, tail_load(r))) {
+                if (drop && lapped(r, pos, tail_load(r))) {
                         reader_resume(r, rd);
                         return -ESTALE;
                 }
@@ -281,7 +282,7 @@ static bool reader_ready(const struct ring *r, struct ring_reader *rd) {
         if (rd->tail_seen <= pos)
                 return false;
         if (lapped(r, pos, rd->tail_seen))
-                return true;
+                return r->overflow == RING_OVERFLOW_DROP; /* see reader_head() */
         return atomic_load_explicit(&ring_record_at(r, pos)->commit, memory_order_acquire) ==
                pos + 1;
 }

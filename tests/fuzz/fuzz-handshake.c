@@ -230,7 +230,7 @@ static void conn_open(struct hs *h, struct conn *c) {
 
         FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
         *c = (struct conn){.fd = sv[0]};
-        broker_accept(h->b, sv[1], PEER_TRANSPORT_UNIX);
+        broker_accept(h->b, sv[1], PEER_TRANSPORT_UNIX, NULL);
 }
 
 static void conn_close(struct conn *c) {

@@ -16,7 +16,8 @@ fuzz_frame_ldadd = libclient/libipccommon.la
 fuzz_handshake_sources = tests/fuzz/fuzz-handshake.c tests/fuzz/fuzz.h
 fuzz_handshake_ldadd = brokerd/libbrokerd.la $(LIBEVENT_LIBS)
 # The loader alone, as tests/unit/test-config does.
-fuzz_config_sources = tests/fuzz/fuzz-config.c tests/fuzz/fuzz.h brokerd/config.c brokerd/config.h
+fuzz_config_sources = tests/fuzz/fuzz-config.c tests/fuzz/fuzz.h brokerd/config.c brokerd/config.h \
+	brokerd/config-access.c brokerd/config-internal.h
 fuzz_config_ldadd = libclient/libipccommon.la $(JANSSON_LIBS)
 fuzz_ring_sources = tests/fuzz/fuzz-ring.c tests/fuzz/fuzz-ring.h tests/fuzz/fuzz.h
 fuzz_ring_ldadd = libclient/libipccommon.la
