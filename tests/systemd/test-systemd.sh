@@ -22,7 +22,10 @@
 set -u
 
 inst=${1:?usage: test-systemd.sh DESTDIR}
-rootfs=${IPC_ROOTFS:-${XDG_CACHE_HOME:-$HOME/.cache}/ipc-broker/rootfs-bookworm}
+# What the daemon links at run time comes from Debian inside the container.
+# The cached root is named after this list, so a new library builds a new one.
+packages=systemd,systemd-sysv,dbus,libsystemd0,libevent-core-2.1-7,libevent-openssl-2.1-7,libssl3,libjansson4
+rootfs=${IPC_ROOTFS:-${XDG_CACHE_HOME:-$HOME/.cache}/ipc-broker/rootfs-bookworm-$(printf %s "$packages" | cksum | cut -d' ' -f1)}
 machine=ipcbt$$
 n=0
 failed=0
@@ -109,7 +112,7 @@ if [ ! -x "$rootfs/lib/systemd/systemd" ]; then
         rm -rf "$rootfs.tmp"
         mkdir -p "$(dirname "$rootfs")"
         if ! debootstrap --variant=minbase \
-                --include=systemd,systemd-sysv,dbus,libsystemd0,libevent-core-2.1-7,libjansson4 \
+                --include="$packages" \
                 bookworm "$rootfs.tmp" "$(mirror)" >"$rootfs.log" 2>&1; then
                 rm -rf "$rootfs.tmp"
                 skip "debootstrap failed (see $rootfs.log)"
