@@ -175,10 +175,11 @@ static bool reader_confirm(const struct ring *r, struct ring_reader *rd, uint64_
 /*
  * reader_head() - the committed header at rd->pos, checked.
  *
- * A reader is lapped only under "drop", unless the ring is corrupt or its
- * slot was released under it (an evicted subscriber): whatever the policy,
- * it then resumes at the oldest record, as reader_ready() expects, so the
- * sleep check and the read never disagree (a reading loop would spin).
+ * Only a "drop" reader resumes after a lap. Under "block" and "disconnect"
+ * a lap means a corrupt tail or a slot released under its reader (an
+ * evicted subscriber, whose connection is closing): it must not skip ahead
+ * (those policies promise no gaps), so it finds nothing, and
+ * reader_ready() agrees, or the reading loops would spin.
  *
  * Return: 0 and *h; -EAGAIN (nothing committed there yet); -EBADMSG
  * (corrupt, reader already moved on); -ESTALE (lapped, reader moved to the
@@ -190,7 +191,7 @@ static int reader_head(const struct ring *r, struct ring_reader *rd, struct reco
         bool drop = r->overflow == RING_OVERFLOW_DROP;
 
         if (atomic_load_explicit(&rec->commit, memory_order_acquire) != pos + 1) {
-                if (lapped(r, pos, tail_load(r))) {
+                if (drop && lapped(r, pos, tail_load(r))) {
                         reader_resume(r, rd);
                         return -ESTALE;
                 }
@@ -273,7 +274,11 @@ int ring_release(struct ring *r, struct ring_reader *rd, const struct ring_view 
         return 0;
 }
 
-/* Is there something for the reader to do: a committed record, or a lap to recover from? */
+/*
+ * Is there something for the reader to do: a committed record, or (under
+ * "drop") a lap to recover from? Exactly what ring_read() acts on: a reader
+ * told it is ready finds something, or its reading loop spins.
+ */
 static bool reader_ready(const struct ring *r, struct ring_reader *rd) {
         uint64_t pos = rd->pos;
 
@@ -281,7 +286,7 @@ static bool reader_ready(const struct ring *r, struct ring_reader *rd) {
         if (rd->tail_seen <= pos)
                 return false;
         if (lapped(r, pos, rd->tail_seen))
-                return true;
+                return r->overflow == RING_OVERFLOW_DROP;
         return atomic_load_explicit(&ring_record_at(r, pos)->commit, memory_order_acquire) ==
                pos + 1;
 }
