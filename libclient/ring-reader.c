@@ -285,8 +285,8 @@ static bool reader_ready(const struct ring *r, struct ring_reader *rd) {
         rd->tail_seen = atomic_load(&r->tail->pos);
         if (rd->tail_seen <= pos)
                 return false;
-        if (lapped(r, pos, rd->tail_seen))
-                return r->overflow == RING_OVERFLOW_DROP;
+        if (r->overflow == RING_OVERFLOW_DROP && lapped(r, pos, rd->tail_seen))
+                return true;
         return atomic_load_explicit(&ring_record_at(r, pos)->commit, memory_order_acquire) ==
                pos + 1;
 }
