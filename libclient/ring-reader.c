@@ -178,8 +178,10 @@ static bool reader_confirm(const struct ring *r, struct ring_reader *rd, uint64_
  * A reader is lapped only under "drop", unless the ring is corrupt or its
  * slot was released under it (an evicted subscriber, which the broker's
  * ERROR is about to tell). Under another policy it then waits where it is
- * and counts no loss, and reader_ready() agrees that there is nothing to
- * read, so a reading loop sleeps instead of spinning.
+ * and counts no loss; it still reads a record committed there (a corrupt
+ * tail can lie a lap ahead of intact records), and reader_ready() looks at
+ * the same commit word, so a reading loop neither spins nor sleeps on a
+ * record it could read.
  *
  * Return: 0 and *h; -EAGAIN (nothing committed there yet); -EBADMSG
  * (corrupt, reader already moved on); -ESTALE (lapped, reader moved to the
@@ -281,8 +283,9 @@ static bool reader_ready(const struct ring *r, struct ring_reader *rd) {
         rd->tail_seen = atomic_load(&r->tail->pos);
         if (rd->tail_seen <= pos)
                 return false;
-        if (lapped(r, pos, rd->tail_seen))
-                return r->overflow == RING_OVERFLOW_DROP; /* see reader_head() */
+        /* A lapped "drop" reader resumes; any other reads what is committed (see reader_head()). */
+        if (r->overflow == RING_OVERFLOW_DROP && lapped(r, pos, rd->tail_seen))
+                return true;
         return atomic_load_explicit(&ring_record_at(r, pos)->commit, memory_order_acquire) ==
                pos + 1;
 }

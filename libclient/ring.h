@@ -87,7 +87,8 @@
  * record it can locate through the chunk index, and learns its exact loss
  * from the sequence numbers. "disconnect" is "block" for the ring, with the
  * broker evicting the laggard. A reader lapped under "block" (a corrupt
- * tail, or a slot released under a running reader) resumes the same way.
+ * tail, or a slot released under a running reader) never skips ahead: it
+ * finds nothing to read, and the sleep check agrees.
  *
  * Wake-ups (see shared notes RING.md). Subscriber going to sleep: set its
  * bit in `sleepers` (seq_cst RMW), full fence, re-check for a record; only

@@ -242,14 +242,19 @@ static void read_some(struct ring_fuzz *f, unsigned n) {
 /*
  * What the broker's bridge and the library do with a ring: read until there
  * is nothing, then announce sleep; a reader told not to sleep (something is
- * ready) reads again. If ring_read() and the sleep check disagree, that
- * loop spins: each round must find something, within a bound.
+ * ready) reads again. ring_read() and the sleep check must agree: if the
+ * check says "ready" for nothing, that loop spins (each round must find
+ * something, within a bound); if it says "sleep" with a record there, the
+ * reader sleeps on it.
  */
 static void drain(struct ring_fuzz *f) {
         for (unsigned round = 0; f->sub_ok; round++) {
+                struct ring_view v;
+
                 FUZZ_CHECK(round < CAPACITY / RING_ALIGN);
                 read_some(f, CAPACITY / RING_RECORD_HEADER + 16);
                 if (ring_reader_prepare_sleep(&f->sub, &f->rd)) {
+                        FUZZ_CHECK(ring_read(&f->sub, &f->rd, &v) == -EAGAIN);
                         ring_reader_end_sleep(&f->sub, &f->rd);
                         return;
                 }

@@ -31,7 +31,7 @@ struct seed {
 
 static const char *out_dir;
 
-static void die(const char *what) {
+_Noreturn static void die(const char *what) {
         fprintf(stderr, "gen-seeds: %s: %s\n", what, strerror(errno));
         exit(1);
 }

@@ -34,7 +34,7 @@ struct file_list {
         size_t cap;
 };
 
-static void die(const char *what, const char *path) {
+_Noreturn static void die(const char *what, const char *path) {
         printf("Bail out! %s %s: %s\n", what, path, strerror(errno));
         exit(99);
 }

@@ -972,10 +972,12 @@ static void test_corrupt_tail_reader(void **state) {
                 /* Aligned, a few laps ahead: "drop" resumes there, "block" stays. */
                 atomic_store(&t.r.tail->pos, 3 * CAP + 64);
                 assert_int_equal(ring_read(&t.r, &rd, &v), -EAGAIN);
-                if (ov == RING_OVERFLOW_DROP)
+                if (ov == RING_OVERFLOW_DROP) {
                         assert_int_equal(rd.pos, 3 * CAP + 64);
-                else
+                } else {
+                        assert_int_equal(rd.pos, ring_record_bytes(100));
                         assert_int_equal(rd.lost, 0);
+                }
                 assert_true(ring_reader_prepare_sleep(&t.r, &rd));
                 ring_reader_end_sleep(&t.r, &rd);
                 tring_free(&t);
