@@ -58,13 +58,10 @@ static int ring_owner_map(struct ring_owner *o, const struct ring_params *p) {
         o->state_size = ring_state_size(p->sub_slots, p->pub_slots);
         if (o->data_size == 0 || o->state_size == 0)
                 return -EINVAL;
-        r = plat_shm_create(o->data_size, &o->data_fd);
+        r = plat_shm_create(o->data_size, &o->data_fd, &o->data_ro_fd);
         if (r < 0)
                 return r;
-        r = plat_shm_create(o->state_size, &o->state_fd);
-        if (r < 0)
-                return r;
-        r = plat_shm_reopen_readonly(o->data_fd, &o->data_ro_fd);
+        r = plat_shm_create(o->state_size, &o->state_fd, NULL);
         if (r < 0)
                 return r;
         r = plat_shm_map(o->data_fd, o->data_size, true, &o->data);

@@ -446,8 +446,22 @@ int plat_shm_check(int fd, size_t *ret_size) {
         return 0;
 }
 
-int plat_shm_create(size_t size, int *ret_fd) {
-        _cleanup_close_ int fd = -1;
+/* A second, read-only fd for the same region: mappings made from it can never be writable. */
+static int shm_reopen_readonly(int fd, int *ret_fd) {
+        char path[64];
+        int r;
+
+        (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        r = open(path, O_RDONLY | O_CLOEXEC);
+        if (r < 0)
+                return -errno;
+        *ret_fd = r;
+        return 0;
+}
+
+int plat_shm_create(size_t size, int *ret_fd, int *ret_ro_fd) {
+        _cleanup_close_ int fd = -1, ro = -1;
+        int r;
 
         if (size == 0 || size > (size_t)INT64_MAX)
                 return -EINVAL;
@@ -458,7 +472,22 @@ int plat_shm_create(size_t size, int *ret_fd) {
                 return -errno;
         if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
                 return -errno;
+        if (ret_ro_fd) {
+                r = shm_reopen_readonly(fd, &ro);
+                if (r < 0)
+                        return r;
+        }
+        /*
+         * A memfd is created with mode 0777, and anyone holding an fd can
+         * open it again through /proc/self/fd/N: a read-only fd would be one
+         * open(O_RDWR) away from a writable mapping. With no permission bits
+         * left, only the owner (who can chmod it back) and root can.
+         */
+        if (fchmod(fd, 0) < 0)
+                return -errno;
         *ret_fd = TAKE_FD(fd);
+        if (ret_ro_fd)
+                *ret_ro_fd = TAKE_FD(ro);
         return 0;
 }
 
@@ -474,18 +503,6 @@ int plat_shm_map(int fd, size_t size, bool writable, void **ret) {
 void plat_shm_unmap(void *p, size_t size) {
         if (p)
                 (void)munmap(p, size);
-}
-
-int plat_shm_reopen_readonly(int fd, int *ret_fd) {
-        char path[64];
-        int r;
-
-        (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-        r = open(path, O_RDONLY | O_CLOEXEC);
-        if (r < 0)
-                return -errno;
-        *ret_fd = r;
-        return 0;
 }
 
 int plat_wake_create(int *ret_fd) {

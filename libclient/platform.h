@@ -106,10 +106,16 @@ void plat_fd_close(int fd);
  * Creates an anonymous, close-on-exec shared memory region of @size bytes,
  * zero-filled, sealed against shrinking and growing (so no client can
  * truncate it under the others and cause SIGBUS) and against further seals.
- * Return: 0 and *ret_fd; -EINVAL (size 0); any negative errno from
- * memfd_create/ftruncate/fcntl (-EMFILE, -ENOMEM, ...).
+ * With @ret_ro_fd, also a second fd opened read-only, to hand to clients
+ * that may only read: a mapping made from it can never be made writable.
+ * The region then loses every permission bit, so that a process of another
+ * user holding one of the fds cannot open it again, read-write, through
+ * /proc/self/fd.
+ * Return: 0, *ret_fd and *ret_ro_fd; -EINVAL (size 0); any negative errno
+ * from memfd_create/ftruncate/fcntl/open/fchmod (-EMFILE, -ENOMEM, -ENOENT
+ * without /proc, ...).
  */
-int plat_shm_create(size_t size, int *ret_fd);
+int plat_shm_create(size_t size, int *ret_fd, int *ret_ro_fd);
 
 /*
  * Maps @size bytes of the region shared, read-write or read-only.
@@ -129,14 +135,6 @@ int plat_shm_check(int fd, size_t *ret_size);
 
 /* Unmaps a mapping made by plat_shm_map() (NULL is ignored). */
 void plat_shm_unmap(void *p, size_t size);
-
-/*
- * Opens a second, read-only, close-on-exec fd for the same region, to hand
- * to subscribers: a mapping made from it can never be made writable.
- * Return: 0 and *ret_fd, or a negative errno from open (-ENOENT without
- * /proc).
- */
-int plat_shm_reopen_readonly(int fd, int *ret_fd);
 
 /*
  * Wake-ups: a non-blocking, close-on-exec eventfd per sleeper. Signals

@@ -165,8 +165,8 @@ static void ring_make(unsigned n_subs, struct ring_fds *f) {
         *f = (struct ring_fds){.n_subs = n_subs,
                                .data_size = ring_data_size(capacity),
                                .state_size = ring_state_size(n_subs, 1)};
-        check(plat_shm_create(f->data_size, &f->data), "plat_shm_create");
-        check(plat_shm_create(f->state_size, &f->state), "plat_shm_create");
+        check(plat_shm_create(f->data_size, &f->data, &f->data_ro), "plat_shm_create");
+        check(plat_shm_create(f->state_size, &f->state, NULL), "plat_shm_create");
         check(plat_shm_map(f->data, f->data_size, true, &data), "plat_shm_map");
         check(plat_shm_map(f->state, f->state_size, true, &state), "plat_shm_map");
         check(ring_format(data, f->data_size, state, f->state_size, &p), "ring_format");
@@ -178,7 +178,6 @@ static void ring_make(unsigned n_subs, struct ring_fds *f) {
         }
         plat_shm_unmap(data, f->data_size);
         plat_shm_unmap(state, f->state_size);
-        check(plat_shm_reopen_readonly(f->data, &f->data_ro), "plat_shm_reopen_readonly");
 }
 
 /* The workers hold their own copies now. */

@@ -12,6 +12,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -23,8 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -278,6 +282,40 @@ static int64_t ring_clients(struct raw *c) {
 }
 
 /*
+ * open(/proc/self/fd/@fd, O_RDWR) by a process of another user, as a
+ * hostile client would try to turn a read-only descriptor into a writable
+ * one. As root this forks a child that becomes "nobody" (dumpable again, so
+ * that /proc/self is its own); otherwise the broker runs as our user and
+ * the region's owner is as far as we get.
+ * Return: 0 if the open succeeded, else its errno.
+ */
+static int reopen_rdwr_as_other_user(int fd) {
+        char path[64];
+        int status, r;
+        pid_t pid;
+
+        (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        if (geteuid() != 0) {
+                r = open(path, O_RDWR | O_CLOEXEC);
+                if (r >= 0)
+                        (void)close(r);
+                return r >= 0 ? 0 : errno;
+        }
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0 ||
+                    prctl(PR_SET_DUMPABLE, 1) < 0)
+                        _exit(255);
+                r = open(path, O_RDWR | O_CLOEXEC);
+                _exit(r >= 0 ? 0 : errno & 0x7f);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 255);
+        return WEXITSTATUS(status);
+}
+
+/*
  * A subscriber (DATA read-only) and a publisher (DATA read-write, every
  * eventfd) share the ring; 1000 messages arrive in order with consecutive
  * sequence numbers while the subscriber sleeps and is woken.
@@ -292,6 +330,8 @@ static void test_roundtrip(void **state) {
         assert_true(mmap(NULL, s.rr.data_size, PROT_READ | PROT_WRITE, MAP_SHARED, s.fds[0], 0) ==
                     MAP_FAILED);
         assert_int_equal(errno, EACCES);
+        /* ...and cannot be opened again read-write through /proc either. */
+        assert_int_equal(reopen_rdwr_as_other_user(s.fds[0]), EACCES);
         raw_connect_unix(b, &p);
         assert_int_equal(raw_open_ring(&p, PROTO_RING_PUBLISHER), 0);
         assert_int_equal(ring_clients(&p), 2);

@@ -48,6 +48,7 @@
 /* A ring on two real memfds, mapped read-write in this process. */
 struct tring {
         int data_fd;
+        int data_ro_fd;
         int state_fd;
         void *data;
         void *state;
@@ -75,8 +76,8 @@ static void tring_new(struct tring *t, uint64_t cap, uint32_t max, enum ring_ove
 
         t->data_size = ring_data_size(cap);
         t->state_size = ring_state_size(p.sub_slots, p.pub_slots);
-        assert_int_equal(plat_shm_create(t->data_size, &t->data_fd), 0);
-        assert_int_equal(plat_shm_create(t->state_size, &t->state_fd), 0);
+        assert_int_equal(plat_shm_create(t->data_size, &t->data_fd, &t->data_ro_fd), 0);
+        assert_int_equal(plat_shm_create(t->state_size, &t->state_fd, NULL), 0);
         assert_int_equal(plat_shm_map(t->data_fd, t->data_size, true, &t->data), 0);
         assert_int_equal(plat_shm_map(t->state_fd, t->state_size, true, &t->state), 0);
         assert_int_equal(ring_format(t->data, t->data_size, t->state, t->state_size, &p), 0);
@@ -87,6 +88,7 @@ static void tring_free(struct tring *t) {
         plat_shm_unmap(t->data, t->data_size);
         plat_shm_unmap(t->state, t->state_size);
         (void)close(t->data_fd);
+        (void)close(t->data_ro_fd);
         (void)close(t->state_fd);
 }
 
@@ -463,18 +465,16 @@ static int multi_publisher_child(struct ring *r, uint32_t slot, uint64_t n) {
         return 0;
 }
 
-/* The subscriber maps DATA read-only through a reopened fd, as real subscribers will. */
+/* The subscriber maps DATA read-only through the read-only fd, as real subscribers do. */
 static int multi_subscriber_child(struct tring *t, uint64_t n) {
         uint64_t expect[NPUB] = {0}, total = 0, seq = 0;
         uint64_t deadline = usec_add(plat_now_usec(), 15 * USEC_PER_SEC);
         struct ring_reader rd;
         struct ring r;
         void *ro;
-        int fd;
 
-        if (plat_shm_reopen_readonly(t->data_fd, &fd) < 0 ||
-            plat_shm_map(fd, t->data_size, true, &ro) != -EACCES ||
-            plat_shm_map(fd, t->data_size, false, &ro) < 0 ||
+        if (plat_shm_map(t->data_ro_fd, t->data_size, true, &ro) != -EACCES ||
+            plat_shm_map(t->data_ro_fd, t->data_size, false, &ro) < 0 ||
             ring_attach(&r, ro, t->data_size, t->state, t->state_size) < 0 ||
             ring_reader_init(&r, &rd, 0) < 0)
                 return 20;
