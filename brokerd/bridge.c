@@ -317,9 +317,12 @@ static void bridge_drain(struct bridge *br, uint64_t budget) {
                                 br->sleeping = true;
                                 return;
                         }
-                        continue;
-                }
-                if (bridge_is_paused(br)) {
+                        /*
+                         * Something after all. Counted below like a message:
+                         * a publisher rewriting the ring under us could make
+                         * this happen without end.
+                         */
+                } else if (bridge_is_paused(br)) {
                         bridge_store_cursor(br);
                         return;
                 }

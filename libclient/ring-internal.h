@@ -29,6 +29,16 @@ static inline struct ring_record *ring_record_at(const struct ring *r, uint64_t 
         return (struct ring_record *)(void *)(r->area + (pos & r->mask));
 }
 
+/*
+ * The first record start at or after @pos. Positions are multiples of
+ * RING_ALIGN, but the tail is shared memory a publisher can scribble on:
+ * whoever takes a position from it rounds it up, so that no header is ever
+ * accessed misaligned and writer and readers agree where the next record is.
+ */
+static inline uint64_t ring_align_up(uint64_t pos) {
+        return (pos + RING_ALIGN - 1) & ~(uint64_t)(RING_ALIGN - 1);
+}
+
 /* Bytes left in the lap from @pos. */
 static inline uint64_t ring_rest(const struct ring *r, uint64_t pos) {
         return r->capacity - (pos & r->mask);

@@ -25,9 +25,9 @@ static uint64_t tail_load(const struct ring *r) {
         return atomic_load_explicit(&r->tail->pos, memory_order_acquire);
 }
 
-/* The bytes at @pos are gone once a writer claimed past pos + capacity. */
+/* The bytes at @pos are gone once a writer claimed past pos + capacity (no overflow near 2^64). */
 static bool lapped(const struct ring *r, uint64_t pos, uint64_t tail) {
-        return tail > pos + r->capacity;
+        return tail > pos && tail - pos > r->capacity;
 }
 
 int ring_reader_init(struct ring *r, struct ring_reader *rd, uint32_t slot) {
@@ -66,9 +66,10 @@ static void reader_resume(const struct ring *r, struct ring_reader *rd) {
         uint64_t tail = tail_load(r);
         uint64_t oldest = tail - r->capacity;
         uint64_t b = (oldest + r->chunk_bytes - 1) & ~(r->chunk_bytes - 1);
-        uint64_t at = tail;
+        uint64_t at = ring_align_up(tail);
 
-        for (; b <= tail; b += r->chunk_bytes)
+        /* Counted, not "while b <= tail": a tail near 2^64 would wrap b round forever. */
+        for (unsigned i = 0; i <= RING_CHUNKS && b <= tail; i++, b += r->chunk_bytes)
                 if (ring_chunk_lookup(r, b, tail, &at))
                         break;
         rd->pos = ring_pos_normalize(r, at);
@@ -83,10 +84,10 @@ static void reader_resume(const struct ring *r, struct ring_reader *rd) {
 static void reader_skip_corrupt(const struct ring *r, struct ring_reader *rd) {
         uint64_t tail = tail_load(r);
         uint64_t b = (rd->pos | (r->chunk_bytes - 1)) + 1;
-        uint64_t at = tail;
+        uint64_t at = ring_align_up(tail);
 
         if (b > tail || !ring_chunk_lookup(r, b, tail, &at))
-                at = tail;
+                at = ring_align_up(tail);
         rd->corrupt++;
         rd->pos = ring_pos_normalize(r, at);
         rd->tail_seen = tail;
@@ -192,10 +193,15 @@ static int reader_head(const struct ring *r, struct ring_reader *rd, struct reco
 }
 
 int ring_read(struct ring *r, struct ring_reader *rd, struct ring_view *ret) {
-        for (;;) {
+        /* Bounded: see RING_READ_PASSES_MAX. */
+        for (unsigned passes = 0;; passes++) {
                 struct record_head h;
                 uint64_t lost, pos = rd->pos;
-                int k = reader_head(r, rd, &h);
+                int k;
+
+                if (passes >= RING_READ_PASSES_MAX)
+                        return -EAGAIN;
+                k = reader_head(r, rd, &h);
 
                 if (k == -ESTALE)
                         continue;

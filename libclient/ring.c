@@ -15,6 +15,9 @@
 #define SLOT_BYTES    64u
 #define BUSY_CLAIMING 1u
 #define BUSY_HOLDING  2u
+/* Bounds on compare-and-swap loops over words any publisher can write. */
+#define CHUNK_RAISE_TRIES 64u
+#define CLAIM_TRIES       (1u << 16)
 
 _Static_assert(sizeof(struct ring_header) <= RING_PAGE_BYTES, "header fits its page");
 _Static_assert(sizeof(struct ring_tail) <= RING_PAGE_BYTES, "tail fits its page");
@@ -231,22 +234,32 @@ static uint64_t claim_skip(const struct ring *r, uint64_t pos, uint64_t len) {
         return len > rest ? rest : 0;
 }
 
-/* Raises a chunk entry, never lowers it: a slow writer of an older lap loses. */
+/*
+ * Raises a chunk entry, never lowers it: a slow writer of an older lap
+ * loses. The attempts are bounded, so that a publisher rewriting the entry
+ * without pause cannot hold anyone (the broker included) here; an entry
+ * left low only makes a lapped reader resume a little later.
+ */
 static void chunk_raise(_Atomic uint64_t *entry, uint64_t v) {
         uint64_t cur = atomic_load_explicit(entry, memory_order_relaxed);
 
-        while (cur < v && !atomic_compare_exchange_weak_explicit(
-                                  entry, &cur, v, memory_order_release, memory_order_relaxed))
-                ;
+        for (unsigned i = 0; i < CHUNK_RAISE_TRIES && cur < v; i++)
+                if (atomic_compare_exchange_weak_explicit(entry, &cur, v, memory_order_release,
+                                                          memory_order_relaxed))
+                        return;
 }
 
-/* Updates the chunk index for the boundaries in (start, end] (see ring.h). */
+/*
+ * Updates the chunk index for the boundaries in (start, end] (see ring.h).
+ * Counted rather than "while b <= end": positions come from the shared
+ * tail, and near 2^64 b would wrap round and never pass end.
+ */
 static void chunk_note(const struct ring *r, uint64_t start, uint64_t rs, uint64_t end) {
         uint64_t cmask = ~(r->chunk_bytes - 1);
+        uint64_t n = ((end & cmask) - (start & cmask)) / r->chunk_bytes;
+        uint64_t b = (start & cmask) + r->chunk_bytes;
 
-        if ((start & cmask) == (end & cmask))
-                return;
-        for (uint64_t b = (start & cmask) + r->chunk_bytes; b <= end; b += r->chunk_bytes)
+        for (uint64_t i = 0; i < MIN(n, (uint64_t)RING_CHUNKS + 1); i++, b += r->chunk_bytes)
                 chunk_raise(ring_chunk_entry(r, b), b <= rs ? rs : end);
 }
 
@@ -272,7 +285,7 @@ static void tail_guess(const struct ring_pub_slot *s, uint64_t *pos, uint64_t *s
 int ring_claim(struct ring *r, uint32_t pub_slot, size_t size, uint16_t flags, uint64_t *limit,
                struct ring_claim *ret) {
         struct ring_pub_slot *s;
-        uint64_t len, pos, seq, skip, end;
+        uint64_t len, pos, seq, at, skip, end;
 
         if (pub_slot >= r->pub_slots)
                 return -EINVAL;
@@ -281,33 +294,38 @@ int ring_claim(struct ring *r, uint32_t pub_slot, size_t size, uint16_t flags, u
         s = &r->pubs[pub_slot];
         len = ring_record_bytes(size);
         tail_guess(s, &pos, &seq);
-        for (;;) {
-                skip = claim_skip(r, pos, len);
-                end = pos + skip + len;
-                if (r->overflow != RING_OVERFLOW_DROP && end > *limit) {
+        for (unsigned tries = 0;; tries++) {
+                at = ring_align_up(pos); /* == pos unless the tail was scribbled on */
+                skip = claim_skip(r, at, len);
+                end = at + skip + len;
+                if (r->overflow != RING_OVERFLOW_DROP && end > *limit)
                         *limit = ring_limit(r, pos);
-                        if (end > *limit) {
-                                /* Keeps the next guess a pair the tail really held. */
-                                intent_store(s, pos, seq, 0);
-                                atomic_store_explicit(&s->busy, 0, memory_order_relaxed);
-                                return -EAGAIN;
-                        }
+                /*
+                 * Each failed CAS means another claim won, so honest
+                 * publishers never get near the bound; it stops one that
+                 * rewrites the tail without pause from holding us here.
+                 */
+                if ((r->overflow != RING_OVERFLOW_DROP && end > *limit) || tries >= CLAIM_TRIES) {
+                        /* Keeps the next guess a pair the tail really held. */
+                        intent_store(s, pos, seq, 0);
+                        atomic_store_explicit(&s->busy, 0, memory_order_relaxed);
+                        return -EAGAIN;
                 }
-                intent_store(s, pos, seq, skip + len);
+                intent_store(s, pos, seq, end - pos);
                 if (tail_cas(r->tail, &pos, &seq, end, seq + 1))
                         break;
         }
         atomic_store_explicit(&s->busy, BUSY_HOLDING, memory_order_relaxed);
-        chunk_note(r, pos, pos + skip, end);
+        chunk_note(r, pos, at + skip, end);
         *ret = (struct ring_claim){
-                .pos = pos + skip,
+                .pos = at + skip,
                 .seq = seq,
                 .length = (uint32_t)len,
                 .size = (uint32_t)size,
                 .pub_slot = pub_slot,
                 .skip = (uint32_t)skip,
                 .flags = flags,
-                .payload = r->area + ((pos + skip) & r->mask) + RING_RECORD_HEADER,
+                .payload = r->area + ((at + skip) & r->mask) + RING_RECORD_HEADER,
         };
         return 0;
 }
@@ -536,7 +554,7 @@ static int recover_decide(const struct ring *r, uint32_t slot, uint32_t busy, ui
         if (pos > tail)
                 return -EBADMSG;
         /* Never claimed, or already lapped (drop policy): nothing to repair. */
-        if (tail == pos || tail > pos + r->capacity)
+        if (tail == pos || tail - pos > r->capacity)
                 return 0;
         if (busy == BUSY_HOLDING) {
                 if (atomic_load(&ring_record_at(r, rs)->commit) != rs + 1)

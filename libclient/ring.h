@@ -120,6 +120,15 @@
 #define RING_SUB_SLOTS_MAX 64u
 #define RING_PUB_SLOTS_MAX 64u
 #define RING_NAME_MAX      255u
+/*
+ * Records one ring_read() passes over (PAD, SKIP, lapped resumes) before it
+ * gives up with -EAGAIN, as if nothing had been committed yet: an honest
+ * ring almost never has this many in a row, and a publisher rewriting
+ * commit words as fast as a reader passes them must not keep that reader
+ * (the broker's bridge among them) in one call for ever. The reader keeps
+ * its progress; the next call goes on from there.
+ */
+#define RING_READ_PASSES_MAX 1024u
 
 enum ring_record_type {
         RING_REC_DATA = 1,
@@ -270,7 +279,9 @@ struct ring_claim {
  * Reserves a record for @size payload bytes for publisher slot @pub_slot.
  * @limit: the caller's cached block-policy limit (start with 0); updated.
  * Return: 0; -EMSGSIZE (size over max_message_bytes); -EAGAIN (block
- * policy: no space until the slowest subscriber advances); -EINVAL (bad
+ * policy: no space until the slowest subscriber advances; any policy: the
+ * tail kept changing under tens of thousands of attempts, which only a
+ * publisher scribbling on it makes happen; try again later); -EINVAL (bad
  * slot).
  */
 int ring_claim(struct ring *r, uint32_t pub_slot, size_t size, uint16_t flags, uint64_t *limit,
@@ -336,8 +347,10 @@ int ring_reader_init(struct ring *r, struct ring_reader *rd, uint32_t slot);
 
 /*
  * The next message, as a view into the ring (zero-copy). Passes over PAD
- * and SKIP records. Return: 0; -EAGAIN (nothing committed yet); -EBADMSG
- * (corrupt record: counted, the reader resynchronises at the next chunk).
+ * and SKIP records, up to RING_READ_PASSES_MAX of them per call. Return: 0;
+ * -EAGAIN (nothing committed yet, or that many records passed over: call
+ * again); -EBADMSG (corrupt record: counted, the reader resynchronises at
+ * the next chunk).
  */
 int ring_read(struct ring *r, struct ring_reader *rd, struct ring_view *ret);
 

@@ -976,6 +976,115 @@ static void test_live_claim_kept(void **state) {
         tring_free(&t);
 }
 
+/* ---- Hostile publishers: nothing they write keeps a reader or writer looping ---- */
+
+/* Runs @fn in a child under the alarm: a loop that never ends is a failure, not a hang. */
+static void run_bounded(int (*fn)(struct tring *), struct tring *t) {
+        pid_t pid = fork_child();
+
+        if (pid == 0)
+                _exit(fn(t));
+        assert_int_equal(child_wait(pid), 0);
+}
+
+/*
+ * A tail less than a chunk short of 2^64, and not even aligned: a lapped reader
+ * (drop policy) looks for the oldest record by chunk boundaries up to the
+ * tail, which near 2^64 would wrap round for ever; it must resume and
+ * report nothing to read, without a misaligned access.
+ */
+static int hostile_tail_reader(struct tring *t) {
+        struct ring_reader rd;
+        struct ring_view v;
+
+        if (ring_reader_init(&t->r, &rd, 0) < 0)
+                return 1;
+        atomic_store(&t->r.tail->pos, UINT64_MAX - 1000);
+        for (unsigned i = 0; i < RING_CHUNKS; i++) /* no entry to stop at */
+                atomic_store(&t->r.tail->chunk_start[i], 1);
+        for (int i = 0; i < 3; i++)
+                if (ring_read(&t->r, &rd, &v) != -EAGAIN)
+                        return 2;
+        return ring_reader_prepare_sleep(&t->r, &rd) ? 0 : 3;
+}
+
+/*
+ * A claim just below 2^64: the chunk index update must not wrap round
+ * either, and a misaligned tail puts the record at the next aligned byte,
+ * where a reader resuming from that tail finds it.
+ */
+static int hostile_tail_writer(struct tring *t) {
+        uint64_t tail = UINT64_MAX - 4999 - 1, limit = 0;
+        struct ring_reader rd;
+        struct ring_claim c;
+        struct ring_view v;
+
+        if (ring_reader_init(&t->r, &rd, 0) < 0)
+                return 1;
+        atomic_store(&t->r.tail->pos, tail);
+        if (ring_read(&t->r, &rd, &v) != -EAGAIN || rd.pos != tail + 1)
+                return 2;
+        if (ring_claim(&t->r, 0, 1000, 0, &limit, &c) < 0)
+                return 2;
+        memset(c.payload, 0x5a, 1000);
+        ring_commit(&t->r, &c, 0);
+        if (c.pos != tail + 1 || atomic_load(&t->r.tail->pos) != c.pos + ring_record_bytes(1000))
+                return 3;
+        if (ring_read(&t->r, &rd, &v) != 0 || v.pos != c.pos || v.size != 1000)
+                return 4;
+        return ring_release(&t->r, &rd, &v) == 0 ? 0 : 5;
+}
+
+static void test_hostile_tail(void **state) {
+        struct tring t;
+
+        tring_new(&t, CAP, 1024, RING_OVERFLOW_DROP);
+        assert_int_equal(ring_pub_slot_activate(&t.r, 0, 1), 0);
+        assert_int_equal(ring_sub_slot_activate(&t.r, 0, 2), 0);
+        run_bounded(hostile_tail_reader, &t);
+        /* The mapping is shared: undo the child's scribbles. */
+        atomic_store(&t.r.tail->pos, 0);
+        for (unsigned i = 0; i < RING_CHUNKS; i++)
+                atomic_store(&t.r.tail->chunk_start[i], 0);
+        run_bounded(hostile_tail_writer, &t);
+        tring_free(&t);
+}
+
+/*
+ * More SKIP records in a row than one ring_read() passes over: the reader
+ * says -EAGAIN (and keeps its progress), the next calls go on, and the
+ * message behind them arrives with its sequence number and no loss.
+ */
+static void test_read_passes_bounded(void **state) {
+        const unsigned n = RING_READ_PASSES_MAX + 10; /* 40 bytes each: within one lap */
+        struct tring t;
+        struct ring_reader rd;
+        struct ring_claim c;
+        struct ring_view v;
+        struct msg m;
+        uint64_t limit = 0;
+        unsigned again = 0;
+        int k;
+
+        tring_new(&t, CAP, 1024, RING_OVERFLOW_DROP);
+        assert_int_equal(ring_pub_slot_activate(&t.r, 0, 1), 0);
+        assert_int_equal(ring_sub_slot_activate(&t.r, 0, 2), 0);
+        assert_int_equal(ring_reader_init(&t.r, &rd, 0), 0);
+        for (unsigned i = 0; i < n; i++) {
+                assert_int_equal(ring_claim(&t.r, 0, 0, 0, &limit, &c), 0);
+                ring_abort(&t.r, &c);
+        }
+        assert_int_equal(publish(&t.r, 0, 5, 64, &limit), 0);
+        while ((k = read_msg(&t.r, &rd, &m, &v)) == -EAGAIN)
+                assert_true(++again <= 1);
+        assert_int_equal(k, 0);
+        assert_int_equal(again, 1);
+        assert_int_equal(m.counter, 5);
+        assert_int_equal(v.seq, n);
+        assert_int_equal(rd.lost + rd.corrupt, 0);
+        tring_free(&t);
+}
+
 /* ---- Lost wake-ups ---- */
 
 #define END_MARK UINT64_MAX
@@ -1094,6 +1203,8 @@ int main(void) {
                 cmocka_unit_test(test_corrupt_records),
                 cmocka_unit_test(test_dead_publisher),
                 cmocka_unit_test(test_live_claim_kept),
+                cmocka_unit_test(test_hostile_tail),
+                cmocka_unit_test(test_read_passes_bounded),
                 cmocka_unit_test(test_lost_wakeup_stress),
         };
         /* clang-format on */
