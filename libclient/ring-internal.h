@@ -51,6 +51,16 @@ static inline uint64_t ring_pos_normalize(const struct ring *r, uint64_t pos) {
         return rest < RING_RECORD_HEADER ? pos + rest : pos;
 }
 
+/*
+ * What `woken` holds for announcement @sleeps of a page of generation @gen.
+ * The generation comes from this process's own records, not from the page,
+ * so neither a previous holder of the slot nor the subscriber itself can
+ * make a key that matches a later holder's announcement.
+ */
+static inline uint64_t ring_wake_key(uint32_t gen, uint64_t sleeps) {
+        return (uint64_t)gen << 32 | (uint32_t)sleeps;
+}
+
 static inline _Atomic uint64_t *ring_chunk_entry(const struct ring *r, uint64_t boundary) {
         return &r->tail->chunk_start[(boundary / r->chunk_bytes) % RING_CHUNKS];
 }

@@ -34,12 +34,12 @@ int ring_reader_init(struct ring *r, struct ring_reader *rd, uint32_t slot) {
         struct ring_sub_slot *s;
         uint64_t cursor, tail;
 
-        if (slot >= r->sub_slots)
+        if (slot >= r->sub_slots || !r->pages[slot])
                 return -EINVAL;
         s = &r->subs[slot];
         if (atomic_load(&s->state) != RING_SLOT_ACTIVE)
                 return -EINVAL;
-        cursor = atomic_load(&s->cursor);
+        cursor = atomic_load(&r->pages[slot]->cursor);
         tail = tail_load(r);
         if (cursor > tail || lapped(r, cursor, tail) || cursor % RING_ALIGN)
                 return -EBADMSG;
@@ -268,17 +268,36 @@ static bool reader_ready(const struct ring *r, struct ring_reader *rd) {
                pos + 1;
 }
 
+/*
+ * Only this reader writes its `sleeps` word, so plain stores do; the one
+ * that announces is seq_cst and followed by the full fence that pairs with
+ * the publisher's fence after its commit.
+ */
 bool ring_reader_prepare_sleep(struct ring *r, struct ring_reader *rd) {
-        uint64_t bit = UINT64_C(1) << rd->slot;
+        _Atomic uint64_t *w = &r->pages[rd->slot]->sleeps;
+        uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 
-        atomic_fetch_or(&r->state->sleepers, bit);
+        s += (s & 1) ? 2 : 1; /* the next odd value: an announcement publishers have not seen */
+        atomic_store(w, s);
         atomic_thread_fence(memory_order_seq_cst);
         if (!reader_ready(r, rd))
                 return true;
-        atomic_fetch_and(&r->state->sleepers, ~bit);
+        atomic_store_explicit(w, s + 1, memory_order_relaxed);
         return false;
 }
 
 void ring_reader_end_sleep(struct ring *r, struct ring_reader *rd) {
-        atomic_fetch_and(&r->state->sleepers, ~(UINT64_C(1) << rd->slot));
+        _Atomic uint64_t *w = &r->pages[rd->slot]->sleeps;
+        uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
+
+        if (s & 1)
+                atomic_store_explicit(w, s + 1, memory_order_relaxed);
+}
+
+bool ring_reader_sleep_pending(const struct ring *r, const struct ring_reader *rd) {
+        uint64_t s = atomic_load_explicit(&r->pages[rd->slot]->sleeps, memory_order_relaxed);
+        uint64_t key = ring_wake_key(r->page_gen[rd->slot], s);
+
+        return (s & 1) &&
+               atomic_load_explicit(&r->subs[rd->slot].woken, memory_order_relaxed) != key;
 }

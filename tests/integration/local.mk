@@ -38,6 +38,8 @@ tests_integration_test_daemon_LDADD = $(integ_ldadd)
 tests_integration_test_control_CFLAGS = $(integ_cflags)
 tests_integration_test_control_LDADD = $(integ_ldadd)
 # Raw clients use the ring directly (ring_attach() and friends are not exported).
+ring_raw = tests/integration/ring-raw.c tests/integration/ring-raw.h
+tests_integration_test_ring_handout_SOURCES = tests/integration/test-ring-handout.c $(ring_raw)
 tests_integration_test_ring_handout_CFLAGS = $(integ_cflags)
 tests_integration_test_ring_handout_LDADD = libclient/libipccommon.la $(integ_ldadd)
 
