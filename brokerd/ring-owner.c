@@ -480,9 +480,11 @@ void ring_owner_release(struct ring_owner *o, uint8_t role, uint32_t slot) {
 
 /*
  * One slot's stall state after a look at its cursor: stalled while it
- * stays put so far behind that even the largest claim could fail because
- * of it. A reader a little behind (its last batch not stored yet, its
- * thread busy elsewhere) cannot be what publishers wait for.
+ * makes no progress so far behind that even the largest claim could fail
+ * because of it. A reader a little behind (its last batch not stored yet,
+ * its thread busy elsewhere) cannot be what publishers wait for. Progress
+ * means passing the furthest cursor seen: the subscriber writes its own
+ * cursor, and one moved back and forth is as stuck as one that stays put.
  * Return: true if stalled for @timeout_usec.
  */
 static bool ring_owner_slot_stalled(struct ring_owner *o, uint32_t slot, uint64_t tail,
@@ -492,7 +494,7 @@ static bool ring_owner_slot_stalled(struct ring_owner *o, uint32_t slot, uint64_
         uint64_t near = o->r.capacity - ring_record_bytes(o->r.max_message_bytes);
         bool behind = cursor <= tail && tail - cursor > near;
 
-        if (!behind || cursor != o->stall_cursor[slot] || o->stall_since_usec[slot] == 0) {
+        if (!behind || cursor > o->stall_cursor[slot] || o->stall_since_usec[slot] == 0) {
                 o->stall_cursor[slot] = cursor;
                 o->stall_since_usec[slot] = behind ? now_usec : 0;
                 return false;

@@ -216,9 +216,9 @@ unsigned ring_owner_wake_sleepers(struct ring_owner *o, bool *ret_bridge_was_asl
  * ring_owner_stalled() - the client sub slots holding publishers back.
  * Called about once a second. A slot stalls while publishers wait for
  * space (space_waiters > 0, the broker's own wait included) and its
- * cursor stays put so far behind the tail (more than capacity minus the
- * largest record) that it can be what they wait for; any movement,
- * catching up, or nobody waiting resets it.
+ * cursor makes no progress so far behind the tail (more than capacity
+ * minus the largest record) that it can be what they wait for; progress
+ * past the furthest cursor seen, catching up, or nobody waiting resets it.
  * Return: the slots (bit = slot) stalled for at least @timeout_usec.
  */
 uint64_t ring_owner_stalled(struct ring_owner *o, uint64_t now_usec, uint64_t timeout_usec);

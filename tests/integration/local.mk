@@ -50,7 +50,8 @@ ring_tests = \
 	tests/integration/test-ring-transport \
 	tests/integration/test-ring-bridge \
 	tests/integration/test-ring-crash \
-	tests/integration/test-ring-api
+	tests/integration/test-ring-api \
+	tests/integration/test-ring-isolation
 check_PROGRAMS += $(ring_tests) tests/integration/ring-peer
 TESTS += $(ring_tests)
 ring_util = tests/integration/ring-util.c tests/integration/ring-util.h
@@ -67,6 +68,11 @@ tests_integration_test_ring_crash_LDADD = $(integ_ldadd)
 tests_integration_test_ring_api_SOURCES = tests/integration/test-ring-api.c $(ring_util)
 tests_integration_test_ring_api_CFLAGS = $(integ_cflags)
 tests_integration_test_ring_api_LDADD = $(integ_ldadd)
+# Hostile raw clients beside library ones (ring_* are not exported: the convenience library).
+tests_integration_test_ring_isolation_SOURCES = tests/integration/test-ring-isolation.c \
+	$(ring_util) $(ring_raw)
+tests_integration_test_ring_isolation_CFLAGS = $(integ_cflags)
+tests_integration_test_ring_isolation_LDADD = libclient/libipccommon.la $(integ_ldadd)
 tests_integration_ring_peer_LDADD = libclient/libipcclient.la
 
 # The transport-independent tests once more per transport (IPC_TEST_TRANSPORT,

@@ -2,6 +2,8 @@
 /* Raw ring clients for the integration tests: see ring-raw.h. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -9,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -247,6 +251,32 @@ size_t raw_sub_next(struct raw *s, void *buf, size_t cap, uint64_t *ret_seq,
                 *ret_seq = v.seq;
         assert_int_equal(ring_release(&s->r, &s->rd, &v), 0);
         return size;
+}
+
+int raw_reopen_rdwr_as_other_user(int fd) {
+        char path[64];
+        int status, r;
+        pid_t pid;
+
+        (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        if (geteuid() != 0) {
+                r = open(path, O_RDWR | O_CLOEXEC);
+                if (r >= 0)
+                        (void)close(r);
+                return r >= 0 ? 0 : errno;
+        }
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0 ||
+                    prctl(PR_SET_DUMPABLE, 1) < 0)
+                        _exit(255);
+                r = open(path, O_RDWR | O_CLOEXEC);
+                _exit(r >= 0 ? 0 : errno & 0x7f);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 255);
+        return WEXITSTATUS(status);
 }
 
 int64_t raw_ring_clients(struct raw *c, const char *channel) {

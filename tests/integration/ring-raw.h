@@ -80,5 +80,15 @@ void raw_pub(struct raw *p, const void *data, size_t size);
  */
 size_t raw_sub_next(struct raw *s, void *buf, size_t cap, uint64_t *ret_seq, uint64_t timeout_usec);
 
+/*
+ * raw_reopen_rdwr_as_other_user() - open(/proc/self/fd/@fd, O_RDWR) by a
+ * process of another user, as a hostile client would try to turn a
+ * read-only descriptor into a writable one. As root this forks a child
+ * that becomes "nobody" (dumpable again, so that /proc/self is its own);
+ * otherwise the broker runs as our user and the region's owner is as far
+ * as we get. Return: 0 if the open succeeded, else its errno.
+ */
+int raw_reopen_rdwr_as_other_user(int fd);
+
 /* ring_clients of @channel in LIST_CHANNELS, asked over @c's connection. */
 int64_t raw_ring_clients(struct raw *c, const char *channel);

@@ -12,8 +12,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -25,10 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -81,40 +77,6 @@ static int64_t ring_clients(struct raw *c) {
 }
 
 /*
- * open(/proc/self/fd/@fd, O_RDWR) by a process of another user, as a
- * hostile client would try to turn a read-only descriptor into a writable
- * one. As root this forks a child that becomes "nobody" (dumpable again, so
- * that /proc/self is its own); otherwise the broker runs as our user and
- * the region's owner is as far as we get.
- * Return: 0 if the open succeeded, else its errno.
- */
-static int reopen_rdwr_as_other_user(int fd) {
-        char path[64];
-        int status, r;
-        pid_t pid;
-
-        (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-        if (geteuid() != 0) {
-                r = open(path, O_RDWR | O_CLOEXEC);
-                if (r >= 0)
-                        (void)close(r);
-                return r >= 0 ? 0 : errno;
-        }
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0 ||
-                    prctl(PR_SET_DUMPABLE, 1) < 0)
-                        _exit(255);
-                r = open(path, O_RDWR | O_CLOEXEC);
-                _exit(r >= 0 ? 0 : errno & 0x7f);
-        }
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 255);
-        return WEXITSTATUS(status);
-}
-
-/*
  * A subscriber (DATA read-only) and a publisher (DATA read-write, every
  * eventfd) share the ring; 1000 messages arrive in order with consecutive
  * sequence numbers while the subscriber sleeps and is woken.
@@ -130,7 +92,7 @@ static void test_roundtrip(void **state) {
                          s.fds[RAW_SUB_DATA], 0) == MAP_FAILED);
         assert_int_equal(errno, EACCES);
         /* ...and cannot be opened again read-write through /proc either. */
-        assert_int_equal(reopen_rdwr_as_other_user(s.fds[RAW_SUB_DATA]), EACCES);
+        assert_int_equal(raw_reopen_rdwr_as_other_user(s.fds[RAW_SUB_DATA]), EACCES);
         raw_connect_unix(b, &p);
         assert_int_equal(raw_open(&p, PROTO_RING_PUBLISHER), 0);
         /* The publisher got the pages of the active sub slots: the subscriber's and the broker's.
