@@ -8,7 +8,9 @@
  * holder disconnects; a publisher that dies holding a claim does not block
  * readers, because the broker turns the claim into a SKIP record; a record
  * a publisher corrupts is reported to a library subscriber and counted in
- * the broker's stats.
+ * the broker's stats; a subscriber that comes after a publisher is woken
+ * through the broker's relay until the publisher has its page (RING_PAGES),
+ * which the library gets by itself.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -318,6 +320,122 @@ static void test_corrupt_record_reported(void **state) {
         raw_close(&p);
 }
 
+/* Sends RING_PAGES for @handle; returns the reply status, and on success its entry count. */
+static int raw_ring_pages(struct raw *c, uint32_t handle, size_t *ret_n) {
+        struct proto_ring_pages m = {.request_id = 91, .handle = handle};
+        uint8_t buf[PROTO_HEAD_MAX];
+        _cleanup_free_ uint8_t *body = NULL;
+        struct proto_reply rep;
+        size_t len, before = c->n_fds;
+
+        raw_send(c->fd, buf, proto_encode_ring_pages(buf, &m));
+        len = raw_expect(c, PROTO_REPLY, &body);
+        assert_int_equal(proto_decode_reply(body, len, &rep), 0);
+        assert_int_equal(rep.request_id, 91);
+        if (rep.status < 0) {
+                assert_int_equal(c->n_fds, before);
+                return rep.status;
+        }
+        assert_int_equal(proto_decode_ring_pages_reply(rep.body, rep.body_len, ret_n), 0);
+        assert_int_equal(c->n_fds, before + 2 * *ret_n);
+        return 0;
+}
+
+/*
+ * A subscriber that comes after a publisher has a page and eventfds the
+ * publisher was not given: the publisher sees it as missing, wakes it
+ * through the broker's relay eventfd (the subscriber sleeps and is woken),
+ * is bounded by its start position (a lap past it, no further), and gets
+ * the new page with RING_PAGES; other grants get -ENOENT or -EINVAL.
+ */
+static void test_late_subscriber(void **state) {
+        struct harness_broker *b = harness_start(state, NULL, NULL);
+        struct raw p, s;
+        struct ring_claim cl;
+        uint64_t seq;
+        size_t n;
+
+        raw_connect_unix(b, &p);
+        assert_int_equal(raw_open(&p, PROTO_RING_PUBLISHER), 0);
+        assert_int_equal(p.rr.n_pages, 1); /* the broker's own reader only */
+        raw_open_sub(b, &s);
+        pub_one(&p, 1);
+        assert_int_equal(ring_pages_missing(&p.r), UINT64_C(1) << s.rr.slot);
+        assert_int_equal(sub_next(&s, &seq, T_SEC), 1);
+        pub_one(&p, 2); /* after the subscriber went to sleep: the relay wakes it */
+        assert_int_equal(sub_next(&s, &seq, T_SEC), 2);
+        /* Blind, the publisher may not go a lap past where the subscriber started. */
+        p.limit = 0;
+        while (ring_claim(&p.r, p.rr.slot, 1000, 0, &p.limit, &cl) == 0)
+                ring_commit(&p.r, &cl, 0);
+        assert_true(atomic_load(&p.r.tail->pos) <= ring_sub_cursor(&p.r, s.rr.slot) + p.r.capacity);
+
+        assert_int_equal(raw_ring_pages(&p, p.rr.handle, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(raw_ring_pages(&p, p.rr.handle + 100, &n), -ENOENT);
+        assert_int_equal(raw_ring_pages(&s, s.rr.handle, &n), -EINVAL);
+        raw_close(&s);
+        raw_close(&p);
+}
+
+/*
+ * The library does the same by itself: a publisher that was there first
+ * streams many laps of a small block-policy ring to a subscriber that came
+ * later, which it could not do without the new page (it would stop a lap
+ * past the subscriber's start), and every message arrives in order.
+ */
+struct early_pub {
+        ipc_pub *pub;
+        uint32_t n;
+        int result;
+};
+
+static void *early_pub_run(void *arg) {
+        struct early_pub *e = arg;
+
+        for (uint32_t i = 0; i < e->n && e->result == 0; i++)
+                e->result = ipc_publish(e->pub, &i, sizeof(i), 0, harness_timeout(T_SEC));
+        return NULL;
+}
+
+static void test_late_subscriber_library(void **state) {
+        struct harness_broker *b =
+                harness_start(state,
+                              "{\"channels\": {\"" CHANNEL
+                              "\": {\"ring_bytes\": 65536, \"max_message_bytes\": 1024}}}",
+                              NULL);
+        const char *addr = harness_broker_client_address(b);
+        struct early_pub e = {.n = 20000}; /* 48-byte records: about 15 laps */
+        ipc_client *pc, *sc;
+        ipc_sub *sub;
+        uint32_t index;
+        uint64_t lost;
+        pthread_t t;
+
+        unsetenv("IPC_TRANSPORT");
+        pc = harness_connect(addr, "early-pub");
+        assert_int_equal(ipc_pub_new(pc, CHANNEL, harness_timeout(T_SEC), &e.pub), 0);
+        assert_int_equal(ipc_pub_get_transport(e.pub), IPC_TRANSPORT_RING);
+        sc = harness_connect(addr, "late-sub");
+        assert_int_equal(ipc_sub_new(sc, CHANNEL, harness_timeout(T_SEC), &sub), 0);
+        assert_int_equal(ipc_sub_get_transport(sub), IPC_TRANSPORT_RING);
+        assert_int_equal(pthread_create(&t, NULL, early_pub_run, &e), 0);
+        for (uint32_t i = 0; i < e.n; i++) {
+                int r = lib_next(sc, &index, &lost);
+
+                if (r < 0)
+                        fail_msg("message %u: %s", i, ipc_strerror(r));
+                assert_int_equal(index, i);
+                assert_int_equal(lost, 0);
+        }
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(e.result, 0);
+        ipc_pub_free(e.pub);
+        ipc_sub_free(sub);
+        ipc_client_free(sc);
+        ipc_client_free(pc);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_teardown(test_roundtrip, harness_teardown),
@@ -327,6 +445,8 @@ int main(void) {
                 cmocka_unit_test_teardown(test_dead_publisher, harness_teardown),
                 cmocka_unit_test_teardown(test_reply_after_queue, harness_teardown),
                 cmocka_unit_test_teardown(test_corrupt_record_reported, harness_teardown),
+                cmocka_unit_test_teardown(test_late_subscriber, harness_teardown),
+                cmocka_unit_test_teardown(test_late_subscriber_library, harness_teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
