@@ -298,9 +298,13 @@ static void chunk_raise(_Atomic uint64_t *entry, uint64_t v) {
  */
 static void chunk_note(const struct ring *r, uint64_t start, uint64_t rs, uint64_t end) {
         uint64_t cmask = ~(r->chunk_bytes - 1);
-        uint64_t n = ((end & cmask) - (start & cmask)) / r->chunk_bytes;
-        uint64_t b = (start & cmask) + r->chunk_bytes;
+        uint64_t n, b;
 
+        /* Most claims cross no boundary: keep the division off their path. */
+        if ((start & cmask) == (end & cmask))
+                return;
+        n = ((end & cmask) - (start & cmask)) / r->chunk_bytes;
+        b = (start & cmask) + r->chunk_bytes;
         for (uint64_t i = 0; i < MIN(n, (uint64_t)RING_CHUNKS + 1); i++, b += r->chunk_bytes)
                 chunk_raise(ring_chunk_entry(r, b), b <= rs ? rs : end);
 }
