@@ -138,7 +138,10 @@
  *
  * Every value read from shared memory is untrusted: lengths, sizes,
  * positions, slot indices and the header are validated before use, and a
- * corrupt ring yields -EBADMSG, never an out-of-bounds access.
+ * corrupt ring yields -EBADMSG, never an out-of-bounds access. Every loop
+ * over shared values is bounded by a count (RING_READ_PASSES_MAX, claim and
+ * chunk CAS tries, boundary scans), so no publisher can hold a reader or a
+ * writer, the broker included, by rewriting words as fast as they are read.
  */
 #pragma once
 

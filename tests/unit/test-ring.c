@@ -6,7 +6,7 @@
  * policies, corrupt records, dead publishers, subscriber pages (sleep
  * announcements answered once, a slot's previous holder and a subscriber's
  * own scribbles reaching nobody else), hostile tails, and a lost-wake-up
- * stress run between two processes on a real eventfd. Child processes
+ * stress runs (one and two publisher processes) on a real eventfd. Child processes
  * report through their exit status; every loop is bounded in count and
  * time.
  */
@@ -1333,16 +1333,20 @@ static int stress_wait_drained(struct ring *r) {
         return 0;
 }
 
-/* Bursts with random tiny pauses; wakes the subscriber's eventfd only when it announced sleep. */
-static int stress_publisher(struct ring *r, int efd, uint64_t n, uint64_t usec) {
+/*
+ * Bursts with random tiny pauses from pub slot @slot; wakes the
+ * subscriber's eventfd only when it announced sleep (and this publisher is
+ * the one that takes the announcement).
+ */
+static int stress_publisher(struct ring *r, uint32_t slot, int efd, uint64_t n, uint64_t usec) {
         uint64_t deadline = usec_add(plat_now_usec(), usec);
-        uint64_t limit = 0, x = 0x9e3779b97f4a7c15u, i = 0;
+        uint64_t limit = 0, x = 0x9e3779b97f4a7c15u * (slot + 1), i = 0;
 
         while (i < n && plat_now_usec() < deadline) {
                 uint64_t burst = 1 + rnd_next(&x) % 64, pause = rnd_next(&x);
 
                 for (uint64_t j = 0; j < burst && i < n; j++, i++)
-                        if (publish_wait(r, 0, i, 16, &limit) < 0)
+                        if (publish_wait(r, slot, i, 16, &limit) < 0)
                                 return 10;
                 if ((ring_take_sleepers(r) & 1) && plat_wake_signal(efd) < 0)
                         return 11;
@@ -1354,37 +1358,50 @@ static int stress_publisher(struct ring *r, int efd, uint64_t n, uint64_t usec) 
                 else if (pause % 64 == 2)
                         usleep((useconds_t)(pause >> 40) % 50);
         }
-        if (publish_wait(r, 0, END_MARK, 16, &limit) < 0)
+        if (publish_wait(r, slot, END_MARK, 16, &limit) < 0)
                 return 12;
         if ((ring_take_sleepers(r) & 1) && plat_wake_signal(efd) < 0)
                 return 13;
         return 0;
 }
 
-static void test_lost_wakeup_stress(void **state) {
-        uint64_t n = SANITIZED ? 1000000 : 2000000, expect = 0, sleeps = 0, cancelled = 0;
+/*
+ * Millions of sleep/wake cycles between @n_pubs publisher processes and a
+ * subscriber that sleeps on its eventfd whenever it finds nothing: a lost
+ * wake-up leaves it asleep for the 2 s the wait allows, and fails.
+ */
+static void lost_wakeup_stress(uint32_t n_pubs) {
+        uint64_t n = (SANITIZED ? 1000000 : 2000000) / n_pubs, sleeps = 0, cancelled = 0;
+        uint64_t expect[2] = {0, 0}, total = 0;
+        pid_t pids[2];
+        unsigned ends = 0;
         struct tring t;
         struct ring_reader rd;
-        pid_t pid;
         int efd;
 
         tring_new(&t, CAP, 1024, RING_OVERFLOW_BLOCK);
         assert_int_equal(plat_wake_create(&efd), 0);
-        assert_int_equal(ring_pub_slot_activate(&t.r, 0, 1), 0);
         sub_activate(&t, 0);
         assert_int_equal(ring_reader_init(&t.r, &rd, 0), 0);
-        pid = fork_child();
-        if (pid == 0)
-                _exit(stress_publisher(&t.r, efd, n, 2 * USEC_PER_SEC));
-        for (;;) {
+        for (uint32_t i = 0; i < n_pubs; i++) {
+                assert_int_equal(ring_pub_slot_activate(&t.r, i, 1), 0);
+                pids[i] = fork_child();
+                if (pids[i] == 0)
+                        _exit(stress_publisher(&t.r, i, efd, n, 2 * USEC_PER_SEC));
+        }
+        while (ends < n_pubs) {
                 struct msg m;
                 int k = read_msg(&t.r, &rd, &m, NULL);
 
-                if (k == 0 && m.counter == END_MARK)
-                        break;
+                if (k == 0 && m.counter == END_MARK) {
+                        ends++;
+                        continue;
+                }
                 if (k == 0) {
-                        assert_int_equal(m.counter, expect);
-                        if ((++expect & 255) == 0)
+                        assert_true(m.publisher < n_pubs);
+                        assert_int_equal(m.counter, expect[m.publisher]);
+                        expect[m.publisher]++;
+                        if ((++total & 255) == 0)
                                 reader_publish_wake(&t.r, &rd);
                         continue;
                 }
@@ -1397,20 +1414,33 @@ static void test_lost_wakeup_stress(void **state) {
                 }
                 k = plat_wake_wait(efd, usec_add(plat_now_usec(), 2 * USEC_PER_SEC));
                 ring_reader_end_sleep(&t.r, &rd);
-                if (k == 0 && kill(pid, SIGKILL) == 0)
+                if (k == 0) {
+                        for (uint32_t i = 0; i < n_pubs; i++)
+                                (void)kill(pids[i], SIGKILL);
                         fail_msg("lost wake-up after %" PRIu64 " messages (tail %" PRIu64
                                  ", reader %" PRIu64 ")",
-                                 expect, atomic_load(&t.r.tail->pos), rd.pos);
+                                 total, atomic_load(&t.r.tail->pos), rd.pos);
+                }
                 assert_int_equal(k, 1);
                 sleeps++;
         }
-        assert_int_equal(child_wait(pid), 0);
-        assert_true(expect > 0 && expect <= n);
-        printf("# lost-wake-up stress: %" PRIu64 " messages, %" PRIu64 " sleeps, %" PRIu64
-               " cancelled sleeps\n",
-               expect, sleeps, cancelled);
+        for (uint32_t i = 0; i < n_pubs; i++)
+                assert_int_equal(child_wait(pids[i]), 0);
+        assert_true(total > 0 && total <= n * n_pubs);
+        printf("# lost-wake-up stress, %u publisher(s): %" PRIu64 " messages, %" PRIu64
+               " sleeps, %" PRIu64 " cancelled sleeps\n",
+               n_pubs, total, sleeps, cancelled);
         (void)close(efd);
         tring_free(&t);
+}
+
+static void test_lost_wakeup_stress(void **state) {
+        lost_wakeup_stress(1);
+}
+
+/* Two publishers look at the same announcements: exactly one answers each, none is missed. */
+static void test_lost_wakeup_stress_two_publishers(void **state) {
+        lost_wakeup_stress(2);
 }
 
 int main(void) {
@@ -1437,6 +1467,7 @@ int main(void) {
                 cmocka_unit_test(test_hostile_tail),
                 cmocka_unit_test(test_read_passes_bounded),
                 cmocka_unit_test(test_lost_wakeup_stress),
+                cmocka_unit_test(test_lost_wakeup_stress_two_publishers),
         };
         /* clang-format on */
 
