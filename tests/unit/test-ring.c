@@ -5,10 +5,10 @@
  * aborted claims, several publisher processes at once, the block and drop
  * policies, corrupt records, dead publishers, subscriber pages (sleep
  * announcements answered once, a slot's previous holder and a subscriber's
- * own scribbles reaching nobody else), hostile tails, and a lost-wake-up
- * stress runs (one and two publisher processes) on a real eventfd. Child processes
- * report through their exit status; every loop is bounded in count and
- * time.
+ * own scribbles reaching nobody else), hostile tails, and lost-wake-up
+ * stress runs (one and two publisher processes) on a real eventfd. Child
+ * processes report through their exit status; every loop is bounded in
+ * count and time.
  */
 #include <errno.h>
 #include <inttypes.h>
