@@ -3,7 +3,7 @@
  * The ring <-> socket bridge of a channel (see bridge.h).
  *
  * Hot paths: a socket PUBLISH costs one claim, one copy and one commit; the
- * wake-up check (one fence, one load of the sleepers mask) and the bridge
+ * wake-up check (one fence, one load per active subscriber page) and the bridge
  * drain run once per batch of frames from a connection, not per message.
  * Reading, the bridge delivers straight from the ring under "block" and
  * "disconnect" (its own cursor keeps the bytes from being overwritten
@@ -53,8 +53,8 @@ int bridge_new(struct broker *b, struct channel *c, struct bridge **ret) {
         list_init(&br->space_peers);
         list_init(&br->waits);
         br->space_ev = event_new(b->base, o->space_fd, EV_READ | EV_PERSIST, bridge_space_cb, br);
-        br->wake_ev = event_new(b->base, o->wake_fds[RING_OWNER_BROKER_SLOT], EV_READ | EV_PERSIST,
-                                bridge_wake_cb, br);
+        br->wake_ev = event_new(b->base, o->subs[RING_OWNER_BROKER_SLOT].wake_fd,
+                                EV_READ | EV_PERSIST, bridge_wake_cb, br);
         br->more_ev = evtimer_new(b->base, bridge_more_cb, br);
         if (o->r.overflow == RING_OVERFLOW_DROP)
                 br->scratch = malloc(MAX(o->r.max_message_bytes, 1u));
@@ -75,7 +75,7 @@ static void bridge_space_unregister(struct bridge *br) {
         if (!br->space_waiting)
                 return;
         br->space_waiting = false;
-        ring_space_broker_set(bridge_ring(br), false);
+        ring_owner_space_wait(br->owner, false);
         ring_space_done(bridge_ring(br));
         (void)event_del(br->space_ev);
 }
@@ -203,13 +203,13 @@ void bridge_wait_space(struct bridge *br, struct peer *p, size_t size) {
         list_append(&br->space_peers, &p->space_node);
         (void)bufferevent_disable(p->bev, EV_READ);
         if (!br->space_waiting) {
-                (void)ring_space_prepare(r);
-                ring_space_broker_set(r, true);
+                ring_space_prepare(r);
+                ring_owner_space_wait(br->owner, true);
                 br->space_waiting = true;
                 (void)event_add(br->space_ev, NULL);
         }
         /* Re-check after announcing: a reader that moved before it saw us did not signal. */
-        if (ring_space_available(r, size, &br->limit))
+        if (ring_space_available(r, size, &br->limit, NULL))
                 bridge_space_ready(br);
 }
 
@@ -236,7 +236,7 @@ static void bridge_space_cb(evutil_socket_t fd, short what, void *userdata) {
 /* Stores the cursor (once per batch); wakes publishers that wait for the space it frees. */
 static void bridge_store_cursor(struct bridge *br) {
         if (ring_reader_publish(bridge_ring(br), &br->rd))
-                ring_owner_wake_space(br->owner);
+                ring_owner_wake_space(br->owner, RING_OWNER_BROKER_SLOT);
 }
 
 static void bridge_deliver(struct bridge *br, const struct ring_view *v, const void *data) {
@@ -317,9 +317,12 @@ static void bridge_drain(struct bridge *br, uint64_t budget) {
                                 br->sleeping = true;
                                 return;
                         }
-                        continue;
-                }
-                if (bridge_is_paused(br)) {
+                        /*
+                         * Something after all. Counted below like a message:
+                         * a publisher rewriting the ring under us could make
+                         * this happen without end.
+                         */
+                } else if (bridge_is_paused(br)) {
                         bridge_store_cursor(br);
                         return;
                 }

@@ -64,7 +64,7 @@ struct bridge {
 
         /* ring -> socket */
         bool active;   /* the broker's sub slot is active: socket subscriptions exist */
-        bool sleeping; /* announced in the sleepers mask */
+        bool sleeping; /* announced sleep in its page */
         struct ring_reader rd;
         struct event *wake_ev;  /* the sub slot's eventfd */
         struct event *more_ev;  /* a 0 s timer: the next bounded batch, after I/O */

@@ -515,6 +515,8 @@ int peer_dispatch(struct peer *p, const struct proto_header *h, const uint8_t *b
                 return peer_on_open_ring(p, body, len);
         case PROTO_CLOSE_RING:
                 return peer_on_close_ring(p, body, len);
+        case PROTO_RING_PAGES:
+                return peer_on_ring_pages(p, body, len);
         case PROTO_PUBLISH:
                 return peer_on_publish(p, h->flags, body, len);
         case PROTO_RETAINED:

@@ -2,7 +2,9 @@
 /*
  * OPEN_RING: a peer asks for a slot in a channel's shared-memory ring and
  * gets the ring's descriptors in the REPLY (see ipc-broker(7)); CLOSE_RING
- * gives one back; a ring subscriber that holds publishers back is evicted.
+ * gives one back; RING_PAGES gives a ring publisher the pages of the
+ * subscribers that came after it; a ring subscriber that holds publishers
+ * back is evicted.
  *
  * Descriptors travel as SCM_RIGHTS ancillary data, which the kernel
  * attaches to the first byte of the sendmsg() that carries them; the
@@ -39,6 +41,9 @@
 #include "channel-name.h"
 #include "peer.h"
 #include "ring-owner.h"
+
+_Static_assert(PROTO_RING_PAGES_MAX *PROTO_RING_PAGE_BYTES >= PROTO_RING_RETAINED_BYTES,
+               "the reply record buffer holds either tail");
 
 struct peer_fd_reply {
         bool deferred; /* input was stopped for it */
@@ -259,7 +264,7 @@ static int peer_ring_get(struct peer *p, uint32_t request_id, struct channel *c)
  * Return: the bytes written to @buf (0 or PROTO_RING_RETAINED_BYTES).
  */
 static size_t peer_ring_retained(struct channel *c, uint32_t slot, uint8_t *buf) {
-        uint64_t start = atomic_load(&c->ring->r.subs[slot].start_seq);
+        uint64_t start = ring_owner_sub_start_seq(c->ring, slot);
 
         if (!c->retained || c->retained_seq >= start)
                 return 0;
@@ -272,11 +277,12 @@ static size_t peer_ring_retained(struct channel *c, uint32_t slot, uint8_t *buf)
  * Return: 0 (answered, also with an error status); -ENOMEM.
  */
 static int peer_ring_hand_out(struct peer *p, const struct proto_open_ring *m, struct channel *c) {
-        uint8_t rec[PROTO_RING_REPLY_BYTES + PROTO_RING_RETAINED_BYTES];
+        uint8_t rec[PROTO_RING_REPLY_BYTES + PROTO_RING_PAGES_MAX * PROTO_RING_PAGE_BYTES];
+        struct proto_ring_page pages[PROTO_RING_PAGES_MAX];
         const void *tail = NULL;
         int fds[PROTO_RING_FDS_MAX];
         struct proto_ring_reply rr;
-        size_t rec_len, tail_len = 0;
+        size_t rec_len, tail_len = 0, n_pages;
         uint32_t slot;
         int r;
 
@@ -296,12 +302,17 @@ static int peer_ring_hand_out(struct peer *p, const struct proto_open_ring *m, s
         rr = (struct proto_ring_reply){
                 .slot = slot,
                 .handle = p->last_ring_handle,
-                .n_fds = (uint32_t)ring_owner_fds(c->ring, m->role, slot, fds),
+                .n_fds = (uint32_t)ring_owner_fds(c->ring, m->role, slot, fds, pages, &n_pages),
                 .data_size = c->ring->data_size,
                 .state_size = c->ring->state_size,
+                .generation = m->role == PROTO_RING_SUBSCRIBER
+                                      ? ring_owner_sub_generation(c->ring, slot)
+                                      : 0,
         };
         proto_encode_ring_reply(rec, &rr);
         rec_len = PROTO_RING_REPLY_BYTES;
+        for (size_t i = 0; i < n_pages; i++, rec_len += PROTO_RING_PAGE_BYTES)
+                proto_encode_ring_page(rec + rec_len, &pages[i]);
         if (m->role == PROTO_RING_SUBSCRIBER) {
                 rec_len += peer_ring_retained(c, slot, rec + PROTO_RING_REPLY_BYTES);
                 if (rec_len > PROTO_RING_REPLY_BYTES) {
@@ -432,6 +443,50 @@ int peer_on_close_ring(struct peer *p, const uint8_t *body, size_t len) {
         channel_release(peer_ring_forget(p, i).channel);
         if (m.request_id != 0)
                 peer_send_reply(p, m.request_id, 0, NULL, 0);
+        return 0;
+}
+
+/* The grant of handle @handle, or NULL. */
+static const struct peer_ring *peer_find_ring(const struct peer *p, uint32_t handle) {
+        for (size_t i = 0; i < p->n_rings; i++)
+                if (p->rings[i].handle == handle)
+                        return &p->rings[i];
+        return NULL;
+}
+
+int peer_on_ring_pages(struct peer *p, const uint8_t *body, size_t len) {
+        uint8_t tail[PROTO_RING_PAGES_MAX * PROTO_RING_PAGE_BYTES];
+        struct proto_ring_page pages[PROTO_RING_PAGES_MAX];
+        int fds[PROTO_RING_FDS_MAX];
+        const struct peer_ring *pr;
+        struct proto_ring_pages m;
+        size_t n;
+        int r;
+
+        if (proto_decode_ring_pages(body, len, &m) < 0)
+                return peer_fail(p, EBADMSG, "malformed RING_PAGES frame");
+        pr = peer_find_ring(p, m.handle);
+        if (!pr) {
+                peer_send_reply_text(p, m.request_id, -ENOENT, "no ring grant %u", m.handle);
+                return 0;
+        }
+        if (pr->role != PROTO_RING_PUBLISHER) {
+                peer_send_reply_text(p, m.request_id, -EINVAL, "ring grant %u is not a publisher's",
+                                     m.handle);
+                return 0;
+        }
+        n = ring_owner_page_fds(pr->channel->ring, fds, pages);
+        for (size_t i = 0; i < n; i++)
+                proto_encode_ring_page(tail + i * PROTO_RING_PAGE_BYTES, &pages[i]);
+        r = peer_send_reply_fds(p, m.request_id, tail, n * PROTO_RING_PAGE_BYTES, NULL, 0, fds,
+                                2 * n);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                peer_log(p, LOG_WARNING, "cannot pass the ring's descriptors: %s", strerror(-r));
+                peer_send_reply_text(p, m.request_id, r, "cannot pass descriptors: %s",
+                                     strerror(-r));
+        }
         return 0;
 }
 

@@ -240,6 +240,7 @@ static bool type_from_client(uint8_t type) {
         case PROTO_REQUEST:
         case PROTO_OPEN_RING:
         case PROTO_CLOSE_RING:
+        case PROTO_RING_PAGES:
         case PROTO_PUBLISH:
         case PROTO_RETAINED:
                 return true;

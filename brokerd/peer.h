@@ -286,6 +286,14 @@ int peer_on_open_ring(struct peer *p, const uint8_t *body, size_t len);
  */
 int peer_on_close_ring(struct peer *p, const uint8_t *body, size_t len);
 
+/*
+ * peer_on_ring_pages() - handle a RING_PAGES frame: send a publisher the
+ * current sub slot pages and wake eventfds of its grant's ring. An unknown
+ * grant gets -ENOENT, a subscriber's -EINVAL.
+ * Return: 0 (answered); -PEER_E_PROTOCOL (malformed); -ENOMEM.
+ */
+int peer_on_ring_pages(struct peer *p, const uint8_t *body, size_t len);
+
 /* Ring slots of @role the peer holds (ring subscriptions count toward max_subscriptions). */
 size_t peer_ring_count(const struct peer *p, uint8_t role);
 

@@ -2,12 +2,17 @@
 /*
  * Ring creation, slot hand-out and dead-client cleanup (see ring-owner.h).
  *
- * The broker maps both regions read-write to format the ring and to act
+ * The broker maps every region read-write to format the ring and to act
  * on slots; records it writes and reads only through its own two slots
  * (bridge.c) and ring_recover_publisher(). Slot bookkeeping is the
- * broker's own (the *_used masks): the state words in the STATE region are
- * writable by every client and are therefore never trusted to decide what
- * is free, and the counters read from there only feed statistics.
+ * broker's own (the *_used masks, generations, start sequence numbers):
+ * publishers can write STATE and each subscriber its page, so nothing
+ * there decides what is free, and the counters read from there only feed
+ * statistics.
+ *
+ * Each sub slot holder gets a page and two eventfds made for it, and they
+ * are closed when it goes: a mapping or descriptor once handed out cannot
+ * be taken back, so the next holder of the slot must not share them.
  */
 #include "build-config.h"
 
@@ -33,19 +38,39 @@ static void fd_close(int *fd) {
         *fd = -1;
 }
 
+/* Closes sub slot @slot's page and eventfds (its generation stays, for the next one). */
+static void ring_owner_sub_close(struct ring_owner *o, uint32_t slot) {
+        struct ring_owner_sub *sub = &o->subs[slot];
+
+        if (sub->space_ev)
+                event_free(sub->space_ev);
+        sub->space_ev = NULL;
+        (void)ring_page_set(&o->r, slot, 0, NULL);
+        plat_shm_unmap(sub->page, RING_SUB_PAGE_BYTES);
+        sub->page = NULL;
+        fd_close(&sub->page_fd);
+        fd_close(&sub->page_ro_fd);
+        fd_close(&sub->wake_fd);
+        fd_close(&sub->space_fd);
+}
+
 struct ring_owner *ring_owner_free(struct ring_owner *o) {
         if (!o)
                 return NULL;
         if (o->recover_timer)
                 event_free(o->recover_timer);
+        if (o->relay_ev)
+                event_free(o->relay_ev);
+        fd_close(&o->relay_fd);
+        for (uint32_t i = 0; i < RING_OWNER_RING_SLOTS; i++)
+                ring_owner_sub_close(o, i);
         plat_shm_unmap(o->data, o->data_size);
         plat_shm_unmap(o->state, o->state_size);
         fd_close(&o->data_fd);
         fd_close(&o->data_ro_fd);
         fd_close(&o->state_fd);
+        fd_close(&o->state_ro_fd);
         fd_close(&o->space_fd);
-        for (size_t i = 0; i < RING_OWNER_RING_SLOTS; i++)
-                fd_close(&o->wake_fds[i]);
         free(o->name);
         free(o);
         return NULL;
@@ -61,7 +86,7 @@ static int ring_owner_map(struct ring_owner *o, const struct ring_params *p) {
         r = plat_shm_create(o->data_size, &o->data_fd, &o->data_ro_fd);
         if (r < 0)
                 return r;
-        r = plat_shm_create(o->state_size, &o->state_fd, NULL);
+        r = plat_shm_create(o->state_size, &o->state_fd, &o->state_ro_fd);
         if (r < 0)
                 return r;
         r = plat_shm_map(o->data_fd, o->data_size, true, &o->data);
@@ -74,6 +99,61 @@ static int ring_owner_map(struct ring_owner *o, const struct ring_params *p) {
         if (r < 0)
                 return r;
         return ring_attach(&o->r, o->data, o->data_size, o->state, o->state_size);
+}
+
+/*
+ * A publisher that has not got some subscriber's page yet (and so not its
+ * eventfd) asks us to wake whoever announced sleep: we map every page.
+ */
+static void ring_owner_relay_cb(evutil_socket_t fd, short what, void *userdata) {
+        struct ring_owner *o = userdata;
+        unsigned n;
+
+        (void)plat_wake_drain(fd);
+        n = ring_owner_wake_sleepers(o, NULL);
+        ring_note_wakeups(&o->r, RING_OWNER_BROKER_SLOT, n);
+}
+
+/* A subscriber's signal that it made room: ours to look at if we wait for room. */
+static void ring_owner_space_cb(evutil_socket_t fd, short what, void *userdata) {
+        struct ring_owner *o = userdata;
+
+        (void)plat_wake_drain(fd);
+        if (o->space_waiting)
+                (void)plat_wake_signal(o->space_fd);
+}
+
+/*
+ * Gives sub slot @slot a new page, one generation up, and new eventfds; a
+ * client slot also a space eventfd, watched from now on.
+ * Return: 0; a negative errno (the slot is left without a page).
+ */
+static int ring_owner_sub_open(struct ring_owner *o, uint32_t slot) {
+        struct ring_owner_sub *sub = &o->subs[slot];
+        void *page;
+        int r;
+
+        r = plat_shm_create(RING_SUB_PAGE_BYTES, &sub->page_fd, &sub->page_ro_fd);
+        if (r >= 0)
+                r = plat_shm_map(sub->page_fd, RING_SUB_PAGE_BYTES, true, &page);
+        if (r >= 0) {
+                sub->page = page;
+                r = plat_wake_create(&sub->wake_fd);
+        }
+        if (r >= 0 && slot != RING_OWNER_BROKER_SLOT) {
+                r = plat_wake_create(&sub->space_fd);
+                if (r >= 0) {
+                        sub->space_ev = event_new(o->base, sub->space_fd, EV_READ | EV_PERSIST,
+                                                  ring_owner_space_cb, o);
+                        if (!sub->space_ev || event_add(sub->space_ev, NULL) < 0)
+                                r = -ENOMEM;
+                }
+        }
+        if (r >= 0)
+                r = ring_page_set(&o->r, slot, ++sub->gen, sub->page);
+        if (r < 0)
+                ring_owner_sub_close(o, slot);
+        return r;
 }
 
 static void ring_owner_recover_cb(evutil_socket_t fd, short what, void *userdata);
@@ -100,15 +180,6 @@ int ring_owner_refusal(const struct channel_settings *s, char *why, size_t size)
         return 0;
 }
 
-/* The eventfds: one per sub slot, and the broker's space wait. */
-static int ring_owner_make_wakes(struct ring_owner *o) {
-        int r = plat_wake_create(&o->space_fd);
-
-        for (size_t i = 0; r >= 0 && i < RING_OWNER_RING_SLOTS; i++)
-                r = plat_wake_create(&o->wake_fds[i]);
-        return r;
-}
-
 int ring_owner_new(struct event_base *base, const char *name, size_t name_len,
                    const struct channel_settings *s, uint64_t first_seq, struct ring_owner **ret) {
         struct ring_params p = {
@@ -129,9 +200,12 @@ int ring_owner_new(struct event_base *base, const char *name, size_t name_len,
         if (!o)
                 return -ENOMEM;
         o->base = base;
-        o->data_fd = o->data_ro_fd = o->state_fd = o->space_fd = -1;
-        for (size_t i = 0; i < RING_OWNER_RING_SLOTS; i++)
-                o->wake_fds[i] = -1;
+        o->data_fd = o->data_ro_fd = o->state_fd = o->state_ro_fd = o->space_fd = o->relay_fd = -1;
+        for (size_t i = 0; i < RING_OWNER_RING_SLOTS; i++) {
+                struct ring_owner_sub *sub = &o->subs[i];
+
+                sub->page_fd = sub->page_ro_fd = sub->wake_fd = sub->space_fd = -1;
+        }
         o->name = strndup(name, name_len);
         o->recover_timer = evtimer_new(base, ring_owner_recover_cb, o);
         if (!o->name || !o->recover_timer) {
@@ -140,7 +214,17 @@ int ring_owner_new(struct event_base *base, const char *name, size_t name_len,
         }
         r = ring_owner_map(o, &p);
         if (r >= 0)
-                r = ring_owner_make_wakes(o);
+                r = plat_wake_create(&o->space_fd);
+        if (r >= 0)
+                r = plat_wake_create(&o->relay_fd);
+        if (r >= 0) {
+                o->relay_ev =
+                        event_new(base, o->relay_fd, EV_READ | EV_PERSIST, ring_owner_relay_cb, o);
+                if (!o->relay_ev || event_add(o->relay_ev, NULL) < 0)
+                        r = -ENOMEM;
+        }
+        if (r >= 0)
+                r = ring_owner_sub_open(o, RING_OWNER_BROKER_SLOT);
         if (r >= 0)
                 r = ring_pub_slot_activate(&o->r, RING_OWNER_BROKER_SLOT, (uint32_t)getpid());
         if (r < 0) {
@@ -155,33 +239,68 @@ unsigned ring_owner_clients(const struct ring_owner *o) {
         return (unsigned)(__builtin_popcountll(o->subs_used) + __builtin_popcountll(o->pubs_used));
 }
 
-size_t ring_owner_fds(const struct ring_owner *o, uint8_t role, uint32_t slot, int *fds) {
+size_t ring_owner_page_fds(const struct ring_owner *o, int *fds, struct proto_ring_page *pages) {
         size_t n = 0;
 
-        if (role == PROTO_RING_SUBSCRIBER) {
-                fds[n++] = o->data_ro_fd;
-                fds[n++] = o->state_fd;
-                fds[n++] = o->wake_fds[slot];
-                fds[n++] = o->space_fd;
-                return n;
+        for (uint32_t i = 0; i < RING_OWNER_RING_SLOTS; i++) {
+                const struct ring_owner_sub *sub = &o->subs[i];
+
+                if (!sub->page)
+                        continue;
+                pages[n] = (struct proto_ring_page){.slot = i, .generation = sub->gen};
+                fds[2 * n] = sub->wake_fd;
+                fds[2 * n + 1] = sub->page_ro_fd;
+                n++;
         }
-        fds[n++] = o->data_fd;
-        fds[n++] = o->state_fd;
-        for (size_t i = 0; i < RING_OWNER_RING_SLOTS; i++)
-                fds[n++] = o->wake_fds[i];
         return n;
 }
 
-/* A slot's counters start at zero for each holder (the previous one's are retired). */
-static void ring_owner_zero_stats(struct ring_owner *o, bool sub, uint32_t slot) {
-        if (sub) {
-                atomic_store(&o->r.subs[slot].delivered, 0);
-                atomic_store(&o->r.subs[slot].lost, 0);
-                atomic_store(&o->r.subs[slot].corrupt, 0);
-        } else {
-                atomic_store(&o->r.pubs[slot].published, 0);
-                atomic_store(&o->r.pubs[slot].wakeups, 0);
+size_t ring_owner_fds(const struct ring_owner *o, uint8_t role, uint32_t slot, int *fds,
+                      struct proto_ring_page *pages, size_t *ret_n_pages) {
+        const struct ring_owner_sub *sub = &o->subs[slot];
+        size_t n;
+
+        *ret_n_pages = 0;
+        if (role == PROTO_RING_SUBSCRIBER) {
+                fds[0] = o->data_ro_fd;
+                fds[1] = o->state_ro_fd;
+                fds[2] = sub->page_fd;
+                fds[3] = sub->wake_fd;
+                fds[4] = sub->space_fd;
+                return PROTO_RING_SUB_FDS;
         }
+        fds[0] = o->data_fd;
+        fds[1] = o->state_fd;
+        fds[2] = o->relay_fd;
+        n = ring_owner_page_fds(o, fds + PROTO_RING_PUB_FDS, pages);
+        *ret_n_pages = n;
+        return PROTO_RING_PUB_FDS + 2 * n;
+}
+
+uint32_t ring_owner_sub_generation(const struct ring_owner *o, uint32_t slot) {
+        return slot < RING_OWNER_RING_SLOTS ? o->subs[slot].gen : 0;
+}
+
+uint64_t ring_owner_sub_start_seq(const struct ring_owner *o, uint32_t slot) {
+        return slot < RING_OWNER_RING_SLOTS ? o->subs[slot].start_seq : 0;
+}
+
+/* A pub slot's counters start at zero for each holder (a sub slot's page is new). */
+static void ring_owner_zero_pub_stats(struct ring_owner *o, uint32_t slot) {
+        atomic_store(&o->r.pubs[slot].published, 0);
+        atomic_store(&o->r.pubs[slot].wakeups, 0);
+}
+
+/* Gives sub slot @slot, free, a new page and eventfds and activates it. */
+static int ring_owner_sub_activate(struct ring_owner *o, uint32_t slot, pid_t pid) {
+        int r = ring_owner_sub_open(o, slot);
+
+        if (r < 0)
+                return r;
+        r = ring_sub_slot_activate(&o->r, slot, (uint32_t)pid, &o->subs[slot].start_seq);
+        if (r < 0)
+                ring_owner_sub_close(o, slot);
+        return r;
 }
 
 int ring_owner_acquire(struct ring_owner *o, uint8_t role, pid_t pid, void *holder,
@@ -197,13 +316,14 @@ int ring_owner_acquire(struct ring_owner *o, uint8_t role, pid_t pid, void *hold
 
                 if (*used & bit || (!sub && o->recovering & bit))
                         continue;
-                r = sub ? ring_sub_slot_activate(&o->r, i, (uint32_t)pid)
+                r = sub ? ring_owner_sub_activate(o, i, pid)
                         : ring_pub_slot_activate(&o->r, i, (uint32_t)pid);
                 if (r == -EBUSY) /* a pub slot whose dead claim could not be recovered */
                         continue;
                 if (r < 0)
                         return r;
-                ring_owner_zero_stats(o, sub, i);
+                if (!sub)
+                        ring_owner_zero_pub_stats(o, i);
                 *used |= bit;
                 if (sub) {
                         o->sub_holders[i] = holder;
@@ -230,7 +350,8 @@ int ring_owner_bridge_activate(struct ring_owner *o) {
 
         if (o->bridge_active)
                 return 0;
-        r = ring_sub_slot_activate(&o->r, RING_OWNER_BROKER_SLOT, (uint32_t)getpid());
+        r = ring_sub_slot_activate(&o->r, RING_OWNER_BROKER_SLOT, (uint32_t)getpid(),
+                                   &o->subs[RING_OWNER_BROKER_SLOT].start_seq);
         if (r < 0)
                 return r;
         o->bridge_active = true;
@@ -242,14 +363,21 @@ void ring_owner_bridge_release(struct ring_owner *o) {
                 return;
         o->bridge_active = false;
         ring_sub_slot_release(&o->r, RING_OWNER_BROKER_SLOT);
-        ring_owner_wake_space(o);
+        ring_owner_wake_space(o, RING_OWNER_BROKER_SLOT);
 }
 
-void ring_owner_wake_space(struct ring_owner *o) {
-        ring_space_wake_prepare(&o->r);
-        (void)plat_futex_wake_all((uint32_t *)&o->r.state->space_futex);
-        if (ring_space_broker_waiting(&o->r))
+void ring_owner_wake_space(struct ring_owner *o, uint32_t slot) {
+        struct ring_sub_page *page = slot < RING_OWNER_RING_SLOTS ? o->subs[slot].page : NULL;
+
+        if (page)
+                (void)plat_futex_wake_all((uint32_t *)(void *)&page->advanced);
+        if (o->space_waiting)
                 (void)plat_wake_signal(o->space_fd);
+}
+
+void ring_owner_space_wait(struct ring_owner *o, bool waiting) {
+        o->space_waiting = waiting;
+        ring_space_broker_set(&o->r, waiting);
 }
 
 unsigned ring_owner_wake_sleepers(struct ring_owner *o, bool *ret_bridge_was_asleep) {
@@ -264,7 +392,8 @@ unsigned ring_owner_wake_sleepers(struct ring_owner *o, bool *ret_bridge_was_asl
                 unsigned i = (unsigned)__builtin_ctzll(m);
 
                 m &= m - 1;
-                if (i < RING_OWNER_RING_SLOTS && plat_wake_signal(o->wake_fds[i]) >= 0)
+                if (i < RING_OWNER_RING_SLOTS && o->subs[i].wake_fd >= 0 &&
+                    plat_wake_signal(o->subs[i].wake_fd) >= 0)
                         n++;
         }
         return n;
@@ -331,7 +460,8 @@ void ring_owner_release(struct ring_owner *o, uint8_t role, uint32_t slot) {
                 o->sub_holders[slot] = NULL;
                 ring_sub_slot_release(&o->r, slot);
                 /* It may have been the slowest cursor: block-policy publishers may go on. */
-                ring_owner_wake_space(o);
+                ring_owner_wake_space(o, slot);
+                ring_owner_sub_close(o, slot);
                 return;
         }
         if (!(o->pubs_used & bit))
@@ -350,18 +480,21 @@ void ring_owner_release(struct ring_owner *o, uint8_t role, uint32_t slot) {
 
 /*
  * One slot's stall state after a look at its cursor: stalled while it
- * stays put so far behind that even the largest claim could fail because
- * of it. A reader a little behind (its last batch not stored yet, its
- * thread busy elsewhere) cannot be what publishers wait for.
+ * makes no progress so far behind that even the largest claim could fail
+ * because of it. A reader a little behind (its last batch not stored yet,
+ * its thread busy elsewhere) cannot be what publishers wait for. Progress
+ * means passing the furthest cursor seen: the subscriber writes its own
+ * cursor, and one moved back and forth is as stuck as one that stays put.
  * Return: true if stalled for @timeout_usec.
  */
 static bool ring_owner_slot_stalled(struct ring_owner *o, uint32_t slot, uint64_t tail,
                                     uint64_t now_usec, uint64_t timeout_usec) {
-        uint64_t cursor = atomic_load(&o->r.subs[slot].cursor);
+        /* Our own map of the holder's page: not STATE, which publishers could rewrite. */
+        uint64_t cursor = o->subs[slot].page ? atomic_load(&o->subs[slot].page->cursor) : 0;
         uint64_t near = o->r.capacity - ring_record_bytes(o->r.max_message_bytes);
         bool behind = cursor <= tail && tail - cursor > near;
 
-        if (!behind || cursor != o->stall_cursor[slot] || o->stall_since_usec[slot] == 0) {
+        if (!behind || cursor > o->stall_cursor[slot] || o->stall_since_usec[slot] == 0) {
                 o->stall_cursor[slot] = cursor;
                 o->stall_since_usec[slot] = behind ? now_usec : 0;
                 return false;
@@ -396,9 +529,13 @@ struct ring_slot_stats ring_owner_slot_stats(const struct ring_owner *o, uint8_t
         if (slot >= RING_OWNER_RING_SLOTS)
                 return st;
         if (role == PROTO_RING_SUBSCRIBER) {
-                st.delivered = atomic_load(&o->r.subs[slot].delivered);
-                st.lost = atomic_load(&o->r.subs[slot].lost);
-                st.corrupt = atomic_load(&o->r.subs[slot].corrupt);
+                const struct ring_sub_page *page = o->subs[slot].page;
+
+                if (page) {
+                        st.delivered = atomic_load(&page->delivered);
+                        st.lost = atomic_load(&page->lost);
+                        st.corrupt = atomic_load(&page->corrupt);
+                }
         } else {
                 st.published = atomic_load(&o->r.pubs[slot].published);
                 st.wakeups = atomic_load(&o->r.pubs[slot].wakeups);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The broker's side of one channel's shared-memory ring (see ring.h): it
- * creates the two regions and the eventfds lazily, on the first OPEN_RING
- * of the channel, hands out sub and pub slots, cleans up after clients that
- * go away (a dead publisher's claim becomes a SKIP), watches subscribers
- * that hold publishers back, and keeps the slot statistics.
+ * creates DATA and STATE lazily, on the first OPEN_RING of the channel,
+ * hands out sub and pub slots (each sub slot holder with a page and
+ * eventfds of its own, made for it), cleans up after clients that go away
+ * (a dead publisher's claim becomes a SKIP), watches subscribers that hold
+ * publishers back, and keeps the slot statistics.
  * The channel owns its ring_owner and frees it with itself; a channel is
  * kept alive while any client slot of its ring is active (channel_release()).
  *
@@ -43,6 +44,23 @@ struct event_base;
 /* ...at most this many times (about a second). */
 #define RING_OWNER_RECOVER_TRIES 20u
 
+/*
+ * One sub slot's page and eventfds. A client slot gets new ones for every
+ * holder (a mapping or an eventfd once given cannot be taken back, and the
+ * next holder must not share them with the last); the broker's own slot
+ * keeps its page for the ring's life.
+ */
+struct ring_owner_sub {
+        struct ring_sub_page *page; /* our read-write map; NULL: the slot has no page */
+        int page_fd;                /* read-write, for its subscriber */
+        int page_ro_fd;             /* read-only, for publishers */
+        uint32_t gen;               /* the page's generation (kept when the slot is freed) */
+        int wake_fd;                /* publishers signal it; its subscriber waits on it */
+        int space_fd;               /* its subscriber signals it while the broker waits */
+        struct event *space_ev;
+        uint64_t start_seq; /* the first sequence number the holder may read */
+};
+
 /* Statistics of one slot, as its holder stored them (untrusted, for display only). */
 struct ring_slot_stats {
         uint64_t published; /* pub slot */
@@ -60,11 +78,16 @@ struct ring_owner {
         void *state;
         size_t data_size;
         size_t state_size;
-        int data_fd;    /* read-write, for publishers */
-        int data_ro_fd; /* read-only reopen, for subscribers */
-        int state_fd;
-        int wake_fds[RING_OWNER_RING_SLOTS]; /* index = sub slot; the last is the bridge's */
-        int space_fd;        /* the broker's space eventfd: readers signal it (space_broker) */
+        int data_fd;                                       /* read-write, for publishers */
+        int data_ro_fd;                                    /* read-only, for subscribers */
+        int state_fd;                                      /* read-write, for publishers */
+        int state_ro_fd;                                   /* read-only, for subscribers */
+        struct ring_owner_sub subs[RING_OWNER_RING_SLOTS]; /* index = sub slot; the last is
+                                                              the bridge's */
+        int space_fd; /* internal: signalled when the broker's wait for space may be over */
+        int relay_fd; /* publishers signal it to have us wake subscribers they cannot */
+        struct event *relay_ev;
+        bool space_waiting;  /* the broker waits for space (our copy of space_broker) */
         uint64_t subs_used;  /* client sub slots handed out (bit = slot) */
         uint64_t pubs_used;  /* client pub slots handed out */
         uint64_t recovering; /* released pub slots whose claim is still contested */
@@ -91,7 +114,8 @@ struct ring_owner {
 int ring_owner_refusal(const struct channel_settings *s, char *why, size_t size);
 
 /*
- * ring_owner_new() - create, map and format a ring for a channel.
+ * ring_owner_new() - create, map and format a ring for a channel, with the
+ * broker's own sub slot page.
  * @base: the broker's loop (for the recovery timer).
  * @name, @name_len: the channel name (stored in the ring header).
  * @s: the channel's settings (ring_owner_refusal() said yes): ring_bytes is
@@ -109,23 +133,27 @@ int ring_owner_new(struct event_base *base, const char *name, size_t name_len,
 struct ring_owner *ring_owner_free(struct ring_owner *o);
 
 /*
- * ring_owner_acquire() - activate a free client slot.
+ * ring_owner_acquire() - activate a free client slot; a sub slot gets a new
+ * page (one generation up) and new eventfds.
  * @role: PROTO_RING_PUBLISHER or PROTO_RING_SUBSCRIBER.
  * @pid: the client's pid (SO_PEERCRED), stored in the slot for diagnostics.
  * @holder: remembered for ring_owner_holder() (the peer).
  * The slot's statistics start at zero.
  * Return: 0 and *ret_slot; -ENOSPC (every slot of that kind is taken or
- * still being recovered); -EINVAL (bad role).
+ * still being recovered); -EINVAL (bad role); a negative errno from making
+ * the page or eventfds (-EMFILE, -ENOMEM, ...).
  */
 int ring_owner_acquire(struct ring_owner *o, uint8_t role, pid_t pid, void *holder,
                        uint32_t *ret_slot);
 
 /*
  * ring_owner_release() - a client holding @slot went away. A sub slot is
- * freed and publishers waiting for space are woken (the slowest cursor may
- * have gone), the broker's space wait included; a pub slot is freed and
- * its unfinished claim, if any, turned into a SKIP record, from a timer
- * when a live publisher still contests it. Unknown slots are ignored.
+ * freed, publishers waiting for space are woken (the slowest cursor may
+ * have gone), the broker's space wait included, and its page and eventfds
+ * are closed (the holder may keep its copies; nobody else uses them any
+ * more); a pub slot is freed and its unfinished claim, if any, turned into
+ * a SKIP record, from a timer when a live publisher still contests it.
+ * Unknown slots are ignored.
  */
 void ring_owner_release(struct ring_owner *o, uint8_t role, uint32_t slot);
 
@@ -137,27 +165,47 @@ unsigned ring_owner_clients(const struct ring_owner *o);
 
 /*
  * ring_owner_fds() - the descriptors to hand to the holder of @slot, in
- * protocol order: DATA (read-only for a subscriber), STATE, then for a
- * subscriber its eventfd and the broker's space eventfd, for a publisher
- * every sub slot's eventfd (the broker's own included).
+ * protocol order: DATA and STATE (read-only for a subscriber), then for a
+ * subscriber its page (read-write), wake eventfd and space eventfd, for a
+ * publisher the relay eventfd and ring_owner_page_fds().
  * @fds: room for PROTO_RING_FDS_MAX; the fds stay owned by @o.
- * Return: the number written.
+ * @pages: room for PROTO_RING_PAGES_MAX entries; receives a publisher's.
+ * @ret_n_pages: how many (0 for a subscriber).
+ * Return: the number of descriptors written.
  */
-size_t ring_owner_fds(const struct ring_owner *o, uint8_t role, uint32_t slot, int *fds);
+size_t ring_owner_fds(const struct ring_owner *o, uint8_t role, uint32_t slot, int *fds,
+                      struct proto_ring_page *pages, size_t *ret_n_pages);
+
+/*
+ * ring_owner_page_fds() - for a publisher, every sub slot that has a page
+ * (the active client slots and the broker's): an entry {slot, generation}
+ * in @pages and two descriptors in @fds, its wake eventfd and its page
+ * (read-only). Return: the number of entries.
+ */
+size_t ring_owner_page_fds(const struct ring_owner *o, int *fds, struct proto_ring_page *pages);
+
+/* The generation of sub slot @slot's page, and the first sequence number its holder may read. */
+uint32_t ring_owner_sub_generation(const struct ring_owner *o, uint32_t slot);
+uint64_t ring_owner_sub_start_seq(const struct ring_owner *o, uint32_t slot);
 
 /* Activates (at the tail) or releases the broker's own sub slot. Return: 0; -EBUSY. */
 int ring_owner_bridge_activate(struct ring_owner *o);
 void ring_owner_bridge_release(struct ring_owner *o);
 
 /*
- * ring_owner_wake_space() - a cursor moved or a slot went: bump and wake
- * the space futex, and signal the broker's space eventfd if it waits.
+ * ring_owner_wake_space() - sub slot @slot's cursor moved or the slot
+ * went (its `advanced` word was bumped): wake the publishers sleeping on
+ * that word, and the broker's own space wait if it waits.
  */
-void ring_owner_wake_space(struct ring_owner *o);
+void ring_owner_wake_space(struct ring_owner *o, uint32_t slot);
+
+/* The broker starts or stops waiting for space (bridge.c): space_broker and our copy. */
+void ring_owner_space_wait(struct ring_owner *o, bool waiting);
 
 /*
  * ring_owner_wake_sleepers() - after commits by the broker: signal the
- * eventfds of the subscribers that announced sleep. With
+ * eventfds of the subscribers that announced sleep (the broker maps every
+ * page, so it is never blind). With
  * @ret_bridge_was_asleep, the broker's own sub slot is not signalled but
  * reported there (the caller drains its bridge itself, no syscall).
  * Return: the number of eventfds signalled.
@@ -168,9 +216,9 @@ unsigned ring_owner_wake_sleepers(struct ring_owner *o, bool *ret_bridge_was_asl
  * ring_owner_stalled() - the client sub slots holding publishers back.
  * Called about once a second. A slot stalls while publishers wait for
  * space (space_waiters > 0, the broker's own wait included) and its
- * cursor stays put so far behind the tail (more than capacity minus the
- * largest record) that it can be what they wait for; any movement,
- * catching up, or nobody waiting resets it.
+ * cursor makes no progress so far behind the tail (more than capacity
+ * minus the largest record) that it can be what they wait for; progress
+ * past the furthest cursor seen, catching up, or nobody waiting resets it.
  * Return: the slots (bit = slot) stalled for at least @timeout_usec.
  */
 uint64_t ring_owner_stalled(struct ring_owner *o, uint64_t now_usec, uint64_t timeout_usec);

@@ -23,6 +23,9 @@
 #include "ring.h"
 #include "util.h"
 
+_Static_assert(PLAT_RECV_FDS_MAX >= PROTO_RING_FDS_MAX, "a ring reply's descriptors fit one read");
+_Static_assert(PROTO_RING_PAGES_MAX == RING_SUB_SLOTS_MAX, "a reply can carry every sub slot page");
+
 /* Smallest read: many frames per syscall. */
 #define CLIENT_READ_MIN_BYTES (64u * 1024u)
 /* Buffered output above which ipc_publish() waits for the socket. */
@@ -121,6 +124,7 @@ struct client_ring_grant {
         struct proto_ring_reply rr; /* its retained view is NULL: see retained below */
         int fds[PROTO_RING_FDS_MAX];
         size_t n_fds;
+        uint8_t pages[PROTO_RING_PAGES_MAX * PROTO_RING_PAGE_BYTES]; /* rr.n_pages entries */
         uint8_t *retained; /* malloc'd copy of the retained payload, or NULL */
 };
 
@@ -158,10 +162,13 @@ struct client_abandoned {
 };
 
 /*
- * A mapped ring slot (ring-attach.c): the validated ring, its mappings and
- * the descriptors that came with it: DATA, STATE, then for a subscriber its
- * wake eventfd and the broker's space eventfd, for a publisher one wake
- * eventfd per sub slot.
+ * A mapped ring slot (ring-attach.c): the validated ring and its mappings.
+ * A subscriber keeps the descriptors that came with its grant (DATA, STATE,
+ * its page, its wake eventfd, its space eventfd) and maps its page
+ * read-write. A publisher keeps DATA, STATE and the broker's relay
+ * eventfd, and per sub slot the wake eventfd and a read-only map of the
+ * page (in r.pages, generation in r.page_gen), both replaced when a newer
+ * generation comes (RING_PAGES, refresh_id while one is in flight).
  */
 struct client_ring {
         struct ring r;
@@ -169,17 +176,22 @@ struct client_ring {
         void *state;
         size_t data_size;
         size_t state_size;
-        int fds[PROTO_RING_FDS_MAX];
+        int fds[PROTO_RING_SUB_FDS]; /* a publisher's: DATA, STATE and the relay only */
         size_t n_fds;
+        int sub_wake[RING_SUB_SLOTS_MAX]; /* publisher: wake eventfd per sub slot, or -1 */
         uint32_t slot;
         uint32_t handle; /* the broker's name for the grant (CLOSE_RING) */
         uint8_t role;
+        uint32_t refresh_id;  /* publisher: request id of the RING_PAGES in flight, or 0 */
+        bool refresh_refused; /* publisher: the broker said no; do not ask again */
 };
 
 #define CLIENT_RING_FD_DATA  0
 #define CLIENT_RING_FD_STATE 1
-#define CLIENT_RING_FD_WAKE  2 /* subscriber: own eventfd; publisher: sub slot 0's */
-#define CLIENT_RING_FD_SPACE 3 /* subscriber: the broker's space eventfd */
+#define CLIENT_RING_FD_PAGE  2 /* subscriber: its page */
+#define CLIENT_RING_FD_WAKE  3 /* subscriber: its wake eventfd */
+#define CLIENT_RING_FD_SPACE 4 /* subscriber: its space eventfd (to the broker) */
+#define CLIENT_RING_FD_RELAY 2 /* publisher: the broker's relay eventfd (wakes blind slots) */
 
 struct ipc_client {
         plat_sock_t sock;
@@ -254,7 +266,7 @@ struct ipc_sub {
         struct ring_reader rd;
         struct ring_view view; /* the record read ahead or handed out */
         bool peeked;           /* view holds a record not yet handed out */
-        bool sleeping;         /* our sleepers bit is (probably) set */
+        bool sleeping;         /* we announced sleep (perhaps answered already) */
         bool signalled;        /* the wake eventfd may hold a signal: drain it */
         unsigned batch;        /* records released since the cursor was stored */
         bool has_retained;     /* the reply's retained value, not yet handed out */
@@ -316,6 +328,7 @@ static inline uint64_t client_usec_left(uint64_t deadline_usec) {
 
 /* request.c */
 uint32_t client_request_id(ipc_client *c);
+void client_request_abandon(ipc_client *c, uint32_t id, uint8_t type, uint8_t role);
 int client_request_run(ipc_client *c, struct client_req *req, const uint8_t *frame,
                        size_t frame_len, const void *tail, size_t tail_len, uint64_t timeout_usec);
 int client_open(ipc_client *c, uint8_t type, const char *name, uint64_t timeout_usec,
@@ -332,6 +345,8 @@ int client_ring_attach(const char *channel, uint8_t role, struct client_ring_gra
 struct client_ring *client_ring_free(struct client_ring *cr);
 void client_ring_close_slot(ipc_client *c, uint32_t handle);
 uint64_t client_ring_signal(struct client_ring *cr, uint64_t mask);
+int client_ring_install_pages(struct client_ring *cr, const uint8_t *pages, size_t n,
+                              const int *fds);
 
 /* client-receive.c */
 int client_msg_release(ipc_client *c);
@@ -367,3 +382,5 @@ int pub_ring_publish(ipc_pub *pub, const void *data, size_t size, unsigned flags
 void pub_ring_wake(ipc_pub *pub);
 void client_pubs_wake(ipc_client *c);
 void pub_ring_close(ipc_client *c, ipc_pub *pub);
+bool pub_rings_refreshing(const ipc_client *c);
+int pub_ring_refresh_reply(ipc_client *c, const struct proto_reply *rep);

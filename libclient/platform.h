@@ -81,7 +81,7 @@ int plat_poller_remove(plat_poller *p, int fd);
 int plat_poller_wait(plat_poller *p, uint64_t deadline_usec, int *fds, size_t max);
 
 /* Most descriptors one plat_sock_recv() accepts; more are closed. */
-#define PLAT_RECV_FDS_MAX 72
+#define PLAT_RECV_FDS_MAX 136
 
 /*
  * Reads what the stream socket has, up to @len bytes, without blocking, and

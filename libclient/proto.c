@@ -21,6 +21,7 @@
 #define MESSAGE_HEAD 21 /* plus the name */
 #define LOSS_HEAD 12
 #define CLOSE_RING_HEAD 8
+#define RING_PAGES_HEAD 8
 #define RETAINED_HEAD 20
 
 static void put_header(uint8_t *buf, uint8_t type, uint8_t flags, size_t body_len) {
@@ -86,6 +87,8 @@ const char *proto_type_name(uint8_t type) {
                 return "LOSS";
         case PROTO_CLOSE_RING:
                 return "CLOSE_RING";
+        case PROTO_RING_PAGES:
+                return "RING_PAGES";
         case PROTO_RETAINED:
                 return "RETAINED";
         default:
@@ -193,6 +196,13 @@ size_t proto_encode_close_ring(uint8_t *buf, const struct proto_close_ring *m) {
         return PROTO_HEADER_BYTES + CLOSE_RING_HEAD;
 }
 
+size_t proto_encode_ring_pages(uint8_t *buf, const struct proto_ring_pages *m) {
+        put_header(buf, PROTO_RING_PAGES, 0, RING_PAGES_HEAD);
+        le32_put(buf + 8, m->request_id);
+        le32_put(buf + 12, m->handle);
+        return PROTO_HEADER_BYTES + RING_PAGES_HEAD;
+}
+
 size_t proto_encode_retained(uint8_t *buf, const struct proto_retained *m) {
         put_header(buf, PROTO_RETAINED, 0, RETAINED_HEAD + m->size);
         le32_put(buf + 8, m->pub_id);
@@ -214,7 +224,12 @@ void proto_encode_ring_reply(uint8_t *buf, const struct proto_ring_reply *m) {
         le64_put(buf + 8, m->data_size);
         le64_put(buf + 16, m->state_size);
         le32_put(buf + 24, m->handle);
-        le32_put(buf + 28, 0);
+        le32_put(buf + 28, m->generation);
+}
+
+void proto_encode_ring_page(uint8_t *buf, const struct proto_ring_page *m) {
+        le32_put(buf, m->slot);
+        le32_put(buf + 4, m->generation);
 }
 
 void proto_encode_ring_retained(uint8_t *buf, uint64_t seq, uint64_t timestamp_ns) {
@@ -360,6 +375,14 @@ int proto_decode_close_ring(const uint8_t *body, size_t len, struct proto_close_
         return 0;
 }
 
+int proto_decode_ring_pages(const uint8_t *body, size_t len, struct proto_ring_pages *ret) {
+        if (len != RING_PAGES_HEAD)
+                return -EBADMSG;
+        ret->request_id = le32_get(body);
+        ret->handle = le32_get(body + 4);
+        return 0;
+}
+
 int proto_decode_retained(const uint8_t *body, size_t len, struct proto_retained *ret) {
         if (len < RETAINED_HEAD)
                 return -EBADMSG;
@@ -384,36 +407,65 @@ int proto_decode_open_reply(const void *body, size_t len, struct proto_open_repl
         return 0;
 }
 
-int proto_decode_ring_reply(const void *body, size_t len, struct proto_ring_reply *ret) {
-        const uint8_t *b = body;
-        uint32_t n_fds;
-
-        if (len != PROTO_RING_REPLY_BYTES &&
-            len <= (size_t)PROTO_RING_REPLY_BYTES + PROTO_RING_RETAINED_BYTES)
+/* A subscriber's rest: nothing, or a retained value of at least one byte. */
+static int ring_reply_retained(const uint8_t *b, size_t len, struct proto_ring_reply *ret) {
+        if (len == 0)
+                return 0;
+        if (len <= PROTO_RING_RETAINED_BYTES)
                 return -EBADMSG;
-        n_fds = le32_get(b + 4);
-        if (n_fds == 0 || n_fds > PROTO_RING_FDS_MAX)
-                return -EBADMSG;
-        ret->slot = le32_get(b);
-        ret->n_fds = n_fds;
-        ret->data_size = le64_get(b + 8);
-        ret->state_size = le64_get(b + 16);
-        ret->handle = le32_get(b + 24);
-        if (le32_get(b + 28) != 0)
-                return -EBADMSG;
-        ret->has_retained = len > PROTO_RING_REPLY_BYTES;
-        ret->retained_seq = 0;
-        ret->retained_timestamp_ns = 0;
-        ret->retained = NULL;
-        ret->retained_size = 0;
-        if (ret->has_retained) {
-                b += PROTO_RING_REPLY_BYTES;
-                ret->retained_seq = le64_get(b);
-                ret->retained_timestamp_ns = le64_get(b + 8);
-                ret->retained = b + PROTO_RING_RETAINED_BYTES;
-                ret->retained_size = len - PROTO_RING_REPLY_BYTES - PROTO_RING_RETAINED_BYTES;
-        }
+        ret->has_retained = true;
+        ret->retained_seq = le64_get(b);
+        ret->retained_timestamp_ns = le64_get(b + 8);
+        ret->retained = b + PROTO_RING_RETAINED_BYTES;
+        ret->retained_size = len - PROTO_RING_RETAINED_BYTES;
         return 0;
+}
+
+int proto_decode_ring_pages_reply(const void *body, size_t len, size_t *ret_n) {
+        if (len % PROTO_RING_PAGE_BYTES || len / PROTO_RING_PAGE_BYTES > PROTO_RING_PAGES_MAX)
+                return -EBADMSG;
+        *ret_n = len / PROTO_RING_PAGE_BYTES;
+        return 0;
+}
+
+/* A publisher's rest: page entries, two descriptors each after DATA, STATE and the relay. */
+static int ring_reply_pages(const uint8_t *b, size_t len, struct proto_ring_reply *ret) {
+        size_t n;
+
+        if (proto_decode_ring_pages_reply(b, len, &n) < 0 ||
+            ret->n_fds != PROTO_RING_PUB_FDS + 2 * n || ret->generation != 0)
+                return -EBADMSG;
+        ret->pages = b;
+        ret->n_pages = n;
+        return 0;
+}
+
+int proto_decode_ring_reply(const void *body, size_t len, uint8_t role,
+                            struct proto_ring_reply *ret) {
+        const uint8_t *b = body;
+
+        if (len < PROTO_RING_REPLY_BYTES)
+                return -EBADMSG;
+        *ret = (struct proto_ring_reply){
+                .slot = le32_get(b),
+                .n_fds = le32_get(b + 4),
+                .data_size = le64_get(b + 8),
+                .state_size = le64_get(b + 16),
+                .handle = le32_get(b + 24),
+                .generation = le32_get(b + 28),
+        };
+        if (ret->n_fds == 0 || ret->n_fds > PROTO_RING_FDS_MAX)
+                return -EBADMSG;
+        b += PROTO_RING_REPLY_BYTES;
+        len -= PROTO_RING_REPLY_BYTES;
+        if (role == PROTO_RING_SUBSCRIBER)
+                return ring_reply_retained(b, len, ret);
+        return ring_reply_pages(b, len, ret);
+}
+
+void proto_decode_ring_page(const uint8_t *pages, size_t i, struct proto_ring_page *ret) {
+        ret->slot = le32_get(pages + i * PROTO_RING_PAGE_BYTES);
+        ret->generation = le32_get(pages + i * PROTO_RING_PAGE_BYTES + 4);
 }
 
 int proto_negotiate_version(uint16_t peer_min, uint16_t peer_max, uint16_t *ret_version) {

@@ -48,6 +48,7 @@ enum proto_type {
         PROTO_REQUEST = 0x14,     /* c->s, control request (ping, channels, stats) */
         PROTO_OPEN_RING = 0x15,   /* c->s, map a channel's shared-memory ring (UNIX only) */
         PROTO_CLOSE_RING = 0x16,  /* c->s, give a ring slot back */
+        PROTO_RING_PAGES = 0x17,  /* c->s, a ring publisher asks for the current sub pages */
         PROTO_REPLY = 0x20,       /* s->c, answer to any request carrying a request id */
         PROTO_PUBLISH = 0x30,     /* c->s, data */
         PROTO_MESSAGE = 0x31,     /* s->c, data */
@@ -186,34 +187,54 @@ struct proto_open_ring {
 /*
  * Tail of a successful OPEN_RING reply: u32 slot, u32 n_fds, u64 data_size,
  * u64 state_size, u32 handle (names the grant in CLOSE_RING; unique on the
- * connection), u32 0; for a subscriber, when the channel has a retained value
- * older than the slot's start, then u64 seq, u64 timestamp_ns and its
- * payload (the rest of the body, at least one byte: an empty retained value
- * is no retained value). The REPLY frame carries n_fds
- * descriptors (SCM_RIGHTS, attached to its first byte): DATA (read-only
- * for a subscriber), STATE, then for a subscriber its own wake eventfd and
- * the broker's space eventfd (signal it after advancing the cursor when
- * ring_space_broker_waiting()), for a publisher one eventfd per sub slot
- * (index = sub slot).
+ * connection), u32 generation (a subscriber's: of its page; a publisher's:
+ * 0). Then, for a subscriber, when the channel has a retained value older
+ * than the slot's start, u64 seq, u64 timestamp_ns and its payload (the
+ * rest of the body, at least one byte: an empty retained value is no
+ * retained value); for a publisher, one PROTO_RING_PAGE_BYTES entry per
+ * sub slot page it gets, {u32 slot, u32 generation}, to the end of the
+ * body. The REPLY frame carries n_fds descriptors (SCM_RIGHTS, attached
+ * to its first byte): DATA and STATE (both read-only for a subscriber),
+ * then for a subscriber its page (read-write), its wake eventfd and its
+ * space eventfd (signal it after storing the cursor when
+ * ring_space_broker_waiting()), for a publisher the broker's relay eventfd
+ * (signal it after a batch while ring_pages_missing(): the broker wakes
+ * those subscribers) and two per page entry, in entry order: that slot's
+ * wake eventfd and its page (read-only).
  */
-#define PROTO_RING_REPLY_BYTES 32
+#define PROTO_RING_REPLY_BYTES    32
 #define PROTO_RING_RETAINED_BYTES 16
-#define PROTO_RING_SUB_FDS 4
-/* Most descriptors an OPEN_RING reply carries (DATA, STATE, 64 eventfds). */
-#define PROTO_RING_FDS_MAX 66
+#define PROTO_RING_PAGE_BYTES     8
+#define PROTO_RING_SUB_FDS        5
+/* Sub slot pages one reply can carry (RING_SUB_SLOTS_MAX). */
+#define PROTO_RING_PAGES_MAX 64
+/* A publisher's descriptors before its page pairs: DATA, STATE, relay. */
+#define PROTO_RING_PUB_FDS 3
+/* Most descriptors an OPEN_RING reply carries: a publisher's, with every sub slot's pair. */
+#define PROTO_RING_FDS_MAX (PROTO_RING_PUB_FDS + 2 * PROTO_RING_PAGES_MAX)
+
+/* One page entry of a publisher's ring reply. */
+struct proto_ring_page {
+        uint32_t slot;
+        uint32_t generation;
+};
 
 struct proto_ring_reply {
         uint32_t slot; /* sub or pub slot index in the ring */
         uint32_t n_fds;
         uint64_t data_size;
         uint64_t state_size;
-        uint32_t handle; /* for CLOSE_RING */
+        uint32_t handle;     /* for CLOSE_RING */
+        uint32_t generation; /* subscribers: of their page */
         /* Subscribers: the retained value to deliver first (decoder output only). */
         bool has_retained;
         uint64_t retained_seq;
         uint64_t retained_timestamp_ns;
         const void *retained;
         size_t retained_size;
+        /* Publishers: the page entries (decoder output only; proto_decode_ring_page()). */
+        const uint8_t *pages;
+        size_t n_pages;
 };
 
 /*
@@ -222,6 +243,18 @@ struct proto_ring_reply {
  * ring, and one connection holds slots in many rings.
  */
 struct proto_close_ring {
+        uint32_t request_id;
+        uint32_t handle;
+};
+
+/*
+ * RING_PAGES head: u32 request_id, u32 handle (a publisher's grant). A
+ * publisher sends it when STATE names a sub page generation it lacks. The
+ * REPLY's tail is one PROTO_RING_PAGE_BYTES entry per sub slot that has a
+ * page now, as in a publisher's OPEN_RING reply, and the REPLY carries two
+ * descriptors per entry (wake eventfd, page), in entry order.
+ */
+struct proto_ring_pages {
         uint32_t request_id;
         uint32_t handle;
 };
@@ -302,12 +335,15 @@ size_t proto_encode_message(uint8_t *buf, uint8_t flags, const struct proto_mess
 size_t proto_encode_loss(uint8_t *buf, const struct proto_loss *m);
 size_t proto_encode_close_ring(uint8_t *buf, const struct proto_close_ring *m);
 size_t proto_encode_retained(uint8_t *buf, const struct proto_retained *m);
+size_t proto_encode_ring_pages(uint8_t *buf, const struct proto_ring_pages *m);
 /* The open-reply record is itself a REPLY tail: writes PROTO_OPEN_REPLY_BYTES. */
 void proto_encode_open_reply(uint8_t *buf, const struct proto_open_reply *m);
 /* The ring-reply record is a REPLY tail too: writes PROTO_RING_REPLY_BYTES. */
 void proto_encode_ring_reply(uint8_t *buf, const struct proto_ring_reply *m);
 /* What follows it for a retained value: writes PROTO_RING_RETAINED_BYTES; payload next. */
 void proto_encode_ring_retained(uint8_t *buf, uint64_t seq, uint64_t timestamp_ns);
+/* What follows it for a publisher: writes PROTO_RING_PAGE_BYTES per entry. */
+void proto_encode_ring_page(uint8_t *buf, const struct proto_ring_page *m);
 
 /*
  * Decoders: take one complete body (the bytes after the header) and fill
@@ -328,9 +364,23 @@ int proto_decode_message(const uint8_t *body, size_t len, struct proto_message *
 int proto_decode_loss(const uint8_t *body, size_t len, struct proto_loss *ret);
 int proto_decode_close_ring(const uint8_t *body, size_t len, struct proto_close_ring *ret);
 int proto_decode_retained(const uint8_t *body, size_t len, struct proto_retained *ret);
+int proto_decode_ring_pages(const uint8_t *body, size_t len, struct proto_ring_pages *ret);
 int proto_decode_open_reply(const void *body, size_t len, struct proto_open_reply *ret);
-/* Also -EBADMSG when n_fds is 0 or over PROTO_RING_FDS_MAX, or a retained part is cut short. */
-int proto_decode_ring_reply(const void *body, size_t len, struct proto_ring_reply *ret);
+/*
+ * The ring reply of @role (enum proto_ring_role). Also -EBADMSG when n_fds
+ * is 0 or over PROTO_RING_FDS_MAX, a retained part is cut short, or a
+ * publisher's page entries are cut short, over PROTO_RING_PAGES_MAX, or do
+ * not match n_fds; a subscriber's n_fds is checked by the caller.
+ */
+int proto_decode_ring_reply(const void *body, size_t len, uint8_t role,
+                            struct proto_ring_reply *ret);
+/*
+ * A RING_PAGES reply's tail: its entries, PROTO_RING_PAGE_BYTES each.
+ * Return: 0 and *ret_n; -EBADMSG (cut short, or over PROTO_RING_PAGES_MAX).
+ */
+int proto_decode_ring_pages_reply(const void *body, size_t len, size_t *ret_n);
+/* Entry @i of a decoded page list (the caller keeps i < n_pages). */
+void proto_decode_ring_page(const uint8_t *pages, size_t i, struct proto_ring_page *ret);
 
 /* Picks the highest version both sides speak; -EPROTONOSUPPORT if none. */
 int proto_negotiate_version(uint16_t peer_min, uint16_t peer_max, uint16_t *ret_version);

@@ -26,22 +26,30 @@ uint32_t client_request_id(ipc_client *c) {
         return c->next_request_id;
 }
 
-static void request_abandon(ipc_client *c, const struct client_req *req) {
+/** client_request_abandon() - a reply to request @id may still come: undo what it did then. */
+void client_request_abandon(ipc_client *c, uint32_t id, uint8_t type, uint8_t role) {
         c->abandoned[c->abandoned_next] =
-                (struct client_abandoned){.id = req->id, .type = req->type, .role = req->role};
+                (struct client_abandoned){.id = id, .type = type, .role = role};
         c->abandoned_next = (c->abandoned_next + 1) % CLIENT_ABANDONED_MAX;
+}
+
+static void request_abandon(ipc_client *c, const struct client_req *req) {
+        client_request_abandon(c, req->id, req->type, req->role);
 }
 
 /**
  * client_fds_expected() - whether descriptors that arrive now may belong to
- * an OPEN_RING reply: one is in flight, or one timed out and its reply may
- * still come.
+ * an OPEN_RING or RING_PAGES reply: one is in flight, or one timed out (or
+ * its publisher went) and its reply may still come.
  */
 bool client_fds_expected(const ipc_client *c) {
         if (c->req && !c->req->done && c->req->kind == CLIENT_REQ_RING)
                 return true;
+        if (pub_rings_refreshing(c))
+                return true;
         for (size_t i = 0; i < CLIENT_ABANDONED_MAX; i++)
-                if (c->abandoned[i].id != 0 && c->abandoned[i].type == PROTO_OPEN_RING)
+                if (c->abandoned[i].id != 0 && (c->abandoned[i].type == PROTO_OPEN_RING ||
+                                                c->abandoned[i].type == PROTO_RING_PAGES))
                         return true;
         return false;
 }
@@ -54,7 +62,10 @@ void client_grant_clear(struct client_ring_grant *g) {
         *g = (struct client_ring_grant){};
 }
 
-/* The late answer to a timed-out OPEN_RING: give the slot back, close its descriptors. */
+/*
+ * The late answer to a timed-out OPEN_RING: give the slot back, close its
+ * descriptors. For a RING_PAGES whose publisher went, only the latter.
+ */
 static int request_late_ring(ipc_client *c, const struct client_abandoned *a,
                              const struct proto_reply *rep) {
         struct proto_ring_reply rr;
@@ -63,9 +74,9 @@ static int request_late_ring(ipc_client *c, const struct client_abandoned *a,
 
         for (size_t i = 0; i < n; i++)
                 plat_fd_close(fds[i]);
-        if (rep->status < 0)
+        if (rep->status < 0 || a->type == PROTO_RING_PAGES)
                 return 0;
-        if (proto_decode_ring_reply(rep->body, rep->body_len, &rr) < 0)
+        if (proto_decode_ring_reply(rep->body, rep->body_len, a->role, &rr) < 0)
                 return client_fail(c, -EPROTO, "broker sent a malformed ring reply");
         client_ring_close_slot(c, rr.handle);
         return 0;
@@ -85,7 +96,7 @@ static int request_late_reply(ipc_client *c, const struct proto_reply *rep) {
                         continue;
                 type = a.type == PROTO_OPEN_PUB ? PROTO_CLOSE_PUB : PROTO_UNSUBSCRIBE;
                 c->abandoned[i].id = 0;
-                if (a.type == PROTO_OPEN_RING)
+                if (a.type == PROTO_OPEN_RING || a.type == PROTO_RING_PAGES)
                         return request_late_ring(c, &a, rep);
                 if (rep->status < 0 || a.type == PROTO_REQUEST)
                         return 0;
@@ -102,19 +113,22 @@ static int request_late_reply(ipc_client *c, const struct proto_reply *rep) {
 
 /*
  * A granted ring slot: the record, the descriptors that came with the
- * reply's first byte (their count is checked when attaching), and a copy of
- * the retained value (the input buffer moves on).
+ * reply's first byte (their count is checked when attaching), and copies of
+ * the page entries and the retained value (the input buffer moves on).
  */
 static int request_ring_granted(ipc_client *c, struct client_req *req,
                                 const struct proto_reply *rep) {
         struct client_ring_grant *g = &req->grant;
 
         g->n_fds = client_in_fds_take(c, c->frame_at, g->fds);
-        if (proto_decode_ring_reply(rep->body, rep->body_len, &g->rr) < 0) {
+        if (proto_decode_ring_reply(rep->body, rep->body_len, req->role, &g->rr) < 0) {
                 client_grant_clear(g);
                 return client_fail(c, -EPROTO, "broker sent a malformed ring reply");
         }
         g->granted = true;
+        if (g->rr.n_pages > 0)
+                memcpy(g->pages, g->rr.pages, g->rr.n_pages * PROTO_RING_PAGE_BYTES);
+        g->rr.pages = NULL; /* the grant is copied around: use g->pages */
         if (g->rr.has_retained) {
                 g->retained = malloc(g->rr.retained_size);
                 if (!g->retained)
@@ -138,8 +152,11 @@ int client_handle_reply(ipc_client *c, const uint8_t *body, size_t len) {
 
         if (proto_decode_reply(body, len, &rep) < 0)
                 return client_fail(c, -EPROTO, "broker sent a malformed REPLY frame");
-        if (!req || req->done || req->id != rep.request_id)
-                return request_late_reply(c, &rep);
+        if (!req || req->done || req->id != rep.request_id) {
+                int r = pub_ring_refresh_reply(c, &rep);
+
+                return r != 0 ? MIN(r, 0) : request_late_reply(c, &rep);
+        }
         req->done = true;
         req->status = rep.status;
         if (rep.status < 0) {

@@ -30,16 +30,34 @@ static inline struct ring_record *ring_record_at(const struct ring *r, uint64_t 
 }
 
 /*
- * A position that can be trusted as a tail, a claim start or a resume
- * point. The tail and the publishers' intents are shared memory anyone
- * mapping the ring for writing can scribble on: an unaligned position would
- * put a record header, atomics included, at an unaligned address (UB; a
- * fault on some CPUs), and one within a few laps of 2^64 would wrap the
- * position arithmetic (and loop the chunk walks forever). At 32 GB/s a
+ * Whether position arithmetic can take @pos. The tail and the publishers'
+ * intents are shared memory anyone mapping the ring for writing can
+ * scribble on, and a position within a few laps of 2^64 would wrap it (and
+ * loop the chunk walks forever): such a tail is corrupt for good, and
+ * nobody claims from it, resumes at it or counts it as a lap. At 32 GB/s a
  * real ring takes 18 years to get there.
  */
+static inline bool ring_pos_in_range(const struct ring *r, uint64_t pos) {
+        return pos <= UINT64_MAX - 4 * r->capacity;
+}
+
+/*
+ * A position that can be used as it is: in range and aligned (an
+ * unaligned one would put a record header, atomics included, at an
+ * unaligned address: UB, and a fault on some CPUs).
+ */
 static inline bool ring_pos_valid(const struct ring *r, uint64_t pos) {
-        return pos % RING_ALIGN == 0 && pos <= UINT64_MAX - 4 * r->capacity;
+        return pos % RING_ALIGN == 0 && ring_pos_in_range(r, pos);
+}
+
+/*
+ * The first record start at or after @pos (in range). An unaligned tail is
+ * no reason to stop a channel: whoever takes a position from it, claims and
+ * readers alike, rounds it up, so that no header is ever accessed
+ * misaligned and writers and readers agree where the next record is.
+ */
+static inline uint64_t ring_align_up(uint64_t pos) {
+        return (pos + RING_ALIGN - 1) & ~(uint64_t)(RING_ALIGN - 1);
 }
 
 /* Bytes left in the lap from @pos. */
@@ -52,6 +70,16 @@ static inline uint64_t ring_pos_normalize(const struct ring *r, uint64_t pos) {
         uint64_t rest = ring_rest(r, pos);
 
         return rest < RING_RECORD_HEADER ? pos + rest : pos;
+}
+
+/*
+ * What `woken` holds for announcement @sleeps of a page of generation @gen.
+ * The generation comes from this process's own records, not from the page,
+ * so neither a previous holder of the slot nor the subscriber itself can
+ * make a key that matches a later holder's announcement.
+ */
+static inline uint64_t ring_wake_key(uint32_t gen, uint64_t sleeps) {
+        return (uint64_t)gen << 32 | (uint32_t)sleeps;
 }
 
 static inline _Atomic uint64_t *ring_chunk_entry(const struct ring *r, uint64_t boundary) {

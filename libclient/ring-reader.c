@@ -27,25 +27,25 @@ static uint64_t tail_load(const struct ring *r) {
 
 /*
  * The bytes at @pos are gone once a writer claimed past pos + capacity. A
- * corrupt tail proves nothing: acting on it would send the reader to an
- * unaligned position or wrap its arithmetic.
+ * tail out of range proves nothing: acting on it would wrap the reader's
+ * arithmetic.
  */
 static bool lapped(const struct ring *r, uint64_t pos, uint64_t tail) {
-        return ring_pos_valid(r, tail) && tail > pos + r->capacity;
+        return ring_pos_in_range(r, tail) && tail > pos && tail - pos > r->capacity;
 }
 
 int ring_reader_init(struct ring *r, struct ring_reader *rd, uint32_t slot) {
         struct ring_sub_slot *s;
         uint64_t cursor, tail;
 
-        if (slot >= r->sub_slots)
+        if (slot >= r->sub_slots || !r->pages[slot])
                 return -EINVAL;
         s = &r->subs[slot];
         if (atomic_load(&s->state) != RING_SLOT_ACTIVE)
                 return -EINVAL;
-        cursor = atomic_load(&s->cursor);
+        cursor = atomic_load(&r->pages[slot]->cursor);
         tail = tail_load(r);
-        if (!ring_pos_valid(r, tail) || cursor > tail || lapped(r, cursor, tail) ||
+        if (!ring_pos_in_range(r, tail) || cursor > tail || lapped(r, cursor, tail) ||
             cursor % RING_ALIGN)
                 return -EBADMSG;
         *rd = (struct ring_reader){
@@ -64,20 +64,22 @@ int ring_reader_init(struct ring *r, struct ring_reader *rd, uint32_t slot) {
  * The oldest bytes still intact start at tail - capacity; the first chunk
  * boundary at or after that whose entry is trusted gives a record start.
  * Entries not yet written (a claim crossing it still in flight) are passed
- * over; with none at all the tail itself, always a claim start, serves. The
- * seq gap to the next record is counted as loss. A tail that turned corrupt
- * since the caller saw the lap leaves the reader where it is: the caller
- * looks again and finds nothing to read.
+ * over; with none at all the tail itself, always a claim start (rounded up
+ * if someone scribbled on it), serves. The seq gap to the next record is
+ * counted as loss. A tail that went out of range since the caller saw the
+ * lap leaves the reader where it is: the caller looks again and finds
+ * nothing to read.
  */
 static void reader_resume(const struct ring *r, struct ring_reader *rd) {
         uint64_t tail = tail_load(r);
         uint64_t oldest = tail - r->capacity;
         uint64_t b = (oldest + r->chunk_bytes - 1) & ~(r->chunk_bytes - 1);
-        uint64_t at = tail;
+        uint64_t at = ring_align_up(tail);
 
-        if (!ring_pos_valid(r, tail))
+        if (!ring_pos_in_range(r, tail))
                 return;
-        for (; b <= tail; b += r->chunk_bytes)
+        /* Counted as well: the chunk index is shared memory too. */
+        for (unsigned i = 0; i <= RING_CHUNKS && b <= tail; i++, b += r->chunk_bytes)
                 if (ring_chunk_lookup(r, b, tail, &at))
                         break;
         rd->pos = ring_pos_normalize(r, at);
@@ -88,18 +90,16 @@ static void reader_resume(const struct ring *r, struct ring_reader *rd) {
 /*
  * After a corrupt record: resynchronise at the next chunk boundary's entry,
  * or at the tail when the boundary lies beyond it or is not written yet.
- * With a corrupt tail neither can be trusted: step to the boundary itself,
- * past the bad record, and wait there.
+ * With a tail out of range neither can be trusted: step to the boundary
+ * itself, past the bad record, and wait there.
  */
 static void reader_skip_corrupt(const struct ring *r, struct ring_reader *rd) {
         uint64_t tail = tail_load(r);
         uint64_t b = (rd->pos | (r->chunk_bytes - 1)) + 1;
-        uint64_t at = tail;
+        uint64_t at = b;
 
-        if (!ring_pos_valid(r, tail))
-                at = b;
-        else if (b > tail || !ring_chunk_lookup(r, b, tail, &at))
-                at = tail;
+        if (ring_pos_in_range(r, tail) && (b > tail || !ring_chunk_lookup(r, b, tail, &at)))
+                at = ring_align_up(tail);
         rd->corrupt++;
         rd->pos = ring_pos_normalize(r, at);
         rd->tail_seen = tail;
@@ -219,10 +219,15 @@ static int reader_head(const struct ring *r, struct ring_reader *rd, struct reco
 }
 
 int ring_read(struct ring *r, struct ring_reader *rd, struct ring_view *ret) {
-        for (;;) {
+        /* Bounded: see RING_READ_PASSES_MAX. */
+        for (unsigned passes = 0;; passes++) {
                 struct record_head h;
                 uint64_t lost, pos = rd->pos;
-                int k = reader_head(r, rd, &h);
+                int k;
+
+                if (passes >= RING_READ_PASSES_MAX)
+                        return -EAGAIN;
+                k = reader_head(r, rd, &h);
 
                 if (k == -ESTALE)
                         continue;
@@ -290,17 +295,36 @@ static bool reader_ready(const struct ring *r, struct ring_reader *rd) {
                pos + 1;
 }
 
+/*
+ * Only this reader writes its `sleeps` word, so plain stores do; the one
+ * that announces is seq_cst and followed by the full fence that pairs with
+ * the publisher's fence after its commit.
+ */
 bool ring_reader_prepare_sleep(struct ring *r, struct ring_reader *rd) {
-        uint64_t bit = UINT64_C(1) << rd->slot;
+        _Atomic uint64_t *w = &r->pages[rd->slot]->sleeps;
+        uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
 
-        atomic_fetch_or(&r->state->sleepers, bit);
+        s += (s & 1) ? 2 : 1; /* the next odd value: an announcement publishers have not seen */
+        atomic_store(w, s);
         atomic_thread_fence(memory_order_seq_cst);
         if (!reader_ready(r, rd))
                 return true;
-        atomic_fetch_and(&r->state->sleepers, ~bit);
+        atomic_store_explicit(w, s + 1, memory_order_relaxed);
         return false;
 }
 
 void ring_reader_end_sleep(struct ring *r, struct ring_reader *rd) {
-        atomic_fetch_and(&r->state->sleepers, ~(UINT64_C(1) << rd->slot));
+        _Atomic uint64_t *w = &r->pages[rd->slot]->sleeps;
+        uint64_t s = atomic_load_explicit(w, memory_order_relaxed);
+
+        if (s & 1)
+                atomic_store_explicit(w, s + 1, memory_order_relaxed);
+}
+
+bool ring_reader_sleep_pending(const struct ring *r, const struct ring_reader *rd) {
+        uint64_t s = atomic_load_explicit(&r->pages[rd->slot]->sleeps, memory_order_relaxed);
+        uint64_t key = ring_wake_key(r->page_gen[rd->slot], s);
+
+        return (s & 1) &&
+               atomic_load_explicit(&r->subs[rd->slot].woken, memory_order_relaxed) != key;
 }

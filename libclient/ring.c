@@ -15,13 +15,22 @@
 #define SLOT_BYTES    64u
 #define BUSY_CLAIMING 1u
 #define BUSY_HOLDING  2u
+/* Bounds on compare-and-swap loops over words any publisher can write. */
+#define CHUNK_RAISE_TRIES 64u
+#define CLAIM_TRIES       (1u << 16)
 
 _Static_assert(sizeof(struct ring_header) <= RING_PAGE_BYTES, "header fits its page");
 _Static_assert(sizeof(struct ring_tail) <= RING_PAGE_BYTES, "tail fits its page");
 _Static_assert(sizeof(struct ring_state_header) <= RING_PAGE_BYTES, "state header fits");
 _Static_assert(sizeof(struct ring_sub_slot) == SLOT_BYTES, "one cache line per sub slot");
+_Static_assert(sizeof(struct ring_sub_page) <= RING_SUB_PAGE_BYTES, "sub page fits its page");
 _Static_assert(sizeof(struct ring_pub_slot) == SLOT_BYTES, "one cache line per pub slot");
-_Static_assert(RING_SUB_SLOTS_MAX <= 64, "sleepers is a 64-bit mask");
+_Static_assert(RING_SUB_SLOTS_MAX <= 64, "sub slot sets are 64-bit masks");
+
+/* No blocker: the limit comes from the caller's own tail position. */
+#define NO_SLOT UINT32_MAX
+/* Blockers looked at before ring_space_available() gives up finding a stable one. */
+#define SPACE_TRIES 4u
 
 /*
  * tail_cas() - the 16-byte CAS of the claim word {pos, seq}.
@@ -173,7 +182,7 @@ int ring_attach(struct ring *ret, void *data, size_t data_size, void *state, siz
         r = header_check(&h, data_size);
         if (r < 0)
                 return r;
-        memcpy(&sh, state, offsetof(struct ring_state_header, sleepers));
+        memcpy(&sh, state, offsetof(struct ring_state_header, epoch));
         r = state_check(&sh, &h, state_size);
         if (r < 0)
                 return r;
@@ -199,29 +208,65 @@ int ring_attach(struct ring *ret, void *data, size_t data_size, void *state, siz
         return 0;
 }
 
+int ring_page_set(struct ring *r, uint32_t slot, uint32_t gen, struct ring_sub_page *page) {
+        if (slot >= r->sub_slots || (page && gen == 0))
+                return -EINVAL;
+        r->pages[slot] = page;
+        r->page_gen[slot] = page ? gen : 0;
+        /* Whatever it held is unknown; a subscriber can write any value, so none is safe. */
+        r->sleeps_seen[slot] = 0;
+        r->watch_valid = false;
+        return 0;
+}
+
+/* Is the page mapped here the one of the slot's current generation? */
+static bool page_current(const struct ring *r, uint32_t slot) {
+        return r->pages[slot] && atomic_load(&r->subs[slot].generation) == r->page_gen[slot];
+}
+
+uint64_t ring_sub_cursor(const struct ring *r, uint32_t slot) {
+        if (slot >= r->sub_slots)
+                return 0;
+        if (page_current(r, slot))
+                return atomic_load(&r->pages[slot]->cursor);
+        return atomic_load(&r->subs[slot].start_pos);
+}
+
 /* ---- Publisher ---- */
 
 /*
  * ring_limit() - recomputes the block-policy limit.
  * @known_pos: a tail position this publisher got from a seq_cst operation
  * before this scan.
+ * @ret_blocker: the slot with the lowest cursor, NO_SLOT if none is below
+ * @known_pos (may be NULL).
  *
  * min(known_pos, active cursors) + capacity. Taking known_pos into the
- * minimum bounds corrupt cursors from above, and with no subscriber makes
- * the publisher rescan once per lap, which together with the two-step
- * activation in ring_sub_slot_activate() keeps a newly active subscriber
- * safe from limits cached before it appeared.
+ * minimum bounds corrupt cursors from above (a subscriber that pushes its
+ * cursor forward only lets publishers overwrite what it has not read), and
+ * with no subscriber makes the publisher rescan once per lap, which
+ * together with the two-step activation in ring_sub_slot_activate() keeps
+ * a newly active subscriber safe from limits cached before it appeared. A
+ * blind slot counts with its start position, which its cursor never goes
+ * below; a page of an older generation is not read at all.
  */
-static uint64_t ring_limit(const struct ring *r, uint64_t known_pos) {
+static uint64_t ring_limit(const struct ring *r, uint64_t known_pos, uint32_t *ret_blocker) {
+        uint32_t blocker = NO_SLOT;
         uint64_t low = known_pos;
 
         for (uint32_t i = 0; i < r->sub_slots; i++) {
-                struct ring_sub_slot *s = &r->subs[i];
+                uint64_t c;
 
-                if (atomic_load(&s->state) != RING_SLOT_ACTIVE)
+                if (atomic_load(&r->subs[i].state) != RING_SLOT_ACTIVE)
                         continue;
-                low = MIN(low, atomic_load(&s->cursor));
+                c = ring_sub_cursor(r, i);
+                if (c < low) {
+                        low = c;
+                        blocker = i;
+                }
         }
+        if (ret_blocker)
+                *ret_blocker = blocker;
         return low + r->capacity;
 }
 
@@ -231,22 +276,36 @@ static uint64_t claim_skip(const struct ring *r, uint64_t pos, uint64_t len) {
         return len > rest ? rest : 0;
 }
 
-/* Raises a chunk entry, never lowers it: a slow writer of an older lap loses. */
+/*
+ * Raises a chunk entry, never lowers it: a slow writer of an older lap
+ * loses. The attempts are bounded, so that a publisher rewriting the entry
+ * without pause cannot hold anyone (the broker included) here; an entry
+ * left low only makes a lapped reader resume a little later.
+ */
 static void chunk_raise(_Atomic uint64_t *entry, uint64_t v) {
         uint64_t cur = atomic_load_explicit(entry, memory_order_relaxed);
 
-        while (cur < v && !atomic_compare_exchange_weak_explicit(
-                                  entry, &cur, v, memory_order_release, memory_order_relaxed))
-                ;
+        for (unsigned i = 0; i < CHUNK_RAISE_TRIES && cur < v; i++)
+                if (atomic_compare_exchange_weak_explicit(entry, &cur, v, memory_order_release,
+                                                          memory_order_relaxed))
+                        return;
 }
 
-/* Updates the chunk index for the boundaries in (start, end] (see ring.h). */
+/*
+ * Updates the chunk index for the boundaries in (start, end] (see ring.h).
+ * Counted rather than "while b <= end": positions come from the shared
+ * tail, and near 2^64 b would wrap round and never pass end.
+ */
 static void chunk_note(const struct ring *r, uint64_t start, uint64_t rs, uint64_t end) {
         uint64_t cmask = ~(r->chunk_bytes - 1);
+        uint64_t n, b;
 
+        /* Most claims cross no boundary: keep the division off their path. */
         if ((start & cmask) == (end & cmask))
                 return;
-        for (uint64_t b = (start & cmask) + r->chunk_bytes; b <= end; b += r->chunk_bytes)
+        n = ((end & cmask) - (start & cmask)) / r->chunk_bytes;
+        b = (start & cmask) + r->chunk_bytes;
+        for (uint64_t i = 0; i < MIN(n, (uint64_t)RING_CHUNKS + 1); i++, b += r->chunk_bytes)
                 chunk_raise(ring_chunk_entry(r, b), b <= rs ? rs : end);
 }
 
@@ -277,7 +336,7 @@ static void tail_guess(const struct ring *r, const struct ring_pub_slot *s, uint
 int ring_claim(struct ring *r, uint32_t pub_slot, size_t size, uint16_t flags, uint64_t *limit,
                struct ring_claim *ret) {
         struct ring_pub_slot *s;
-        uint64_t len, pos, seq, skip, end;
+        uint64_t len, pos, seq, at, skip, end;
 
         if (pub_slot >= r->pub_slots)
                 return -EINVAL;
@@ -286,36 +345,43 @@ int ring_claim(struct ring *r, uint32_t pub_slot, size_t size, uint16_t flags, u
         s = &r->pubs[pub_slot];
         len = ring_record_bytes(size);
         tail_guess(r, s, &pos, &seq);
-        for (;;) {
-                /* After a failed CAS, pos is the real tail: a corrupt one ends the claim. */
-                if (!ring_pos_valid(r, pos))
+        for (unsigned tries = 0;; tries++) {
+                /* After a failed CAS, pos is the real tail: one out of range ends the claim. */
+                if (!ring_pos_in_range(r, pos)) {
+                        atomic_store_explicit(&s->busy, 0, memory_order_relaxed);
                         return -EBADMSG;
-                skip = claim_skip(r, pos, len);
-                end = pos + skip + len;
-                if (r->overflow != RING_OVERFLOW_DROP && end > *limit) {
-                        *limit = ring_limit(r, pos);
-                        if (end > *limit) {
-                                /* Keeps the next guess a pair the tail really held. */
-                                intent_store(s, pos, seq, 0);
-                                atomic_store_explicit(&s->busy, 0, memory_order_relaxed);
-                                return -EAGAIN;
-                        }
                 }
-                intent_store(s, pos, seq, skip + len);
+                at = ring_align_up(pos); /* == pos unless the tail was scribbled on */
+                skip = claim_skip(r, at, len);
+                end = at + skip + len;
+                if (r->overflow != RING_OVERFLOW_DROP && end > *limit)
+                        *limit = ring_limit(r, pos, NULL);
+                /*
+                 * Each failed CAS means another claim won, so honest
+                 * publishers never get near the bound; it stops one that
+                 * rewrites the tail without pause from holding us here.
+                 */
+                if ((r->overflow != RING_OVERFLOW_DROP && end > *limit) || tries >= CLAIM_TRIES) {
+                        /* Keeps the next guess a pair the tail really held. */
+                        intent_store(s, pos, seq, 0);
+                        atomic_store_explicit(&s->busy, 0, memory_order_relaxed);
+                        return -EAGAIN;
+                }
+                intent_store(s, pos, seq, end - pos);
                 if (tail_cas(r->tail, &pos, &seq, end, seq + 1))
                         break;
         }
         atomic_store_explicit(&s->busy, BUSY_HOLDING, memory_order_relaxed);
-        chunk_note(r, pos, pos + skip, end);
+        chunk_note(r, pos, at + skip, end);
         *ret = (struct ring_claim){
-                .pos = pos + skip,
+                .pos = at + skip,
                 .seq = seq,
                 .length = (uint32_t)len,
                 .size = (uint32_t)size,
                 .pub_slot = pub_slot,
                 .skip = (uint32_t)skip,
                 .flags = flags,
-                .payload = r->area + ((pos + skip) & r->mask) + RING_RECORD_HEADER,
+                .payload = r->area + ((at + skip) & r->mask) + RING_RECORD_HEADER,
         };
         return 0;
 }
@@ -374,28 +440,104 @@ void ring_abort(struct ring *r, const struct ring_claim *c) {
         atomic_store_explicit(&r->pubs[c->pub_slot].busy, 0, memory_order_release);
 }
 
+/*
+ * The publisher's view of the active sub slots, rebuilt when the broker's
+ * epoch moves (it bumps it after every activation and release). Read after
+ * the caller's fence: a slot activated before a subscriber could announce
+ * anything has a newer epoch than any cache that misses it.
+ */
+static void watch_refresh(struct ring *r) {
+        uint32_t e = atomic_load(&r->state->epoch);
+
+        if (r->watch_valid && e == r->watch_epoch)
+                return;
+        r->watch_valid = true;
+        r->watch_epoch = e;
+        r->watch = r->blind = 0;
+        for (uint32_t i = 0; i < r->sub_slots; i++) {
+                if (atomic_load(&r->subs[i].state) != RING_SLOT_ACTIVE)
+                        continue;
+                if (page_current(r, i))
+                        r->watch |= UINT64_C(1) << i;
+                else
+                        r->blind |= UINT64_C(1) << i;
+        }
+}
+
+/* Takes announcement @key: true for the one publisher that must signal it. */
+static bool wake_take(_Atomic uint64_t *woken, uint64_t key) {
+        if (atomic_load_explicit(woken, memory_order_relaxed) == key)
+                return false;
+        return atomic_exchange(woken, key) != key;
+}
+
 /* The waker's half of the handshake: commit (release), full fence, then look. */
 uint64_t ring_take_sleepers(struct ring *r) {
+        uint64_t mask = 0;
+
         atomic_thread_fence(memory_order_seq_cst);
-        if (!atomic_load_explicit(&r->state->sleepers, memory_order_relaxed))
-                return 0;
-        return atomic_exchange(&r->state->sleepers, 0);
+        watch_refresh(r);
+        for (uint64_t m = r->watch; m; m &= m - 1) {
+                uint32_t i = (uint32_t)__builtin_ctzll(m);
+                uint64_t s = atomic_load_explicit(&r->pages[i]->sleeps, memory_order_relaxed);
+
+                if (s == r->sleeps_seen[i])
+                        continue;
+                r->sleeps_seen[i] = s;
+                if ((s & 1) && wake_take(&r->subs[i].woken, ring_wake_key(r->page_gen[i], s)))
+                        mask |= UINT64_C(1) << i;
+        }
+        return mask;
 }
 
-uint32_t ring_space_prepare(struct ring *r) {
+uint64_t ring_pages_missing(const struct ring *r) {
+        return r->blind;
+}
+
+void ring_space_prepare(struct ring *r) {
         atomic_fetch_add(&r->state->space_waiters, 1);
         atomic_thread_fence(memory_order_seq_cst);
-        return atomic_load(&r->state->space_futex);
 }
 
-bool ring_space_available(struct ring *r, size_t size, uint64_t *limit) {
-        uint64_t pos = atomic_load(&r->tail->pos);
+/*
+ * The futex word to sleep on is the one of the slot holding us back, read
+ * before a second look at the cursors: a subscriber that stores its cursor
+ * after that look bumps the word (it sees us registered), so the futex
+ * sleep cannot miss it. If the second look finds another slot in the way,
+ * we take that one's word instead; cursors only move forward, so a few
+ * tries settle it, and after SPACE_TRIES the caller just checks again.
+ */
+bool ring_space_available(struct ring *r, size_t size, uint64_t *limit,
+                          struct ring_space_wait *ret) {
         uint64_t len = ring_record_bytes(MIN(size, (size_t)r->max_message_bytes));
+        uint32_t blocker, again;
 
+        if (ret)
+                *ret = (struct ring_space_wait){.word = NULL};
         if (r->overflow == RING_OVERFLOW_DROP)
                 return true;
-        *limit = ring_limit(r, pos);
-        return pos + claim_skip(r, pos, len) + len <= *limit;
+        for (unsigned i = 0; i < SPACE_TRIES; i++) {
+                uint64_t pos = ring_align_up(atomic_load(&r->tail->pos));
+                uint64_t end = pos + claim_skip(r, pos, len) + len;
+                _Atomic uint32_t *word;
+                uint32_t value;
+
+                *limit = ring_limit(r, pos, &blocker);
+                if (end <= *limit)
+                        return true;
+                if (!ret || blocker == NO_SLOT || !page_current(r, blocker))
+                        return false;
+                word = &r->pages[blocker]->advanced;
+                value = atomic_load(word);
+                *limit = ring_limit(r, pos, &again);
+                if (end <= *limit)
+                        return true;
+                if (again == blocker) {
+                        *ret = (struct ring_space_wait){.word = word, .value = value};
+                        return false;
+                }
+        }
+        return false;
 }
 
 void ring_space_done(struct ring *r) {
@@ -404,19 +546,22 @@ void ring_space_done(struct ring *r) {
 
 /* Subscriber side of the space handshake: cursor store, full fence, look. */
 bool ring_reader_publish(struct ring *r, struct ring_reader *rd) {
-        struct ring_sub_slot *s = &r->subs[rd->slot];
+        struct ring_sub_page *p = r->pages[rd->slot];
 
-        atomic_store_explicit(&s->delivered, rd->delivered, memory_order_relaxed);
-        atomic_store_explicit(&s->lost, rd->lost, memory_order_relaxed);
-        atomic_store_explicit(&s->corrupt, rd->corrupt, memory_order_relaxed);
-        atomic_store_explicit(&s->cursor, rd->pos, memory_order_release);
+        atomic_store_explicit(&p->delivered, rd->delivered, memory_order_relaxed);
+        atomic_store_explicit(&p->lost, rd->lost, memory_order_relaxed);
+        atomic_store_explicit(&p->corrupt, rd->corrupt, memory_order_relaxed);
+        atomic_store_explicit(&p->cursor, rd->pos, memory_order_release);
         rd->published = rd->pos;
         atomic_thread_fence(memory_order_seq_cst);
-        return atomic_load_explicit(&r->state->space_waiters, memory_order_relaxed) != 0;
+        if (atomic_load_explicit(&r->state->space_waiters, memory_order_relaxed) == 0)
+                return false;
+        atomic_fetch_add(&p->advanced, 1);
+        return true;
 }
 
-void ring_space_wake_prepare(struct ring *r) {
-        atomic_fetch_add(&r->state->space_futex, 1);
+uint32_t *ring_reader_space_word(struct ring *r, const struct ring_reader *rd) {
+        return (uint32_t *)(void *)&r->pages[rd->slot]->advanced;
 }
 
 bool ring_space_broker_waiting(struct ring *r) {
@@ -436,23 +581,36 @@ static void tail_snapshot(struct ring_tail *t, uint64_t *pos, uint64_t *seq) {
         (void)tail_cas(t, pos, seq, 0, 0);
 }
 
-int ring_sub_slot_activate(struct ring *r, uint32_t slot, uint32_t pid) {
+/*
+ * The slot's STATE words are not read back to decide anything: publishers
+ * can write STATE, so the caller (the broker) keeps its own account of
+ * which slots are free.
+ */
+int ring_sub_slot_activate(struct ring *r, uint32_t slot, uint32_t pid, uint64_t *ret_start_seq) {
+        struct ring_sub_page *p;
         struct ring_sub_slot *s;
-        uint64_t pos, seq;
+        uint64_t first, pos, seq;
 
-        if (slot >= r->sub_slots)
+        if (slot >= r->sub_slots || !r->pages[slot])
                 return -EINVAL;
         s = &r->subs[slot];
-        if (atomic_load(&s->state) == RING_SLOT_ACTIVE)
-                return -EBUSY;
+        p = r->pages[slot];
         /* Before: a tail no newer than any limit computed after. After: the real start. */
-        atomic_store(&s->cursor, atomic_load(&r->tail->pos));
-        atomic_fetch_add(&s->generation, 1);
+        first = ring_align_up(atomic_load(&r->tail->pos));
+        atomic_store(&p->cursor, first);
+        atomic_store(&s->start_pos, first);
+        atomic_store(&s->woken, 0); /* no key: generations start at 1 */
+        atomic_store(&s->generation, r->page_gen[slot]);
         atomic_store(&s->pid, pid);
         atomic_store(&s->state, RING_SLOT_ACTIVE);
         tail_snapshot(r->tail, &pos, &seq);
+        pos = ring_align_up(pos);
         atomic_store(&s->start_seq, seq);
-        atomic_store(&s->cursor, pos);
+        atomic_store(&s->start_pos, pos);
+        atomic_store(&p->cursor, pos);
+        atomic_fetch_add(&r->state->epoch, 1);
+        if (ret_start_seq)
+                *ret_start_seq = seq;
         return 0;
 }
 
@@ -460,7 +618,9 @@ void ring_sub_slot_release(struct ring *r, uint32_t slot) {
         if (slot >= r->sub_slots)
                 return;
         atomic_store(&r->subs[slot].state, RING_SLOT_FREE);
-        atomic_fetch_and(&r->state->sleepers, ~(UINT64_C(1) << slot));
+        atomic_fetch_add(&r->state->epoch, 1);
+        if (r->pages[slot])
+                atomic_fetch_add(&r->pages[slot]->advanced, 1);
 }
 
 int ring_pub_slot_activate(struct ring *r, uint32_t slot, uint32_t pid) {
@@ -544,7 +704,7 @@ static int recover_decide(const struct ring *r, uint32_t slot, uint32_t busy, ui
         if (pos > tail)
                 return -EBADMSG;
         /* Never claimed, or already lapped (drop policy): nothing to repair. */
-        if (tail == pos || tail > pos + r->capacity)
+        if (tail == pos || tail - pos > r->capacity)
                 return 0;
         if (busy == BUSY_HOLDING) {
                 if (atomic_load(&ring_record_at(r, rs)->commit) != rs + 1)
@@ -591,5 +751,5 @@ int ring_recover_publisher(struct ring *r, uint32_t slot) {
 uint64_t ring_fill_bytes(struct ring *r) {
         uint64_t tail = atomic_load(&r->tail->pos);
 
-        return tail + r->capacity - ring_limit(r, tail);
+        return MIN(tail + r->capacity - ring_limit(r, tail, NULL), r->capacity);
 }

@@ -7,7 +7,8 @@
  * so this file stays portable; eventfds and futexes live in the platform
  * layer.
  *
- * Two shared regions per channel, each its own memfd:
+ * Shared regions, each its own memfd, so that each party can be given
+ * exactly the access it needs:
  *
  *  DATA (publishers and broker map read-write, subscribers read-only):
  *    page 0   struct ring_header    constants, written once by the broker;
@@ -17,11 +18,34 @@
  *                                   and the chunk index for lapped readers
  *    page 2.. the record area, `capacity` bytes (a power of two)
  *
- *  STATE (read-write for every ring client and the broker; holds nothing a
- *  reader trusts for data, only flow control):
- *    page 0   struct ring_state_header   sleepers mask, space futex
- *    then     sub_slots x struct ring_sub_slot   one cache line each
+ *  STATE (publishers and broker read-write, subscribers read-only; holds
+ *  nothing a reader trusts for data, only flow control and wake-ups):
+ *    page 0   struct ring_state_header   epoch and space_broker (broker),
+ *                                        space_waiters (publishers)
+ *    then     sub_slots x struct ring_sub_slot   one cache line each: what
+ *             the broker says about the slot (state, the generation of its
+ *             page, where it started) and `woken` (publishers)
  *    then     pub_slots x struct ring_pub_slot   one cache line each
+ *
+ *  PAGE, one per active sub slot (RING_SUB_PAGE_BYTES, struct
+ *  ring_sub_page): everything a subscriber writes, its cursor, its sleep
+ *  counter, the `advanced` futex word and its statistics. Its subscriber
+ *  maps it read-write; publishers and the broker read it (the broker, which
+ *  creates it, also writes the start cursor before handing it out); no
+ *  other subscriber ever gets it. So a subscriber can mislead others only
+ *  about itself, and no word is written by two subscribers.
+ *
+ *  A mapping, once given, cannot be taken back, so the broker never hands
+ *  a page to a second holder: every activation of a client sub slot gets a
+ *  new page, one generation up (the broker's own reader keeps one page).
+ *  A previous holder may go on writing into its old page; nobody reads it.
+ *  (Eventfds likewise: each holder gets its own.) A publisher maps the
+ *  pages of the slots active when it attaches; for a slot whose STATE
+ *  generation it has no page for ("blind"), it bounds the cursor by the
+ *  slot's start position and, after every batch, signals the broker's
+ *  relay eventfd, on which the broker, which maps every page, does the
+ *  waking for it; meanwhile the client library asks the broker for the new
+ *  pages (RING_PAGES).
  *
  * Positions are 64-bit byte offsets that only grow; the area offset is
  * pos & (capacity - 1). Records are 8-byte aligned and never straddle the
@@ -81,28 +105,49 @@
  *
  * Flow control. "block": a claim must satisfy pos + len <= min(active
  * subscriber cursors) + capacity; publishers cache that limit and only
- * recompute it (a scan of the sub slots) when a claim would exceed it.
- * "drop": publishers overwrite; a lapped reader notices (commit mismatch or
- * the tail moved more than a lap past what it read), resumes at the oldest
- * record it can locate through the chunk index, and learns its exact loss
- * from the sequence numbers. "disconnect" is "block" for the ring, with the
- * broker evicting the laggard. A reader lapped under "block" (a corrupt
- * tail, or a slot released under a running reader) never skips ahead: it
- * finds nothing to read, and the sleep check agrees.
+ * recompute it (a scan of the sub slots and their pages) when a claim
+ * would exceed it. "drop": publishers overwrite; a lapped reader notices
+ * (commit mismatch or the tail moved more than a lap past what it read),
+ * resumes at the oldest record it can locate through the chunk index, and
+ * learns its exact loss from the sequence numbers. "disconnect" is "block"
+ * for the ring, with the broker evicting the laggard. A reader lapped under
+ * "block" (a corrupt tail, or a slot released under a running reader) never
+ * skips ahead: it reads only what is committed where it stands, and the
+ * sleep check agrees.
  *
- * Wake-ups (see shared notes RING.md). Subscriber going to sleep: set its
- * bit in `sleepers` (seq_cst RMW), full fence, re-check for a record; only
- * then block on its eventfd. Publisher after committing a batch: full
- * fence, load `sleepers`; only if non-zero exchange it to 0 and signal
- * those subscribers' eventfds. While subscribers keep up no syscalls are
- * made. Publishers waiting for space use the same shape on `space_futex`
- * with `space_waiters`.
+ * Wake-ups (see shared notes RING.md). The announcement lives in the
+ * subscriber's own page, as a counter: no mask that every subscriber
+ * writes. Subscriber going to sleep: make `sleeps` odd (a value not used
+ * before), full fence, re-check for a record; only then block on its
+ * eventfd; awake, it makes `sleeps` even again. Publisher after a batch:
+ * full fence, then one load of `sleeps` per active sub slot (the set is
+ * cached, and rebuilt when the broker's `epoch` moves: one more load). An
+ * odd value it has not seen before is an announcement to answer: it
+ * exchanges the slot's `woken` word in STATE for a key made of the page's
+ * generation and that value, and signals the eventfd only if the word held
+ * another key, so that of several publishers one signals. While
+ * subscribers keep up no syscalls are made.
+ *
+ * Waiting for space ("block"). A publisher registers in `space_waiters`,
+ * fences, finds the subscriber holding it back (the lowest cursor), loads
+ * that page's `advanced` word, checks again and sleeps on that word as a
+ * futex while it holds that value (FUTEX_WAIT and FUTEX_WAKE work on a
+ * read-only shared mapping). A subscriber stores its cursor, fences, and
+ * if anyone waits, bumps its own `advanced` and wakes it; a store the
+ * publisher's check missed therefore changes the word it waits on. The
+ * broker waits too (for socket publishers, `space_broker`): subscribers
+ * then also signal their space eventfd, one per subscriber, so none can
+ * consume a signal meant for the broker from another.
  *
  * Every value read from shared memory is untrusted: lengths, sizes,
  * positions, slot indices and the header are validated before use, and a
- * corrupt ring yields -EBADMSG, never an out-of-bounds access. A tail that
- * is unaligned or within four laps of 2^64 is corrupt: publishers cannot
- * claim from it, readers neither resume at it nor count it as a lap.
+ * corrupt ring yields -EBADMSG, never an out-of-bounds access. A tail
+ * within four laps of 2^64 is corrupt for good: publishers cannot claim
+ * from it, readers neither resume at it nor count it as a lap. An unaligned
+ * one is rounded up by whoever takes a position from it. Every
+ * loop over shared values is bounded by a count (RING_READ_PASSES_MAX, claim
+ * and chunk CAS tries, boundary scans), so no publisher can hold a reader or
+ * a writer, the broker included, by rewriting words as fast as they are read.
  */
 #pragma once
 
@@ -113,8 +158,9 @@
 #include <stdint.h>
 
 #define RING_MAGIC         UINT64_C(0x31474e4952435049) /* "IPCRING1" */
-#define RING_VERSION       1
+#define RING_VERSION        2
 #define RING_PAGE_BYTES    4096u
+#define RING_SUB_PAGE_BYTES RING_PAGE_BYTES
 #define RING_DATA_OFFSET   (2u * RING_PAGE_BYTES)
 #define RING_RECORD_HEADER 40u
 #define RING_ALIGN         8u
@@ -124,6 +170,15 @@
 #define RING_SUB_SLOTS_MAX 64u
 #define RING_PUB_SLOTS_MAX 64u
 #define RING_NAME_MAX      255u
+/*
+ * Records one ring_read() passes over (PAD, SKIP, lapped resumes) before it
+ * gives up with -EAGAIN, as if nothing had been committed yet: an honest
+ * ring almost never has this many in a row, and a publisher rewriting
+ * commit words as fast as a reader passes them must not keep that reader
+ * (the broker's bridge among them) in one call for ever. The reader keeps
+ * its progress; the next call goes on from there.
+ */
+#define RING_READ_PASSES_MAX 1024u
 
 enum ring_record_type {
         RING_REC_DATA = 1,
@@ -176,24 +231,34 @@ struct ring_state_header {
         uint32_t version;
         uint32_t sub_slots;
         uint32_t pub_slots;
-        alignas(64) _Atomic uint64_t sleepers;    /* bit i: sub slot i is (about to be) asleep */
-        alignas(64) _Atomic uint32_t space_futex; /* bumped when cursors advance */
-        _Atomic uint32_t space_waiters;           /* publishers waiting for space */
-        _Atomic uint32_t space_broker; /* the broker waits for space too: readers that
-                                          advance also signal its space eventfd */
+        alignas(64) _Atomic uint32_t epoch; /* broker: bumped per sub slot activation and release */
+        _Atomic uint32_t space_broker;      /* broker: it waits for space too (space eventfds) */
+        alignas(64) _Atomic uint32_t
+                space_waiters; /* publishers (and the broker) waiting for space */
 };
 
+/* STATE: one per sub slot, written by the broker except `woken`. */
 struct ring_sub_slot {
-        alignas(64) _Atomic uint64_t cursor; /* consumed up to here (subscriber writes) */
-        _Atomic uint32_t state;              /* enum ring_slot_state (broker writes) */
-        _Atomic uint32_t generation;         /* bumped by the broker per activation */
+        alignas(64) _Atomic uint32_t state; /* enum ring_slot_state */
+        _Atomic uint32_t generation;        /* of the slot's current page; 0: none yet */
         _Atomic uint32_t pid;
-        _Atomic uint64_t start_seq; /* seq at the activation cursor (broker writes) */
-        _Atomic uint64_t delivered; /* statistics, stored by the subscriber per batch */
-        _Atomic uint64_t lost;
-        _Atomic uint64_t corrupt; /* corrupt records the subscriber passed over */
+        _Atomic uint64_t start_pos; /* the cursor at activation: a blind publisher's bound */
+        _Atomic uint64_t start_seq; /* seq at the start position */
+        _Atomic uint64_t woken;     /* publishers: key of the last announcement signalled */
 };
 
+/* PAGE: one subscriber's own writable state (the broker writes the start cursor). */
+struct ring_sub_page {
+        alignas(64) _Atomic uint64_t cursor; /* consumed up to here */
+        _Atomic uint32_t advanced;           /* futex: bumped after a cursor store while
+                                                anyone waits for space */
+        _Atomic uint64_t delivered;          /* statistics, stored per batch */
+        _Atomic uint64_t lost;
+        _Atomic uint64_t corrupt;            /* corrupt records passed over */
+        alignas(64) _Atomic uint64_t sleeps; /* odd: announced sleep (own line: read per batch) */
+};
+
+/* STATE: one per pub slot. */
 struct ring_pub_slot {
         alignas(64) _Atomic uint64_t intent_pos; /* the claim being attempted or held */
         _Atomic uint64_t intent_seq;
@@ -234,9 +299,19 @@ struct ring {
         size_t state_size;
         struct ring_sub_slot *subs;
         struct ring_pub_slot *pubs;
+        /* The sub slot pages mapped in this process (NULL: none) and their generations. */
+        struct ring_sub_page *pages[RING_SUB_SLOTS_MAX];
+        uint32_t page_gen[RING_SUB_SLOTS_MAX];
+        /* Publisher: the active sub slots, as of STATE epoch watch_epoch. */
+        bool watch_valid;
+        uint32_t watch_epoch;
+        uint64_t watch; /* active, and their current page is mapped here */
+        uint64_t blind; /* active, but their current page is not mapped here */
+        uint64_t sleeps_seen[RING_SUB_SLOTS_MAX]; /* last `sleeps` answered, per slot */
 };
 
-/* Sizes of the two regions for a geometry (0 if the geometry is invalid). */
+/* Sizes of DATA and STATE for a geometry (0 if the geometry is invalid); a PAGE is
+ * RING_SUB_PAGE_BYTES. */
 size_t ring_data_size(uint64_t capacity);
 size_t ring_state_size(uint32_t sub_slots, uint32_t pub_slots);
 
@@ -257,6 +332,16 @@ int ring_format(void *data, size_t data_size, void *state, size_t state_size,
  */
 int ring_attach(struct ring *ret, void *data, size_t data_size, void *state, size_t state_size);
 
+/*
+ * Any side: records that this process maps sub slot @slot's page of
+ * generation @gen at @page (RING_SUB_PAGE_BYTES, read-write for its
+ * subscriber and the broker, read-only for publishers), or with @page NULL
+ * that it maps none. The caller owns the mapping: unmap the one replaced
+ * (r->pages[slot] before the call) after this returns. Return: 0; -EINVAL
+ * (bad slot, or a page with generation 0).
+ */
+int ring_page_set(struct ring *r, uint32_t slot, uint32_t gen, struct ring_sub_page *page);
+
 /* ---- Publisher ---- */
 
 struct ring_claim {
@@ -274,8 +359,10 @@ struct ring_claim {
  * Reserves a record for @size payload bytes for publisher slot @pub_slot.
  * @limit: the caller's cached block-policy limit (start with 0); updated.
  * Return: 0; -EMSGSIZE (size over max_message_bytes); -EAGAIN (block
- * policy: no space until the slowest subscriber advances); -EINVAL (bad
- * slot); -EBADMSG (the tail is corrupt: unaligned, or too close to 2^64).
+ * policy: no space until the slowest subscriber advances; any policy: the
+ * tail kept changing under tens of thousands of attempts, which only a
+ * publisher scribbling on it makes happen; try again later); -EINVAL (bad
+ * slot); -EBADMSG (the tail is corrupt: too close to 2^64).
  */
 int ring_claim(struct ring *r, uint32_t pub_slot, size_t size, uint16_t flags, uint64_t *limit,
                struct ring_claim *ret);
@@ -290,20 +377,39 @@ void ring_note_wakeups(struct ring *r, uint32_t pub_slot, uint64_t n);
 void ring_abort(struct ring *r, const struct ring_claim *c);
 
 /*
- * After a batch of commits: full fence, then take the sleepers mask (0 in
- * the common case, with no RMW). Return: the sub slots whose eventfds the
- * caller must signal.
+ * After a batch of commits: full fence, then one load per active sub slot
+ * whose page is mapped here (none changed: no RMW, no syscall for the
+ * caller). Also refreshes which active slots are blind here
+ * (ring_pages_missing()).
+ * Return: the sub slots whose eventfds the caller must signal.
  */
 uint64_t ring_take_sleepers(struct ring *r);
 
 /*
- * Waiting for space (block policy): ring_space_prepare() registers the
- * caller as a waiter and returns the futex value to wait on; re-check with
- * ring_space_available() and only then sleep on &state->space_futex;
- * ring_space_done() unregisters.
+ * Active sub slots whose current page (and eventfd) this process does not
+ * have, as of the last ring_take_sleepers(). While there are any, the
+ * caller asks the broker, which maps every page, to wake them (its relay
+ * eventfd) after every batch, and gets their pages (ring_page_set()).
  */
-uint32_t ring_space_prepare(struct ring *r);
-bool ring_space_available(struct ring *r, size_t size, uint64_t *limit);
+uint64_t ring_pages_missing(const struct ring *r);
+
+/* What to sleep on while there is no room: a futex word and the value it must still hold. */
+struct ring_space_wait {
+        _Atomic uint32_t *word; /* NULL: the slowest subscriber is blind here */
+        uint32_t value;
+};
+
+/*
+ * Waiting for space (block policy): ring_space_prepare() registers the
+ * caller as a waiter (with a full fence), ring_space_available() checks;
+ * when it says no, sleep on @ret's word (a futex in the page of the
+ * subscriber holding us back) while it holds @ret's value, then check
+ * again; ring_space_done() unregisters. @ret may be NULL (the broker
+ * waits on space eventfds instead).
+ */
+void ring_space_prepare(struct ring *r);
+bool ring_space_available(struct ring *r, size_t size, uint64_t *limit,
+                          struct ring_space_wait *ret);
 void ring_space_done(struct ring *r);
 
 /* ---- Subscriber ---- */
@@ -332,16 +438,19 @@ struct ring_view {
 };
 
 /*
- * Starts a reader at its slot's cursor (set by the broker at activation).
- * Return: 0; -EINVAL (bad or inactive slot); -EBADMSG (cursor not within a
- * lap behind the tail).
+ * Starts a reader at the cursor in its slot's page (set by the broker at
+ * activation; map it with ring_page_set() first). Return: 0; -EINVAL (bad
+ * or inactive slot, no page); -EBADMSG (cursor not within a lap behind the
+ * tail).
  */
 int ring_reader_init(struct ring *r, struct ring_reader *rd, uint32_t slot);
 
 /*
  * The next message, as a view into the ring (zero-copy). Passes over PAD
- * and SKIP records. Return: 0; -EAGAIN (nothing committed yet); -EBADMSG
- * (corrupt record: counted, the reader resynchronises at the next chunk).
+ * and SKIP records, up to RING_READ_PASSES_MAX of them per call. Return: 0;
+ * -EAGAIN (nothing committed yet, or that many records passed over: call
+ * again); -EBADMSG (corrupt record: counted, the reader resynchronises at
+ * the next chunk).
  */
 int ring_read(struct ring *r, struct ring_reader *rd, struct ring_view *ret);
 
@@ -355,20 +464,17 @@ int ring_read(struct ring *r, struct ring_reader *rd, struct ring_view *ret);
 int ring_release(struct ring *r, struct ring_reader *rd, const struct ring_view *v);
 
 /*
- * Stores the reader's position in its slot (call per batch, not per
- * message). Return: true when publishers wait for space and the caller
- * must bump-and-wake the space futex (ring_space_wake_prepare()).
+ * Stores the reader's position and statistics in its page (call per batch,
+ * not per message). When anyone waits for space it also bumps the page's
+ * `advanced` word. Return: true then: the caller wakes all waiters on
+ * ring_reader_space_word() and, when ring_space_broker_waiting(), signals
+ * its space eventfd.
  */
 bool ring_reader_publish(struct ring *r, struct ring_reader *rd);
-
-/*
- * Bumps the space futex; the caller then wakes all waiters on it and, when
- * ring_space_broker_waiting(), signals the broker's space eventfd.
- */
-void ring_space_wake_prepare(struct ring *r);
+uint32_t *ring_reader_space_word(struct ring *r, const struct ring_reader *rd);
 bool ring_space_broker_waiting(struct ring *r);
 
-/* The broker's own wait for space (it cannot block on the futex: it polls an eventfd). */
+/* The broker's own wait for space (it cannot block on a futex: it polls eventfds). */
 void ring_space_broker_set(struct ring *r, bool waiting);
 
 /*
@@ -381,18 +487,33 @@ bool ring_reader_prepare_sleep(struct ring *r, struct ring_reader *rd);
 /* Withdraws a sleep announcement after waking. */
 void ring_reader_end_sleep(struct ring *r, struct ring_reader *rd);
 
+/*
+ * Whether the last announcement is still unanswered: no publisher has
+ * taken it (a blind publisher may still signal without taking it).
+ */
+bool ring_reader_sleep_pending(const struct ring *r, const struct ring_reader *rd);
+
 /* ---- Broker ---- */
 
 /*
- * Activates a sub slot with its cursor at the current tail. The cursor is
- * set once before and once after the slot turns active, so a publisher
- * whose cached limit predates the activation can never overrun it. The
- * second time comes from an atomic {pos, seq} snapshot, and start_seq lets
- * the reader count as lost whatever it misses from its very first record.
- * ring_pub_slot_activate() gives -EBUSY also while the slot still holds an
- * unrecovered claim. Return: 0; -EBUSY; -EINVAL.
+ * Activates sub slot @slot, which the caller knows to be free, with the
+ * page set for it (ring_page_set(): a fresh one for a new holder), its
+ * cursor at the current tail. The cursor (and the start position in
+ * STATE) is set once before and once after the slot turns active, so a
+ * publisher whose cached limit predates the activation can never overrun
+ * it. The second time comes from an atomic {pos, seq} snapshot, and
+ * start_seq lets the reader count as lost whatever it misses from its very
+ * first record. Bumps the epoch. Return: 0 and *ret_start_seq (may be
+ * NULL); -EINVAL (bad slot, no page).
+ *
+ * ring_sub_slot_release() frees the slot, bumps the epoch and the page's
+ * `advanced` word: the caller then wakes the futex waiters on it (the
+ * slot may have been what they waited for) before unmapping the page.
+ *
+ * ring_pub_slot_activate() gives -EBUSY while the slot is active or still
+ * holds an unrecovered claim.
  */
-int ring_sub_slot_activate(struct ring *r, uint32_t slot, uint32_t pid);
+int ring_sub_slot_activate(struct ring *r, uint32_t slot, uint32_t pid, uint64_t *ret_start_seq);
 void ring_sub_slot_release(struct ring *r, uint32_t slot);
 int ring_pub_slot_activate(struct ring *r, uint32_t slot, uint32_t pid);
 void ring_pub_slot_release(struct ring *r, uint32_t slot);
@@ -407,5 +528,8 @@ void ring_pub_slot_release(struct ring *r, uint32_t slot);
  */
 int ring_recover_publisher(struct ring *r, uint32_t slot);
 
-/* Bytes between the slowest active subscriber and the tail (for stats). */
+/* Bytes between the slowest active subscriber and the tail, at most a lap (for stats). */
 uint64_t ring_fill_bytes(struct ring *r);
+
+/* A sub slot's cursor as a publisher sees it: from its page, or its start position when blind. */
+uint64_t ring_sub_cursor(const struct ring *r, uint32_t slot);

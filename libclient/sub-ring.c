@@ -7,15 +7,15 @@
  * the sleep handshake that makes the client's fd readable when records
  * arrive.
  *
- * Sleep: a subscription found empty announces sleep (sets its bit in the
- * ring's sleepers mask, fences, re-checks); a publisher that commits takes
- * the mask and writes the eventfds of those in it, which sit in the
- * client's epoll set. A signal is consumed (one read) when epoll reports
- * the eventfd ready, or before the next announcement if a publisher took
- * the bit meanwhile; a subscription whose bit is still set has had no
- * signal for its announcement, so it need not announce again. An idle
- * client thus makes no system call per ring per poll round beyond what
- * woke it.
+ * Sleep: a subscription found empty announces sleep (a new odd value of
+ * the sleep counter in its own page, a fence, a re-check); a publisher
+ * that commits answers each new announcement once, by writing the
+ * subscription's eventfd, which sits in the client's epoll set. A signal
+ * is consumed (one read) when epoll reports the eventfd ready, or before
+ * the next announcement if a publisher answered meanwhile; a subscription
+ * whose announcement is still unanswered has had no signal for it, so it
+ * need not announce again. An idle client thus makes no system call per
+ * ring per poll round beyond what woke it.
  *
  * The cursor is stored per batch (CLIENT_BATCH_MAX records, a quarter of
  * the ring, leaving the subscription for another source, or going to
@@ -64,12 +64,6 @@ int sub_ring_open(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
         }
         client_grant_clear(&g);
         return 0;
-}
-
-static bool sub_ring_bit_set(const ipc_sub *sub) {
-        uint64_t bit = UINT64_C(1) << sub->rd.slot;
-
-        return atomic_load_explicit(&sub->ring->r.state->sleepers, memory_order_relaxed) & bit;
 }
 
 /**
@@ -158,8 +152,9 @@ int sub_ring_release(ipc_client *c, ipc_sub *sub) {
 }
 
 /**
- * sub_ring_store() - store the cursor (and statistics) in the slot; if
- * publishers or the broker wait for room, wake them.
+ * sub_ring_store() - store the cursor (and statistics) in our page; if
+ * publishers or the broker wait for room, wake them: publishers sleep on
+ * the futex word in our page, the broker polls our space eventfd.
  */
 void sub_ring_store(ipc_client *c, ipc_sub *sub) {
         struct client_ring *cr = sub->ring;
@@ -170,8 +165,7 @@ void sub_ring_store(ipc_client *c, ipc_sub *sub) {
                 return;
         if (!ring_reader_publish(&cr->r, &sub->rd))
                 return;
-        ring_space_wake_prepare(&cr->r);
-        (void)plat_futex_wake_all((uint32_t *)(void *)&cr->r.state->space_futex);
+        (void)plat_futex_wake_all(ring_reader_space_word(&cr->r, &sub->rd));
         if (ring_space_broker_waiting(&cr->r))
                 (void)plat_wake_signal(cr->fds[CLIENT_RING_FD_SPACE]);
 }
@@ -186,8 +180,8 @@ void sub_ring_store(ipc_client *c, ipc_sub *sub) {
 bool sub_ring_sleep(ipc_client *c, ipc_sub *sub) {
         if (sub->has_retained || sub->peeked)
                 return false;
-        /* Announced and not taken by any publisher: no signal since, nothing to redo. */
-        if (sub->sleeping && sub_ring_bit_set(sub))
+        /* Announced and not answered by any publisher: no signal since, nothing to redo. */
+        if (sub->sleeping && ring_reader_sleep_pending(&sub->ring->r, &sub->rd))
                 return true;
         sub_ring_store(c, sub);
         /* Consume old signals before announcing, never after: that could eat the next one. */

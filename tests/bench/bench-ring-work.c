@@ -63,7 +63,8 @@ static int end_attach(struct end *e, const struct ring_fds *f, bool publisher) {
         e->state_size = f->state_size;
         r = plat_shm_map(publisher ? f->data : f->data_ro, f->data_size, publisher, &e->data);
         if (r >= 0)
-                r = plat_shm_map(f->state, f->state_size, true, &e->state);
+                r = plat_shm_map(publisher ? f->state : f->state_ro, f->state_size, publisher,
+                                 &e->state);
         if (r < 0)
                 return r;
         (void)madvise(e->data, e->data_size, publisher ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
@@ -71,16 +72,31 @@ static int end_attach(struct end *e, const struct ring_fds *f, bool publisher) {
         return ring_attach(&e->r, e->data, e->data_size, e->state, e->state_size);
 }
 
+/* Sub slot @slot's page (generation 1, as ring_make() set it), read-write for its subscriber. */
+static int end_page(struct end *e, const struct ring_fds *f, unsigned slot, bool writable) {
+        void *page;
+        int r = plat_shm_map(f->page[slot], RING_SUB_PAGE_BYTES, writable, &page);
+
+        return r < 0 ? r : ring_page_set(&e->r, slot, 1, page);
+}
+
 static int end_pub(struct end *e, const struct ring_fds *f) {
-        return end_attach(e, f, true);
+        int r = end_attach(e, f, true);
+
+        for (unsigned s = 0; r >= 0 && s < f->n_subs; s++)
+                r = end_page(e, f, s, false);
+        return r;
 }
 
 static int end_sub(struct end *e, const struct ring_fds *f, unsigned slot, uint64_t spin_ns) {
         int r;
 
-        /* A subscriber holds only the read-only DATA fd, as the broker would hand out. */
+        /* A subscriber holds only the read-only fds and its page, as the broker hands out. */
         (void)close(f->data);
+        (void)close(f->state);
         r = end_attach(e, f, false);
+        if (r >= 0)
+                r = end_page(e, f, slot, true);
         if (r >= 0)
                 r = ring_reader_init(&e->r, &e->rd, slot);
         e->my_efd = f->efd[slot];
@@ -91,6 +107,8 @@ static int end_sub(struct end *e, const struct ring_fds *f, unsigned slot, uint6
 static void end_detach(struct end *e) {
         plat_shm_unmap(e->data, e->data_size);
         plat_shm_unmap(e->state, e->state_size);
+        for (unsigned s = 0; s < RING_WORK_SUBS_MAX; s++)
+                plat_shm_unmap(e->r.pages[s], RING_SUB_PAGE_BYTES);
 }
 
 /* Both sides' deadlines from the worker's, once it was released. */
@@ -117,18 +135,21 @@ static int pub_wake(struct end *e) {
         return 0;
 }
 
-/* Ring full: wake the readers first (they free the space), then the futex handshake. */
+/*
+ * Ring full: wake the readers first (they free the space), then the futex
+ * handshake on the word of the subscriber holding us back.
+ */
 static int pub_wait_space(struct end *e, size_t size) {
-        uint32_t v;
+        struct ring_space_wait sw;
         int r = pub_wake(e);
 
         if (r < 0)
                 return r;
         if (plat_now_usec() > e->deadline_usec)
                 return -ETIMEDOUT;
-        v = ring_space_prepare(&e->r);
-        if (!ring_space_available(&e->r, size, &e->limit)) {
-                r = plat_futex_wait((uint32_t *)&e->r.state->space_futex, v, e->deadline_usec);
+        ring_space_prepare(&e->r);
+        if (!ring_space_available(&e->r, size, &e->limit, &sw) && sw.word) {
+                r = plat_futex_wait((uint32_t *)(void *)sw.word, sw.value, e->deadline_usec);
                 e->count[1]++;
         }
         ring_space_done(&e->r);
@@ -160,8 +181,7 @@ static int sub_publish(struct end *e) {
 
         if (e->rd.pos == e->rd.published || !ring_reader_publish(&e->r, &e->rd))
                 return 0;
-        ring_space_wake_prepare(&e->r);
-        r = plat_futex_wake_all((uint32_t *)&e->r.state->space_futex);
+        r = plat_futex_wake_all(ring_reader_space_word(&e->r, &e->rd));
         e->count[1]++;
         return r < 0 ? r : 0;
 }

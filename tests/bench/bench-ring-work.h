@@ -5,7 +5,8 @@
  * ping-pong (the memcpy baseline is bench-work.c's). The parent formats the
  * rings before the fork and hands each worker the fds in a struct ring_work;
  * every worker maps and attaches on its own, subscribers through the
- * read-only DATA fd.
+ * read-only DATA and STATE fds and their own page, publishers with every
+ * page read-only.
  *
  * Counters in w->res.aux: a publisher reports [0] eventfd writes
  * (plat_wake_signal calls) and [1] space-futex sleeps; a subscriber [0]
@@ -21,11 +22,13 @@
 #define RING_WORK_SUBS_MAX 4
 #define RING_WORK_BATCH    64 /* messages per sleepers check and cursor publication */
 
-/* One channel's two regions and the subscribers' eventfds. */
+/* One channel's regions, the subscribers' pages and their eventfds. */
 struct ring_fds {
-        int data;    /* DATA, read-write (publishers) */
-        int data_ro; /* DATA reopened read-only (subscribers) */
-        int state;   /* STATE, read-write */
+        int data;                     /* DATA, read-write (publishers) */
+        int data_ro;                  /* DATA, read-only (subscribers) */
+        int state;                    /* STATE, read-write (publishers) */
+        int state_ro;                 /* STATE, read-only (subscribers) */
+        int page[RING_WORK_SUBS_MAX]; /* per sub slot, read-write to its subscriber only */
         int efd[RING_WORK_SUBS_MAX];
         unsigned n_subs;
         size_t data_size;

@@ -166,14 +166,21 @@ static void ring_make(unsigned n_subs, struct ring_fds *f) {
                                .data_size = ring_data_size(capacity),
                                .state_size = ring_state_size(n_subs, 1)};
         check(plat_shm_create(f->data_size, &f->data, &f->data_ro), "plat_shm_create");
-        check(plat_shm_create(f->state_size, &f->state, NULL), "plat_shm_create");
+        check(plat_shm_create(f->state_size, &f->state, &f->state_ro), "plat_shm_create");
         check(plat_shm_map(f->data, f->data_size, true, &data), "plat_shm_map");
         check(plat_shm_map(f->state, f->state_size, true, &state), "plat_shm_map");
         check(ring_format(data, f->data_size, state, f->state_size, &p), "ring_format");
         check(ring_attach(&r, data, f->data_size, state, f->state_size), "ring_attach");
         check(ring_pub_slot_activate(&r, 0, (uint32_t)getpid()), "ring_pub_slot_activate");
         for (unsigned s = 0; s < n_subs; s++) {
-                check(ring_sub_slot_activate(&r, s, (uint32_t)getpid()), "ring_sub_slot_activate");
+                void *page;
+
+                check(plat_shm_create(RING_SUB_PAGE_BYTES, &f->page[s], NULL), "plat_shm_create");
+                check(plat_shm_map(f->page[s], RING_SUB_PAGE_BYTES, true, &page), "plat_shm_map");
+                check(ring_page_set(&r, s, 1, page), "ring_page_set");
+                check(ring_sub_slot_activate(&r, s, (uint32_t)getpid(), NULL),
+                      "ring_sub_slot_activate");
+                plat_shm_unmap(page, RING_SUB_PAGE_BYTES);
                 check(plat_wake_create(&f->efd[s]), "plat_wake_create");
         }
         plat_shm_unmap(data, f->data_size);
@@ -185,8 +192,11 @@ static void ring_fds_close(struct ring_fds *f) {
         (void)close(f->data);
         (void)close(f->data_ro);
         (void)close(f->state);
-        for (unsigned s = 0; s < f->n_subs; s++)
+        (void)close(f->state_ro);
+        for (unsigned s = 0; s < f->n_subs; s++) {
+                (void)close(f->page[s]);
                 (void)close(f->efd[s]);
+        }
 }
 
 /* ---- Running one measurement ------------------------------------------- */

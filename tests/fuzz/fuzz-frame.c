@@ -189,22 +189,14 @@ static void fuzz_open_ring(struct frame_fuzz *f) {
                    same(m2.name, m2.name_len, m.name, m.name_len));
 }
 
-/* The two records a REPLY may carry: an open reply and a ring reply (with a retained value). */
-static void fuzz_reply_tail(struct frame_fuzz *f, const void *body, size_t len) {
-        struct proto_open_reply o, o2;
+/* A subscriber's ring reply: the record, then perhaps a retained value. */
+static void fuzz_ring_reply_sub(struct frame_fuzz *f, const void *body, size_t len) {
         struct proto_ring_reply r, r2;
         uint8_t rec[PROTO_RING_REPLY_BYTES + PROTO_RING_RETAINED_BYTES];
 
-        if (proto_decode_open_reply(body, len, &o) == 0) {
-                proto_encode_open_reply(rec, &o);
-                FUZZ_CHECK(same(rec, PROTO_OPEN_REPLY_BYTES, body, len));
-                FUZZ_CHECK(proto_decode_open_reply(rec, PROTO_OPEN_REPLY_BYTES, &o2) == 0);
-                FUZZ_CHECK(o2.id == o.id && o2.max_message_bytes == o.max_message_bytes &&
-                           o2.overflow == o.overflow && o.overflow < _PROTO_OVERFLOW_MAX);
-        }
-        if (proto_decode_ring_reply(body, len, &r) < 0)
+        if (proto_decode_ring_reply(body, len, PROTO_RING_SUBSCRIBER, &r) < 0)
                 return;
-        FUZZ_CHECK(r.n_fds >= 1 && r.n_fds <= PROTO_RING_FDS_MAX);
+        FUZZ_CHECK(r.n_fds >= 1 && r.n_fds <= PROTO_RING_FDS_MAX && r.n_pages == 0);
         proto_encode_ring_reply(rec, &r);
         FUZZ_CHECK(memcmp(rec, body, PROTO_RING_REPLY_BYTES) == 0);
         if (!r.has_retained) {
@@ -216,8 +208,51 @@ static void fuzz_reply_tail(struct frame_fuzz *f, const void *body, size_t len) 
         proto_encode_ring_retained(rec + PROTO_RING_REPLY_BYTES, r.retained_seq,
                                    r.retained_timestamp_ns);
         FUZZ_CHECK(memcmp(rec, body, sizeof(rec)) == 0);
-        FUZZ_CHECK(proto_decode_ring_reply(body, len, &r2) == 0);
+        FUZZ_CHECK(proto_decode_ring_reply(body, len, PROTO_RING_SUBSCRIBER, &r2) == 0);
         FUZZ_CHECK(r2.retained == r.retained && r2.retained_size == r.retained_size);
+}
+
+/* A publisher's ring reply: the record, then page entries that match its descriptor count. */
+static void fuzz_ring_reply_pub(struct frame_fuzz *f, const void *body, size_t len) {
+        struct proto_ring_reply r;
+        uint8_t rec[PROTO_RING_REPLY_BYTES];
+        size_t n;
+
+        if (proto_decode_ring_reply(body, len, PROTO_RING_PUBLISHER, &r) < 0)
+                return;
+        FUZZ_CHECK(!r.has_retained && r.generation == 0);
+        FUZZ_CHECK(r.n_pages <= PROTO_RING_PAGES_MAX);
+        FUZZ_CHECK(r.n_fds == PROTO_RING_PUB_FDS + 2 * r.n_pages);
+        FUZZ_CHECK(len == PROTO_RING_REPLY_BYTES + r.n_pages * PROTO_RING_PAGE_BYTES);
+        check_view(f, r.pages, r.n_pages * PROTO_RING_PAGE_BYTES);
+        proto_encode_ring_reply(rec, &r);
+        FUZZ_CHECK(memcmp(rec, body, PROTO_RING_REPLY_BYTES) == 0);
+        for (size_t i = 0; i < r.n_pages; i++) {
+                struct proto_ring_page e;
+                uint8_t out[PROTO_RING_PAGE_BYTES];
+
+                proto_decode_ring_page(r.pages, i, &e);
+                proto_encode_ring_page(out, &e);
+                FUZZ_CHECK(memcmp(out, r.pages + i * PROTO_RING_PAGE_BYTES, sizeof(out)) == 0);
+        }
+        FUZZ_CHECK(proto_decode_ring_pages_reply(r.pages, len - PROTO_RING_REPLY_BYTES, &n) == 0);
+        FUZZ_CHECK(n == r.n_pages);
+}
+
+/* The records a REPLY may carry: an open reply, and a ring reply of either role. */
+static void fuzz_reply_tail(struct frame_fuzz *f, const void *body, size_t len) {
+        struct proto_open_reply o, o2;
+        uint8_t rec[PROTO_OPEN_REPLY_BYTES];
+
+        if (proto_decode_open_reply(body, len, &o) == 0) {
+                proto_encode_open_reply(rec, &o);
+                FUZZ_CHECK(same(rec, PROTO_OPEN_REPLY_BYTES, body, len));
+                FUZZ_CHECK(proto_decode_open_reply(rec, PROTO_OPEN_REPLY_BYTES, &o2) == 0);
+                FUZZ_CHECK(o2.id == o.id && o2.max_message_bytes == o.max_message_bytes &&
+                           o2.overflow == o.overflow && o.overflow < _PROTO_OVERFLOW_MAX);
+        }
+        fuzz_ring_reply_sub(f, body, len);
+        fuzz_ring_reply_pub(f, body, len);
 }
 
 static void fuzz_reply(struct frame_fuzz *f) {
@@ -295,6 +330,19 @@ static void fuzz_close_ring(struct frame_fuzz *f) {
         FUZZ_CHECK(m2.request_id == m.request_id && m2.handle == m.handle);
 }
 
+static void fuzz_ring_pages(struct frame_fuzz *f) {
+        struct proto_ring_pages m, m2;
+        const uint8_t *b;
+        size_t n;
+
+        if (proto_decode_ring_pages(f->body, f->len, &m) < 0)
+                return;
+        b = reencoded(f, proto_encode_ring_pages(f->out, &m), PROTO_RING_PAGES, NULL, 0, &n);
+        FUZZ_CHECK(same(b, n, f->body, f->len));
+        FUZZ_CHECK(proto_decode_ring_pages(b, n, &m2) == 0);
+        FUZZ_CHECK(m2.request_id == m.request_id && m2.handle == m.handle);
+}
+
 static void fuzz_retained(struct frame_fuzz *f) {
         struct proto_retained m, m2;
         const uint8_t *b;
@@ -346,6 +394,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fuzz_message(&f, flags);
         fuzz_loss(&f);
         fuzz_close_ring(&f);
+        fuzz_ring_pages(&f);
         fuzz_retained(&f);
         check_match(&f);
         free(f.out);

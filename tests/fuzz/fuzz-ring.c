@@ -3,10 +3,11 @@
  * fuzz-ring: the shared-memory ring (libclient/ring.c, ring-reader.c) fed a
  * ring corrupted the way a hostile client could: a small valid ring is
  * formatted in memory, then the input is a program of operations, among
- * them writing fuzz bytes over the header, the tail, the record area or the
- * STATE region at fuzz-chosen offsets, and publishing, aborting, dying
- * mid-claim (and the broker's recovery), attaching, reading and sleeping.
- * Nothing may crash, hang, read outside the regions (both are heap blocks
+ * them writing fuzz bytes over the header, the tail, the record area, the
+ * STATE region or the subscriber's own page at fuzz-chosen offsets, and
+ * publishing, aborting, dying mid-claim (and the broker's recovery),
+ * attaching, reading, sleeping and rejoining with a new page.
+ * Nothing may crash, hang, read outside the regions (all are heap blocks
  * of exactly their size, so ASan sees any overrun) or hand out a view
  * outside the record area; a reader's sleep check must agree with what it
  * can read (else the reading loops of the broker and the library spin);
@@ -17,11 +18,11 @@
  * arguments (fuzz-ring.h).
  *
  * Uses only ring.h: ring_data_size(), ring_state_size(), ring_format(),
- * ring_attach() and the publisher, subscriber and broker calls, and the
- * layout facts RING_PAGE_BYTES / RING_DATA_OFFSET to aim corruption at the
- * header, the tail and the area. A change of the region layout (say, a
- * third region for per-subscriber state) needs a new entry in the region
- * table of patch() and its allocation here, nothing else.
+ * ring_attach(), ring_page_set() and the publisher, subscriber and broker
+ * calls, and the layout facts RING_PAGE_BYTES / RING_DATA_OFFSET to aim
+ * corruption at the header, the tail and the area. A change of the region
+ * layout needs a new entry in the region table of patch() and its
+ * allocation here, nothing else.
  */
 #include "build-config.h"
 
@@ -49,6 +50,8 @@ struct ring_fuzz {
         size_t data_size;
         uint8_t *state;
         size_t state_size;
+        uint8_t *page; /* the subscriber's, RING_SUB_PAGE_BYTES */
+        uint32_t gen;  /* its generation */
         struct ring pub; /* the publishers' and the broker's view, attached once */
         struct ring sub; /* the subscriber's view, attached again on demand */
         bool sub_ok;     /* sub attached and rd initialised */
@@ -70,6 +73,17 @@ static bool trace;
 static const uint32_t max_message_choices[] = {64, 1000, CAPACITY / 4};
 static const uint64_t first_seq_choices[] = {1, UINT64_C(1) << 32, UINT64_MAX - 8};
 
+/*
+ * As the broker does for each new holder of the sub slot: a fresh page, one
+ * generation up (the same memory zeroed here), which the publishers' and
+ * the broker's view maps too.
+ */
+static void sub_page_new(struct ring_fuzz *f) {
+        memset(f->page, 0, RING_SUB_PAGE_BYTES);
+        f->gen++;
+        FUZZ_CHECK(ring_page_set(&f->pub, SUB_SLOT, f->gen, (struct ring_sub_page *)f->page) == 0);
+}
+
 static void ring_fuzz_setup(struct ring_fuzz *f) {
         uint8_t g = fuzz_u8(&f->in);
         struct ring_params p = {
@@ -87,7 +101,8 @@ static void ring_fuzz_setup(struct ring_fuzz *f) {
         f->state_size = ring_state_size(p.sub_slots, p.pub_slots);
         f->data = aligned_alloc(RING_PAGE_BYTES, f->data_size);
         f->state = aligned_alloc(RING_PAGE_BYTES, f->state_size);
-        FUZZ_CHECK(f->data && f->state);
+        f->page = aligned_alloc(RING_PAGE_BYTES, RING_SUB_PAGE_BYTES);
+        FUZZ_CHECK(f->data && f->state && f->page);
         /* What a fresh memfd gives: zeros everywhere. */
         memset(f->data, 0, f->data_size);
         memset(f->state, 0, f->state_size);
@@ -95,7 +110,8 @@ static void ring_fuzz_setup(struct ring_fuzz *f) {
         FUZZ_CHECK(ring_attach(&f->pub, f->data, f->data_size, f->state, f->state_size) == 0);
         FUZZ_CHECK(ring_pub_slot_activate(&f->pub, PUB_LIVE, 1) == 0);
         FUZZ_CHECK(ring_pub_slot_activate(&f->pub, PUB_DYING, 2) == 0);
-        FUZZ_CHECK(ring_sub_slot_activate(&f->pub, SUB_SLOT, 3) == 0);
+        sub_page_new(f);
+        FUZZ_CHECK(ring_sub_slot_activate(&f->pub, SUB_SLOT, 3, NULL) == 0);
         f->sub = f->pub;
         FUZZ_CHECK(ring_reader_init(&f->sub, &f->rd, SUB_SLOT) == 0);
         f->sub_ok = true;
@@ -111,6 +127,9 @@ static void sub_attach(struct ring_fuzz *f, bool start) {
         int r = ring_attach(&f->sub, f->data, f->data_size, f->state, f->state_size);
 
         FUZZ_CHECK(r == 0 || r == -EBADMSG || r == -EPROTONOSUPPORT || r == -EINVAL);
+        if (r == 0)
+                FUZZ_CHECK(ring_page_set(&f->sub, SUB_SLOT, f->gen,
+                                         (struct ring_sub_page *)f->page) == 0);
         if (start)
                 f->sub_ok = r == 0 && ring_reader_init(&f->sub, &f->rd, SUB_SLOT) == 0;
         else
@@ -183,6 +202,9 @@ static uint8_t *region(struct ring_fuzz *f, enum ring_fuzz_region which, size_t 
         case RING_REGION_AREA:
                 *ret_size = f->data_size - RING_DATA_OFFSET;
                 return f->data + RING_DATA_OFFSET;
+        case RING_REGION_PAGE:
+                *ret_size = RING_SUB_PAGE_BYTES;
+                return f->page;
         default:
                 *ret_size = f->state_size;
                 return f->state;
@@ -235,8 +257,14 @@ static void read_some(struct ring_fuzz *f, unsigned n) {
                 r = ring_release(&f->sub, &f->rd, &v);
                 FUZZ_CHECK(r == 0 || r == -ESTALE);
         }
-        if (f->sub_ok && ring_reader_publish(&f->sub, &f->rd))
-                ring_space_wake_prepare(&f->sub);
+        /* Someone waits for space: the caller would wake this word's futex waiters. */
+        if (f->sub_ok && ring_reader_publish(&f->sub, &f->rd)) {
+                uint32_t *word = ring_reader_space_word(&f->sub, &f->rd);
+
+                FUZZ_CHECK((uint8_t *)word >= f->page &&
+                           (uint8_t *)(word + 1) <= f->page + RING_SUB_PAGE_BYTES);
+                (void)ring_space_broker_waiting(&f->sub);
+        }
 }
 
 /*
@@ -265,26 +293,31 @@ static void drain(struct ring_fuzz *f) {
 /* The broker's periodic look at the ring, and the space and sleep handshakes. */
 static void housekeeping(struct ring_fuzz *f) {
         uint8_t what = fuzz_u8(&f->in);
+        struct ring_space_wait w;
         uint64_t limit = 0;
 
         (void)ring_fill_bytes(&f->pub);
         (void)ring_take_sleepers(&f->pub);
+        FUZZ_CHECK((ring_pages_missing(&f->pub) & ~(UINT64_C(1) << SUB_SLOT)) == 0);
         (void)ring_space_prepare(&f->pub);
-        (void)ring_space_available(&f->pub, fuzz_u16(&f->in), &limit);
+        /* A publisher about to sleep: on the futex word of a page, never elsewhere. */
+        if (!ring_space_available(&f->pub, fuzz_u16(&f->in), &limit, &w) && w.word)
+                FUZZ_CHECK((uint8_t *)w.word >= f->page &&
+                           (uint8_t *)(w.word + 1) <= f->page + RING_SUB_PAGE_BYTES);
         ring_space_done(&f->pub);
         ring_space_broker_set(&f->pub, what & 1);
         (void)ring_space_broker_waiting(&f->pub);
-        if (f->sub_ok && (what & 2) && ring_reader_prepare_sleep(&f->sub, &f->rd))
+        if (f->sub_ok && (what & 2) && ring_reader_prepare_sleep(&f->sub, &f->rd)) {
+                (void)ring_reader_sleep_pending(&f->sub, &f->rd);
                 ring_reader_end_sleep(&f->sub, &f->rd);
+        }
 }
 
-/* The subscriber leaves and comes back (a new activation, cursor at the tail). */
+/* The subscriber leaves and comes back (a new activation and page, cursor at the tail). */
 static void sub_rejoin(struct ring_fuzz *f) {
-        int r;
-
         ring_sub_slot_release(&f->pub, SUB_SLOT);
-        r = ring_sub_slot_activate(&f->pub, SUB_SLOT, 3);
-        FUZZ_CHECK(r == 0 || r == -EBUSY);
+        sub_page_new(f);
+        FUZZ_CHECK(ring_sub_slot_activate(&f->pub, SUB_SLOT, 3, NULL) == 0);
         sub_attach(f, true);
 }
 
@@ -334,5 +367,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         drain(&f);
         free(f.data);
         free(f.state);
+        free(f.page);
         return 0;
 }

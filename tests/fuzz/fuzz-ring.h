@@ -28,5 +28,6 @@ enum ring_fuzz_region {
         RING_REGION_TAIL = 1,
         RING_REGION_AREA = 2,
         RING_REGION_STATE = 3,
+        RING_REGION_PAGE = 4, /* the subscriber's own page: all it may write */
         _RING_REGION_MAX,
 };

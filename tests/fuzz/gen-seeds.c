@@ -505,7 +505,7 @@ static void ring_seeds(void) {
         s.len = 0;
         put_u8(&s, RING_FUZZ_GEOMETRY(RING_OVERFLOW_BLOCK, 0, 0));
         prog_publish(&s, 8, 0);
-        prog_patch_u64(&s, RING_REGION_STATE, RING_PAGE_BYTES, UINT64_MAX - 7);
+        prog_patch_u64(&s, RING_REGION_PAGE, 0, UINT64_MAX - 7); /* its cursor */
         prog_op(&s, RING_OP_HOUSE);
         put_u8(&s, 3);
         put_u16(&s, 64);

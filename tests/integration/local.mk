@@ -39,6 +39,8 @@ tests_integration_test_daemon_LDADD = $(integ_ldadd)
 tests_integration_test_control_CFLAGS = $(integ_cflags)
 tests_integration_test_control_LDADD = $(integ_ldadd)
 # Raw clients use the ring directly (ring_attach() and friends are not exported).
+ring_raw = tests/integration/ring-raw.c tests/integration/ring-raw.h
+tests_integration_test_ring_handout_SOURCES = tests/integration/test-ring-handout.c $(ring_raw)
 tests_integration_test_ring_handout_CFLAGS = $(integ_cflags)
 tests_integration_test_ring_handout_LDADD = libclient/libipccommon.la $(integ_ldadd)
 
@@ -56,7 +58,8 @@ ring_tests = \
 	tests/integration/test-ring-transport \
 	tests/integration/test-ring-bridge \
 	tests/integration/test-ring-crash \
-	tests/integration/test-ring-api
+	tests/integration/test-ring-api \
+	tests/integration/test-ring-isolation
 check_PROGRAMS += $(ring_tests) tests/integration/ring-peer
 TESTS += $(ring_tests)
 ring_util = tests/integration/ring-util.c tests/integration/ring-util.h
@@ -73,6 +76,11 @@ tests_integration_test_ring_crash_LDADD = $(integ_ldadd)
 tests_integration_test_ring_api_SOURCES = tests/integration/test-ring-api.c $(ring_util)
 tests_integration_test_ring_api_CFLAGS = $(integ_cflags)
 tests_integration_test_ring_api_LDADD = $(integ_ldadd)
+# Hostile raw clients beside library ones (ring_* are not exported: the convenience library).
+tests_integration_test_ring_isolation_SOURCES = tests/integration/test-ring-isolation.c \
+	$(ring_util) $(ring_raw)
+tests_integration_test_ring_isolation_CFLAGS = $(integ_cflags)
+tests_integration_test_ring_isolation_LDADD = libclient/libipccommon.la $(integ_ldadd)
 tests_integration_ring_peer_LDADD = libclient/libipcclient.la
 
 # The transport-independent tests once more per transport (IPC_TEST_TRANSPORT,

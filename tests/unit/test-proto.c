@@ -203,10 +203,11 @@ static void test_open_ring_roundtrip(void **state) {
                                      .name_len = 9},
                                out;
         struct proto_ring_reply rin = {.slot = 31,
-                                       .n_fds = 35,
+                                       .n_fds = 5,
                                        .data_size = UINT64_C(0x100002000),
                                        .state_size = 12288,
-                                       .handle = 0xfeedbeef},
+                                       .handle = 0xfeedbeef,
+                                       .generation = 9},
                                 rout;
         uint8_t rec[PROTO_RING_REPLY_BYTES];
         uint8_t full[PROTO_RING_REPLY_BYTES + PROTO_RING_RETAINED_BYTES + 3];
@@ -248,35 +249,84 @@ static void test_open_ring_roundtrip(void **state) {
         assert_true(proto_encode_open_ring(buf, &in) <= PROTO_HEAD_MAX);
 
         proto_encode_ring_reply(rec, &rin);
-        assert_int_equal(proto_decode_ring_reply(rec, sizeof(rec), &rout), 0);
+        assert_int_equal(proto_decode_ring_reply(rec, sizeof(rec), PROTO_RING_SUBSCRIBER, &rout),
+                         0);
         assert_int_equal(rout.slot, 31);
-        assert_int_equal(rout.n_fds, 35);
+        assert_int_equal(rout.n_fds, 5);
         assert_true(rout.data_size == UINT64_C(0x100002000));
         assert_true(rout.state_size == 12288);
         assert_true(rout.handle == 0xfeedbeef);
+        assert_int_equal(rout.generation, 9);
         assert_false(rout.has_retained);
-        assert_int_equal(proto_decode_ring_reply(rec, sizeof(rec) - 1, &rout), -EBADMSG);
+        assert_int_equal(
+                proto_decode_ring_reply(rec, sizeof(rec) - 1, PROTO_RING_SUBSCRIBER, &rout),
+                -EBADMSG);
         /* A subscriber's retained value follows the record; cut short, it is malformed. */
         memcpy(full, rec, sizeof(rec));
         proto_encode_ring_retained(full + sizeof(rec), 41, 42);
         memcpy(full + sizeof(rec) + PROTO_RING_RETAINED_BYTES, "abc", 3);
-        assert_int_equal(proto_decode_ring_reply(full, sizeof(full), &rout), 0);
+        assert_int_equal(proto_decode_ring_reply(full, sizeof(full), PROTO_RING_SUBSCRIBER, &rout),
+                         0);
         assert_true(rout.has_retained);
         assert_int_equal(rout.retained_seq, 41);
         assert_int_equal(rout.retained_timestamp_ns, 42);
         assert_int_equal(rout.retained_size, 3);
         assert_memory_equal(rout.retained, "abc", 3);
         for (size_t n = sizeof(rec) + 1; n <= sizeof(rec) + PROTO_RING_RETAINED_BYTES; n++)
-                assert_int_equal(proto_decode_ring_reply(full, n, &rout), -EBADMSG);
-        /* The reserved word must be zero. */
-        rec[PROTO_RING_REPLY_BYTES - 1] = 1;
-        assert_int_equal(proto_decode_ring_reply(rec, sizeof(rec), &rout), -EBADMSG);
+                assert_int_equal(proto_decode_ring_reply(full, n, PROTO_RING_SUBSCRIBER, &rout),
+                                 -EBADMSG);
         rin.n_fds = 0;
         proto_encode_ring_reply(rec, &rin);
-        assert_int_equal(proto_decode_ring_reply(rec, sizeof(rec), &rout), -EBADMSG);
+        assert_int_equal(proto_decode_ring_reply(rec, sizeof(rec), PROTO_RING_SUBSCRIBER, &rout),
+                         -EBADMSG);
         rin.n_fds = PROTO_RING_FDS_MAX + 1;
         proto_encode_ring_reply(rec, &rin);
-        assert_int_equal(proto_decode_ring_reply(rec, sizeof(rec), &rout), -EBADMSG);
+        assert_int_equal(proto_decode_ring_reply(rec, sizeof(rec), PROTO_RING_SUBSCRIBER, &rout),
+                         -EBADMSG);
+}
+
+/* A publisher's ring reply: the record, then page entries matching the descriptor count. */
+static void test_ring_reply_pages(void **state) {
+        struct proto_ring_reply rin = {.slot = 3, .n_fds = PROTO_RING_PUB_FDS + 2 * 3, .handle = 8},
+                                rout;
+        uint8_t body[PROTO_RING_REPLY_BYTES + (PROTO_RING_PAGES_MAX + 1) * PROTO_RING_PAGE_BYTES];
+        size_t len = PROTO_RING_REPLY_BYTES + 3 * PROTO_RING_PAGE_BYTES;
+        struct proto_ring_page e;
+
+        proto_encode_ring_reply(body, &rin);
+        for (uint32_t i = 0; i < 3; i++)
+                proto_encode_ring_page(
+                        body + PROTO_RING_REPLY_BYTES + i * PROTO_RING_PAGE_BYTES,
+                        &(struct proto_ring_page){.slot = 10 + i, .generation = i + 1});
+        assert_int_equal(proto_decode_ring_reply(body, len, PROTO_RING_PUBLISHER, &rout), 0);
+        assert_int_equal(rout.n_pages, 3);
+        assert_false(rout.has_retained);
+        proto_decode_ring_page(rout.pages, 2, &e);
+        assert_int_equal(e.slot, 12);
+        assert_int_equal(e.generation, 3);
+        /* Cut short, one entry more or less than the descriptors say: malformed. */
+        for (size_t n = PROTO_RING_REPLY_BYTES; n < len; n++)
+                assert_int_equal(proto_decode_ring_reply(body, n, PROTO_RING_PUBLISHER, &rout),
+                                 -EBADMSG);
+        assert_int_equal(proto_decode_ring_reply(body, len + PROTO_RING_PAGE_BYTES,
+                                                 PROTO_RING_PUBLISHER, &rout),
+                         -EBADMSG);
+        /* A publisher's generation word is zero. */
+        rin.generation = 1;
+        proto_encode_ring_reply(body, &rin);
+        assert_int_equal(proto_decode_ring_reply(body, len, PROTO_RING_PUBLISHER, &rout), -EBADMSG);
+        /* At most PROTO_RING_PAGES_MAX entries (which PROTO_RING_FDS_MAX descriptors carry). */
+        rin.generation = 0;
+        rin.n_fds = PROTO_RING_PUB_FDS + 2 * (PROTO_RING_PAGES_MAX + 1);
+        proto_encode_ring_reply(body, &rin);
+        assert_int_equal(proto_decode_ring_reply(body, sizeof(body), PROTO_RING_PUBLISHER, &rout),
+                         -EBADMSG);
+        rin.n_fds = PROTO_RING_FDS_MAX;
+        proto_encode_ring_reply(body, &rin);
+        assert_int_equal(proto_decode_ring_reply(body, sizeof(body) - PROTO_RING_PAGE_BYTES,
+                                                 PROTO_RING_PUBLISHER, &rout),
+                         0);
+        assert_int_equal(rout.n_pages, PROTO_RING_PAGES_MAX);
 }
 
 /* CLOSE_RING and RETAINED round-trip; wrong lengths are malformed. */
@@ -554,6 +604,7 @@ int main(void) {
                 cmocka_unit_test(test_request_reply_roundtrip),
                 cmocka_unit_test(test_open_reply_roundtrip),
                 cmocka_unit_test(test_open_ring_roundtrip),
+                cmocka_unit_test(test_ring_reply_pages),
                 cmocka_unit_test(test_close_ring_retained_roundtrip),
                 cmocka_unit_test(test_publish_message_roundtrip),
                 cmocka_unit_test(test_loss_roundtrip),
