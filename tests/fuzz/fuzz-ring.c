@@ -50,7 +50,7 @@ struct ring_fuzz {
         size_t data_size;
         uint8_t *state;
         size_t state_size;
-        uint8_t *page; /* the subscriber's, RING_SUB_PAGE_BYTES */
+        void *page;   /* the subscriber's, RING_SUB_PAGE_BYTES */
         uint32_t gen;  /* its generation */
         struct ring pub; /* the publishers' and the broker's view, attached once */
         struct ring sub; /* the subscriber's view, attached again on demand */
@@ -81,7 +81,7 @@ static const uint64_t first_seq_choices[] = {1, UINT64_C(1) << 32, UINT64_MAX - 
 static void sub_page_new(struct ring_fuzz *f) {
         memset(f->page, 0, RING_SUB_PAGE_BYTES);
         f->gen++;
-        FUZZ_CHECK(ring_page_set(&f->pub, SUB_SLOT, f->gen, (struct ring_sub_page *)f->page) == 0);
+        FUZZ_CHECK(ring_page_set(&f->pub, SUB_SLOT, f->gen, f->page) == 0);
 }
 
 static void ring_fuzz_setup(struct ring_fuzz *f) {
@@ -129,7 +129,7 @@ static void sub_attach(struct ring_fuzz *f, bool start) {
         FUZZ_CHECK(r == 0 || r == -EBADMSG || r == -EPROTONOSUPPORT || r == -EINVAL);
         if (r == 0)
                 FUZZ_CHECK(ring_page_set(&f->sub, SUB_SLOT, f->gen,
-                                         (struct ring_sub_page *)f->page) == 0);
+                                         f->page) == 0);
         if (start)
                 f->sub_ok = r == 0 && ring_reader_init(&f->sub, &f->rd, SUB_SLOT) == 0;
         else
@@ -137,6 +137,13 @@ static void sub_attach(struct ring_fuzz *f, bool start) {
         TRACE("attach: %d, reader %s at %llu\n", r, f->sub_ok ? "ready" : "not ready",
               (unsigned long long)f->rd.pos);
         FUZZ_CHECK(f->sub_ok || !f->pristine);
+}
+
+/* A futex word a publisher or the subscriber would wait or wake on: in the page. */
+static bool in_page(const struct ring_fuzz *f, const void *word) {
+        const uint8_t *p = word, *page = f->page;
+
+        return p >= page && p + sizeof(uint32_t) <= page + RING_SUB_PAGE_BYTES;
 }
 
 /* Payload bytes are the low byte of the record's seq, so a reader can check them. */
@@ -261,8 +268,7 @@ static void read_some(struct ring_fuzz *f, unsigned n) {
         if (f->sub_ok && ring_reader_publish(&f->sub, &f->rd)) {
                 uint32_t *word = ring_reader_space_word(&f->sub, &f->rd);
 
-                FUZZ_CHECK((uint8_t *)word >= f->page &&
-                           (uint8_t *)(word + 1) <= f->page + RING_SUB_PAGE_BYTES);
+                FUZZ_CHECK(in_page(f, word));
                 (void)ring_space_broker_waiting(&f->sub);
         }
 }
@@ -302,8 +308,7 @@ static void housekeeping(struct ring_fuzz *f) {
         (void)ring_space_prepare(&f->pub);
         /* A publisher about to sleep: on the futex word of a page, never elsewhere. */
         if (!ring_space_available(&f->pub, fuzz_u16(&f->in), &limit, &w) && w.word)
-                FUZZ_CHECK((uint8_t *)w.word >= f->page &&
-                           (uint8_t *)(w.word + 1) <= f->page + RING_SUB_PAGE_BYTES);
+                FUZZ_CHECK(in_page(f, w.word));
         ring_space_done(&f->pub);
         ring_space_broker_set(&f->pub, what & 1);
         (void)ring_space_broker_waiting(&f->pub);
