@@ -244,6 +244,7 @@ DEFINE_SETTER(set_max_message_bytes, struct config, max_message_bytes, 1)
 DEFINE_SETTER(set_output_queue_bytes, struct config, output_queue_bytes, 1)
 DEFINE_SETTER(set_stall_timeout, struct config, stall_timeout_usec, USEC_PER_MSEC)
 DEFINE_SETTER(set_handshake_timeout, struct config, handshake_timeout_usec, USEC_PER_MSEC)
+DEFINE_SETTER(set_frame_timeout, struct config, frame_timeout_usec, USEC_PER_MSEC)
 DEFINE_SETTER(set_max_subscriptions, struct config, max_subscriptions, 1)
 DEFINE_SETTER(set_max_connections_per_uid, struct config, max_connections_per_uid, 1)
 DEFINE_SETTER(set_max_channels, struct config, max_channels, 1)
@@ -639,6 +640,7 @@ static const struct key limits_keys[] = {
         {"output_queue_bytes", key_uint, 64 * KIB, 4 * GIB, set_output_queue_bytes},
         {"stall_timeout_ms", key_uint, 100, 3600000, set_stall_timeout},
         {"handshake_timeout_ms", key_uint, 100, 600000, set_handshake_timeout},
+        {"frame_timeout_ms", key_uint, 100, 3600000, set_frame_timeout},
         {"max_subscriptions", key_uint, 1, 1000000, set_max_subscriptions},
         {"max_connections_per_uid", key_uint, 1, 1000000, set_max_connections_per_uid},
         {"max_channels", key_uint, 1, 1000000, set_max_channels},
@@ -819,6 +821,7 @@ void config_init_defaults(struct config *c) {
                 .output_queue_bytes = 8 * MIB,
                 .stall_timeout_usec = 30000 * USEC_PER_MSEC,
                 .handshake_timeout_usec = 10000 * USEC_PER_MSEC,
+                .frame_timeout_usec = 30000 * USEC_PER_MSEC,
                 .max_subscriptions = 1024,
                 .max_connections_per_uid = 128,
                 .max_channels = 4096,

@@ -109,6 +109,8 @@ struct config {
                                          progress this long is disconnected; default 30000 ms,
                                          100..3600000 */
         uint64_t handshake_timeout_usec; /* "handshake_timeout_ms", default 10000, 100..600000 */
+        uint64_t frame_timeout_usec; /* "frame_timeout_ms": a started frame must be complete
+                                        within it; default 30000, 100..3600000 */
         uint32_t max_subscriptions;   /* per connection, default 1024, 1..1000000 */
         /* Per-user quotas (quota.h); a user is a local uid, a remote name, or "anonymous". */
         uint32_t max_connections_per_uid;  /* default 128, 1..1000000 */

@@ -316,8 +316,9 @@ static bool peer_hold_request(struct peer *p) {
  * stays in the buffer, header included, and is handled again when the
  * peer resumes.
  */
-static void peer_process_frames(struct peer *p) {
+static unsigned peer_process_frames(struct peer *p) {
         struct evbuffer *in = bufferevent_get_input(p->bev);
+        unsigned done = 0;
         uint8_t *frame;
         size_t len;
         int r;
@@ -325,12 +326,12 @@ static void peer_process_frames(struct peer *p) {
         for (;;) {
                 /* A pending descriptor reply (peer-ring.c) must not be overtaken. */
                 if (p->state >= PEER_CLOSING || flow_is_blocked(p) || p->fd_reply)
-                        return;
+                        return done;
                 if (!p->have_header) {
                         if (evbuffer_get_length(in) < PROTO_HEADER_BYTES)
                                 break;
                         if (peer_read_header(p, in) < 0)
-                                return;
+                                return done;
                 }
                 len = PROTO_HEADER_BYTES + (size_t)p->hdr.length;
                 if (evbuffer_get_length(in) < len)
@@ -339,38 +340,69 @@ static void peer_process_frames(struct peer *p) {
                 if (!frame) {
                         peer_log(p, LOG_ERR, "out of memory reading a frame; disconnecting");
                         peer_close(p);
-                        return;
+                        return done;
                 }
                 /* Ring messages we wrote reach socket subscribers before any other answer. */
                 if (p->hdr.type != PROTO_PUBLISH && !list_is_empty(&p->broker->dirty_bridges)) {
                         bridge_flush(p->broker);
                         if (p->state >= PEER_CLOSING) /* it was one of them, over its cap */
-                                return;
+                                return done;
                 }
                 if (peer_hold_request(p))
-                        return;
+                        return done;
                 p->have_header = false;
                 r = peer_dispatch(p, &p->hdr, frame + PROTO_HEADER_BYTES, p->hdr.length);
                 if (r == -PEER_E_BLOCKED) {
                         p->have_header = true;
-                        return;
+                        return done;
                 }
                 (void)evbuffer_drain(in, len);
+                done++;
                 if (r < 0) {
                         if (r != -PEER_E_PROTOCOL) {
                                 peer_log(p, LOG_ERR, "cannot handle %s: %s; disconnecting",
                                          proto_type_name(p->hdr.type), strerror(-r));
                                 peer_close(p);
                         }
-                        return;
+                        return done;
                 }
         }
         if (p->eof)
                 peer_close_eof(p);
+        return done;
+}
+
+/*
+ * After the handshake a frame must be whole within frame_timeout_ms of
+ * the end of the one before (or of its own first byte): a client that
+ * starts a frame and stops would hold its connection, and what it sent,
+ * forever. A batch that ends inside a frame while frames go through is
+ * normal (a busy publisher's reads end anywhere), so each completed frame
+ * starts the deadline afresh. Waits of our making (back-pressure, a
+ * descriptor reply, held requests) stop it.
+ */
+static void peer_frame_deadline(struct peer *p, unsigned frames_done) {
+        size_t have = evbuffer_get_length(bufferevent_get_input(p->bev));
+        size_t want = p->have_header ? PROTO_HEADER_BYTES + (size_t)p->hdr.length
+                                     : PROTO_HEADER_BYTES;
+        bool ours = flow_is_blocked(p) || p->fd_reply || p->eof;
+        struct timeval tv = usec_to_timeval(p->broker->config->frame_timeout_usec);
+
+        if (p->state != PEER_RUNNING)
+                return;
+        if (have == 0 || have >= want || ours) {
+                if (p->frame_timed)
+                        (void)evtimer_del(p->timer);
+                p->frame_timed = false;
+                return;
+        }
+        if (p->frame_timed && frames_done == 0)
+                return;
+        p->frame_timed = evtimer_add(p->timer, &tv) == 0;
 }
 
 static void peer_process_input(struct peer *p) {
-        peer_process_frames(p);
+        peer_frame_deadline(p, peer_process_frames(p));
         /* The batch is done: wake ring subscribers once, feed socket subscribers. */
         if (!list_is_empty(&p->broker->dirty_bridges))
                 bridge_flush(p->broker);
@@ -541,6 +573,11 @@ static void peer_timer_cb(evutil_socket_t fd, short what, void *userdata) {
                          (unsigned long long)(p->broker->config->handshake_timeout_usec /
                                               USEC_PER_MSEC));
                 peer_close(p);
+        } else if (p->state == PEER_RUNNING && p->frame_timed) {
+                p->frame_timed = false;
+                (void)peer_fail(p, ETIMEDOUT, "a frame was begun and not completed within %llu ms",
+                                (unsigned long long)(p->broker->config->frame_timeout_usec /
+                                                     USEC_PER_MSEC));
         } else if (p->state == PEER_DRAINING) {
                 peer_free(p);
         }

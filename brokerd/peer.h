@@ -104,7 +104,7 @@ struct peer {
         struct tls_server *tls; /* TLS listener's context (a reference), NULL for plain */
         bool tls_ready;         /* the TLS handshake completed */
         struct bufferevent *bev;
-        struct event *timer;  /* handshake deadline, later the drain deadline */
+        struct event *timer;  /* handshake deadline, then the frame deadline, then the drain one */
         struct event *resume; /* re-runs buffered input once back-pressure lifts */
 
         char name[PROTO_NAME_MAX + 1]; /* client name from HELLO, raw bytes */
@@ -116,6 +116,7 @@ struct peer {
         struct evbuffer_cb_entry *output_cb; /* counts the output queue into the user's */
 
         bool have_header; /* hdr holds the header of the frame being received */
+        bool frame_timed; /* the timer runs for a frame that has begun but not ended */
         struct proto_header hdr;
         bool eof;            /* the client closed its side; close once input is consumed */
         bool flush_on_close; /* an ERROR frame is queued: drain before closing */

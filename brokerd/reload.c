@@ -97,6 +97,7 @@ static const struct limit_field limit_fields[] = {
         LIMIT("output_queue_bytes", output_queue_bytes, 1),
         LIMIT("stall_timeout_ms", stall_timeout_usec, USEC_PER_MSEC),
         LIMIT("handshake_timeout_ms", handshake_timeout_usec, USEC_PER_MSEC),
+        LIMIT("frame_timeout_ms", frame_timeout_usec, USEC_PER_MSEC),
         LIMIT("max_subscriptions", max_subscriptions, 1),
         LIMIT("max_connections_per_uid", max_connections_per_uid, 1),
         LIMIT("max_channels", max_channels, 1),

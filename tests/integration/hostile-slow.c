@@ -120,9 +120,9 @@ static void slow_trickle(struct hostile *f, struct slow *pre, size_t n_pre, stru
  * Many connections trickle a HELLO one byte per 50 ms, far too slowly to
  * finish it: limits.handshake_timeout_ms closes them (without a frame: no
  * HELLO, nothing to answer). Connections past the handshake trickle a PING
- * the same way: there the broker waits (no timeout applies after the
- * handshake; max_connections bounds what they can hold) and answers once
- * the frame is complete.
+ * the same way: there the broker waits (limits.frame_timeout_ms, 30 s by
+ * default, is far off; test-misbehave runs into it) and answers once the
+ * frame is complete.
  */
 void test_slowloris(void **state) {
         struct hostile *f = *state;

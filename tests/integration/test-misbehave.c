@@ -29,9 +29,11 @@
 #define T_SEC (5 * HARNESS_USEC_PER_SEC)
 #define MIB   (1024u * 1024u)
 
-/* Handshake timeout short enough to test, long enough for any real client. */
+/* Handshake and frame timeouts short enough to test, long enough for any real client. */
+#define FRAME_MS 300
 #define CONFIG                                                                                     \
-        "{\"limits\": {\"handshake_timeout_ms\": 300, \"max_subscriptions\": 4},"                  \
+        "{\"limits\": {\"handshake_timeout_ms\": 300, \"frame_timeout_ms\": 300,"                  \
+        " \"max_subscriptions\": 4},"                                                             \
         " \"channels\": {\"mis.small\": {\"max_message_bytes\": 100}}}"
 
 struct fixture {
@@ -156,6 +158,32 @@ static void test_handshake_timeout(void **state) {
         raw_expect_closed(partial);
         (void)close(silent);
         (void)close(partial);
+        good_clients_work(*state);
+}
+
+/*
+ * After the handshake, a frame begun and not finished within
+ * limits.frame_timeout_ms: ETIMEDOUT and closed, not held for ever (a
+ * header alone, and a header with part of its body). A client idle between
+ * frames for longer is not disconnected.
+ */
+static void test_frame_timeout(void **state) {
+        uint8_t f[PROTO_HEADER_BYTES + 8];
+        int idle = raw_ready(broker(state), "idle");
+        int fds[2] = {raw_ready(broker(state), "header"), raw_ready(broker(state), "half")};
+        uint64_t start = harness_now_usec();
+
+        raw_header(f, PROTO_MAGIC, PROTO_REQUEST, 0, 8);
+        raw_send(fds[0], f, PROTO_HEADER_BYTES);
+        raw_send(fds[1], f, PROTO_HEADER_BYTES + 3);
+        for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+                raw_expect_error_and_close(fds[i], ETIMEDOUT);
+                (void)close(fds[i]);
+        }
+        /* libevent's cached clock may fire a timer a little early, never at half of it. */
+        assert_true(harness_now_usec() - start >= FRAME_MS * HARNESS_USEC_PER_MSEC / 2);
+        raw_ping(idle, 40); /* idle all along, longer than the timeout */
+        (void)close(idle);
         good_clients_work(*state);
 }
 
@@ -318,6 +346,7 @@ int main(void) {
                 T(test_first_frame_not_hello),
                 T(test_malformed_hello),
                 T(test_handshake_timeout),
+                T(test_frame_timeout),
                 T(test_huge_length),
                 T(test_over_limit_length),
                 T(test_over_channel_limit),
