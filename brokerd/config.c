@@ -348,7 +348,7 @@ static int key_tcp_address(struct loader *l, const struct key *k, json_t *v, voi
 
 /* A file the daemon reads at start-up: absolute, so it does not depend on the working directory. */
 static int key_path(struct loader *l, const struct key *k, json_t *v, void *target) {
-        char **field = (char **)((char *)target + k->offset);
+        char **field = (char **)(void *)((char *)target + k->offset); /* offsetof a char * */
         const char *s = json_string_value(v);
 
         if (!s || s[0] != '/' || strlen(s) != json_string_length(v))
