@@ -374,7 +374,8 @@ int client_subs_reopen(ipc_client *c, uint64_t deadline_usec) {
                 else if (r >= 0)
                         sub->resumed = true;
         }
-        qsort(c->subs, c->n_subs, sizeof(*c->subs), sub_id_cmp);
+        if (c->n_subs > 1)
+                qsort(c->subs, c->n_subs, sizeof(*c->subs), sub_id_cmp);
         return MIN(r, 0);
 }
 
