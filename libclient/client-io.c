@@ -421,8 +421,9 @@ int client_wait_all(ipc_client *c, uint64_t deadline_usec) {
         if (!c->link_down)
                 client_update_poller(c);
         /* Down: the rings go on; wake for the next reconnect attempt too. */
-        n = plat_poller_wait(c->poller, c->link_down ? MIN(deadline_usec, c->retry_usec) : deadline_usec,
-                             fds, ARRAY_SIZE(fds));
+        n = plat_poller_wait(c->poller,
+                             c->link_down ? MIN(deadline_usec, c->retry_usec) : deadline_usec, fds,
+                             ARRAY_SIZE(fds));
         if (n < 0)
                 return n;
         client_rings_drain_ready(c, fds, (size_t)n);

@@ -91,7 +91,8 @@ static void link_schedule(ipc_client *c) {
 
         d = d * 3 / 4 + jitter_next(c) % (d / 2 + 1);
         c->retry_usec = plat_now_usec() + d;
-        c->backoff_ms = (uint32_t)MIN((uint64_t)c->backoff_ms * 2, (uint64_t)c->conf.reconnect_max_ms);
+        c->backoff_ms =
+                (uint32_t)MIN((uint64_t)c->backoff_ms * 2, (uint64_t)c->conf.reconnect_max_ms);
         (void)plat_poller_set_alarm(c->poller, c->retry_usec);
 }
 

@@ -8,7 +8,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +26,6 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/futex.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include "platform.h"
 #include "util.h"

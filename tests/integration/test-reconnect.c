@@ -188,11 +188,11 @@ static void test_restart_socket(void **state) {
  * subscriber reports after coming back is exact.
  */
 static void test_dropped_subscriber_counts_gap(void **state) {
-        struct harness_broker *b = harness_start(
-                state,
-                "{\"limits\": {\"output_queue_bytes\": 65536},"
-                " \"channels\": {\"gap.chan\": {\"overflow\": \"disconnect\"}}}",
-                NULL);
+        struct harness_broker *b =
+                harness_start(state,
+                              "{\"limits\": {\"output_queue_bytes\": 65536},"
+                              " \"channels\": {\"gap.chan\": {\"overflow\": \"disconnect\"}}}",
+                              NULL);
         const char *addr = harness_broker_client_address(b);
         ipc_client *sc = connect_fast(addr, "gap-sub", IPC_TRANSPORT_SOCKET);
         ipc_client *pc = connect_fast(addr, "gap-pub", IPC_TRANSPORT_SOCKET);
