@@ -53,6 +53,14 @@ static ipc_client *connect_with(const char *address, const char *name, int trans
         assert_int_equal(ipc_options_set_transport(opts, transport), 0);
         assert_int_equal(ipc_options_set_reconnect(opts, initial_ms, max_ms), 0);
         assert_int_equal(ipc_options_set_publish_wait(opts, publish_wait), 0);
+        if (strncmp(address, "tls:", 4) == 0) {
+                /* A reconnect must say hello with the same TLS settings. */
+                const struct harness_tls *t;
+
+                assert_int_equal(harness_tls_default(&t), 0);
+                assert_int_equal(ipc_options_set_tls(opts, t->ca, t->client_cert, t->client_key),
+                                 0);
+        }
         r = ipc_client_connect(address, opts, &c);
         ipc_options_free(opts);
         if (r < 0)
@@ -399,7 +407,7 @@ static void expect_line(struct harness_proc *p, const char *want) {
 /* ipcctl subscribe survives a restart, keeps printing, and says it reconnected. */
 static void test_ipcctl_subscribe_survives(void **state) {
         struct harness_broker *b = harness_start(state, NULL, NULL);
-        const char *addr = harness_broker_client_address(b);
+        const char *addr = harness_broker_address(b); /* ipcctl here without TLS options */
         const char *argv[] = {getenv("IPCCTL"), "-s", addr, "subscribe", "cli.chan", NULL};
         ipc_client *pc = connect_fast(addr, "cli-pub", IPC_TRANSPORT_SOCKET);
         struct harness_proc *p = NULL;
