@@ -121,6 +121,11 @@ int cli_connect(struct cli *cli) {
                 r = ipc_options_set_name(opts, CLI_PROGRAM);
         if (r >= 0 && cli->socket_only)
                 r = ipc_options_set_transport(opts, IPC_TRANSPORT_SOCKET);
+        /* One-shot verbs report a lost broker; subscribe rides out a restart. */
+        if (r >= 0)
+                r = cli->reconnect ? ipc_options_set_reconnect(opts, CLI_RECONNECT_INITIAL_MSEC,
+                                                               CLI_RECONNECT_MAX_MSEC)
+                                   : ipc_options_set_reconnect(opts, 0, 0);
         if (r >= 0)
                 r = ipc_options_set_error_buffer(opts, why, sizeof(why));
         if (r < 0)

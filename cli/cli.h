@@ -52,11 +52,16 @@ enum {
 };
 
 /* What every verb gets: the global options and, once connected, the client. */
+/* ipcctl subscribe's reconnect backoff: a person watching wants it back soon. */
+#define CLI_RECONNECT_INITIAL_MSEC 100u
+#define CLI_RECONNECT_MAX_MSEC     2000u
+
 struct cli {
         const char *address;   /* given to the library; NULL for its default */
         char *address_shown;   /* the address as it appears in messages */
         uint64_t timeout_usec; /* -t: connect and per-request timeout */
         bool socket_only;      /* --socket-only: IPC_TRANSPORT_SOCKET */
+        bool reconnect;        /* survive a broker restart (subscribe); else fail at once */
         const char *tls_ca;    /* --tls-ca FILE */
         const char *tls_cert;  /* --tls-cert FILE */
         const char *tls_key;   /* --tls-key FILE */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ipcctl subscribe PATTERN...: print messages as they arrive, one per line
- * (or as JSON, or raw bytes), until -n messages, the -W deadline, or the
- * end of the connection.
+ * (or as JSON, or raw bytes), until -n messages or the -W deadline. A
+ * broker that goes away is waited for: the library reconnects and
+ * subscribes again, and stderr says so, with the messages missed.
  *
  * Output is flushed after each batch of messages that arrived together, so
  * a pipe sees every message promptly without a write(2) per message.
@@ -28,6 +29,9 @@ static const struct cli_option subscribe_options[] = {
         {},
 };
 
+/* Longest wait in one receive call, so a reconnect is reported without a message to show it. */
+#define SUBSCRIBE_WAIT_SLICE_USEC 250000u
+
 enum subscribe_format {
         SUBSCRIBE_PLAIN,
         SUBSCRIBE_VERBOSE,
@@ -44,6 +48,7 @@ struct subscribe {
         uint64_t wait_usec; /* -W; 0 for no deadline */
         uint64_t end_usec;  /* CLOCK_MONOTONIC deadline, IPC_USEC_INFINITY for none */
         uint64_t received;
+        uint64_t reconnects; /* last seen ipc_client_get_reconnects() */
         enum subscribe_format format;
         bool parsed_exit; /* --help or a usage error: exit with the parser's code */
 };
@@ -125,12 +130,32 @@ static int print_json(const ipc_msg *msg) {
         return 0;
 }
 
+/* The first message of a subscription after a reconnect tells what was missed. */
+static void subscribe_print_gap(const ipc_msg *msg) {
+        unsigned flags = ipc_msg_get_flags(msg);
+        uint64_t lost = ipc_msg_get_lost(msg);
+
+        (void)fflush(stdout);
+        if (flags & IPC_MSG_GAP_UNKNOWN)
+                fprintf(stderr,
+                        CLI_PROGRAM ": %s: resumed after reconnecting; messages published "
+                                    "meanwhile may be missing (how many is unknown)\n",
+                        ipc_msg_get_channel(msg));
+        else
+                fprintf(stderr,
+                        CLI_PROGRAM ": %s: resumed after reconnecting; %" PRIu64
+                                    " message%s missed\n",
+                        ipc_msg_get_channel(msg), lost, lost == 1 ? "" : "s");
+}
+
 static int subscribe_print(struct subscribe *s, const ipc_msg *msg) {
         uint64_t lost = ipc_msg_get_lost(msg);
         const void *data;
         size_t size;
 
-        if (lost > 0) {
+        if (ipc_msg_get_flags(msg) & IPC_MSG_RESUMED)
+                subscribe_print_gap(msg);
+        else if (lost > 0) {
                 /* Keep stderr in order with what stdout already showed. */
                 (void)fflush(stdout);
                 fprintf(stderr, CLI_PROGRAM ": %s: %" PRIu64 " message%s lost\n",
@@ -153,6 +178,22 @@ static bool subscribe_done(const struct subscribe *s) {
         return s->count > 0 && s->received >= s->count;
 }
 
+/* Says on stderr when the connection went and when it came back. */
+static void subscribe_note_link(struct subscribe *s, int r) {
+        uint64_t n = ipc_client_get_reconnects(s->cli->client);
+
+        if (r == -ENOTCONN) {
+                (void)fflush(stdout);
+                fprintf(stderr, CLI_PROGRAM ": connection to %s lost; reconnecting\n",
+                        s->cli->address_shown);
+        }
+        if (n != s->reconnects) {
+                s->reconnects = n;
+                (void)fflush(stdout);
+                fprintf(stderr, CLI_PROGRAM ": reconnected to %s\n", s->cli->address_shown);
+        }
+}
+
 /* Print @msg and every message already waiting, then flush stdout once. */
 static int subscribe_batch(struct subscribe *s, const ipc_msg *msg) {
         int r, q;
@@ -168,7 +209,9 @@ static int subscribe_batch(struct subscribe *s, const ipc_msg *msg) {
                         break;
         }
         q = cli_flush_stdout();
-        if (r < 0 && r != -EAGAIN)
+        if (r == -ENOTCONN)
+                subscribe_note_link(s, r);
+        else if (r < 0 && r != -EAGAIN)
                 return cli_request_error(s->cli, r, "cannot receive messages");
         return q;
 }
@@ -190,7 +233,11 @@ static int subscribe_loop(struct subscribe *s) {
         while (!subscribe_done(s)) {
                 now = now_usec();
                 timeout = end == IPC_USEC_INFINITY ? end : end > now ? end - now : 0;
-                r = ipc_client_receive(s->cli->client, timeout, &msg);
+                r = ipc_client_receive(s->cli->client, MIN(timeout, SUBSCRIBE_WAIT_SLICE_USEC),
+                                       &msg);
+                subscribe_note_link(s, r);
+                if (r == -ENOTCONN || (r == -ETIMEDOUT && timeout > SUBSCRIBE_WAIT_SLICE_USEC))
+                        continue;
                 if (r == -ETIMEDOUT || (r == -EAGAIN && timeout == 0))
                         return subscribe_timed_out(s);
                 if (r < 0)
@@ -209,6 +256,7 @@ static int subscribe_run(struct subscribe *s, char **patterns) {
         s->end_usec = s->wait_usec ? now_usec() + s->wait_usec : IPC_USEC_INFINITY;
         if (s->wait_usec)
                 s->cli->timeout_usec = MIN(s->cli->timeout_usec, s->wait_usec);
+        s->cli->reconnect = true;
         r = cli_connect(s->cli);
         if (r != 0)
                 return r;

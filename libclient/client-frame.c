@@ -228,6 +228,7 @@ void client_take_message(ipc_client *c) {
         msg->flags = (p[3] & PROTO_FLAG_RETAIN) ? IPC_MSG_RETAINED : 0;
         msg->lost = msg->sub->pending_lost;
         msg->sub->pending_lost = 0;
+        sub_note_seq(msg->sub, msg);
         memcpy(msg->channel_buf, m.channel, m.channel_len);
         msg->channel_buf[m.channel_len] = '\0';
         msg->channel = msg->channel_buf;

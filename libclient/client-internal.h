@@ -47,6 +47,9 @@ _Static_assert(PROTO_RING_PAGES_MAX == RING_SUB_SLOTS_MAX, "a reply can carry ev
 #define CLIENT_BATCH_MAX 64u
 /* Ready fds taken from the pollable handle per look; more stay ready for the next. */
 #define CLIENT_READY_MAX 16
+/* Reconnect backoff defaults (ipc_options_set_reconnect()). */
+#define CLIENT_RECONNECT_INITIAL_MSEC 100u
+#define CLIENT_RECONNECT_MAX_MSEC     5000u
 
 struct bio_method_st;
 struct ssl_ctx_st;
@@ -62,6 +65,9 @@ struct ipc_options {
         struct ssl_ctx_st *tls;      /* ipc_options_set_tls(): CA, certificate and key loaded */
         char token[PROTO_TOKEN_MAX]; /* ipc_options_set_token(), wiped when replaced or freed */
         size_t token_len;
+        uint32_t reconnect_initial_ms; /* 0 with reconnect_max_ms 0: never reconnect */
+        uint32_t reconnect_max_ms;
+        bool publish_wait; /* socket publish while disconnected waits for the reconnect */
 };
 
 /*
@@ -182,6 +188,7 @@ struct client_ring {
         uint32_t slot;
         uint32_t handle; /* the broker's name for the grant (CLOSE_RING) */
         uint8_t role;
+        bool stale;           /* granted on an earlier connection: its handle means nothing now */
         uint32_t refresh_id;  /* publisher: request id of the RING_PAGES in flight, or 0 */
         bool refresh_refused; /* publisher: the broker said no; do not ask again */
 };
@@ -234,6 +241,17 @@ struct ipc_client {
         char address[ADDRESS_STRING_MAX];
         char server[PROTO_NAME_MAX + 1];
         char error[CLIENT_ERROR_MAX];
+
+        /* Reconnecting (client-reconnect.c). */
+        struct address addr;
+        ipc_options conf;      /* the connect options, kept: own TLS reference, no error buffer */
+        bool link_down;        /* the socket is gone: reconnecting */
+        bool link_lost_unseen; /* the loss is not reported yet (-ENOTCONN once) */
+        bool attempting;       /* inside a reconnect attempt: a failure ends just the attempt */
+        uint32_t backoff_ms;   /* the next delay, before jitter */
+        uint64_t retry_usec;   /* the next attempt, CLOCK_MONOTONIC */
+        uint64_t reconnects;   /* successful reconnects */
+        uint64_t jitter;       /* xorshift state */
 };
 
 struct ipc_pub {
@@ -251,6 +269,10 @@ struct ipc_pub {
         uint8_t *scratch;         /* socket: the claimed buffer */
         size_t scratch_cap;
         size_t claim_size; /* socket: bytes claimed */
+        /* After a reconnect: the transport to switch to once no claim is open (NULL: socket). */
+        bool switch_pending;
+        struct client_ring *next_ring;
+        int refused; /* the broker refused to open it again after a reconnect: publish fails so */
         char channel[IPC_CHANNEL_NAME_MAX + 1];
 };
 
@@ -276,11 +298,22 @@ struct ipc_sub {
         uint64_t retained_seq;
         uint64_t retained_timestamp_ns;
 
+        /* Reconnects: the gap is judged at the first message after one (sub_note_seq()). */
+        uint64_t last_seq; /* of the last message handed out (retained values aside) */
+        uint64_t missed;   /* messages known to be missed across reconnects */
+        bool resumed;      /* a reconnect happened since the last message */
+        bool gap_unknown;  /* ...and the numbering cannot be trusted to have continued */
+        /* Ring: the slot granted after a reconnect, read once the old one is drained. */
+        struct client_ring *next_ring;
+        struct ring_reader next_rd;
+        bool next_same; /* the same ring (the broker kept it): continue at our position */
+
         char pattern[IPC_CHANNEL_NAME_MAX + 1];
 };
 
 /* client.c */
 int client_fail(ipc_client *c, int error, const char *text);
+int client_handshake(ipc_client *c, const ipc_options *opts, uint64_t deadline_usec);
 void client_set_error(ipc_client *c, const char *text, size_t len);
 
 /* client-io.c */
@@ -359,6 +392,30 @@ bool client_rings_asleep(const ipc_client *c);
 /* sub.c */
 ipc_sub *client_sub_lookup(ipc_client *c, uint32_t id);
 void client_subs_detach(ipc_client *c);
+int client_subs_reopen(ipc_client *c, uint64_t deadline_usec);
+void client_sub_resume(ipc_sub *sub, ipc_msg *msg);
+
+/*
+ * Every message handed out passes here: one store normally; the first one
+ * after a reconnect also judges the gap.
+ */
+static inline void sub_note_seq(ipc_sub *sub, ipc_msg *msg) {
+        if (msg->flags & IPC_MSG_RETAINED)
+                return;
+        if (__builtin_expect(sub->resumed, 0))
+                client_sub_resume(sub, msg);
+        sub->last_seq = msg->seq;
+}
+
+/* client-reconnect.c */
+void client_options_init(ipc_options *o);
+int client_conf_copy(ipc_client *c, const ipc_options *opts);
+void client_conf_free(ipc_client *c);
+bool client_link_may_retry(const ipc_client *c);
+void client_link_down(ipc_client *c);
+void client_link_tick(ipc_client *c);
+int client_link_wait(ipc_client *c, uint64_t deadline_usec);
+bool client_request_fails_fast(ipc_client *c);
 
 /* sub-ring.c */
 int sub_ring_open(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec);
@@ -369,12 +426,17 @@ void sub_ring_store(ipc_client *c, ipc_sub *sub);
 bool sub_ring_sleep(ipc_client *c, ipc_sub *sub);
 void sub_ring_drain(ipc_client *c, ipc_sub *sub);
 void sub_ring_close(ipc_client *c, ipc_sub *sub);
+int sub_ring_reopen(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec);
 
 /* pub.c */
 void client_pubs_detach(ipc_client *c);
+int client_pubs_reopen(ipc_client *c, uint64_t deadline_usec);
+void pub_switch(ipc_pub *pub);
 
 /* pub-ring.c */
 int pub_ring_open(ipc_client *c, ipc_pub *pub, uint64_t timeout_usec);
+int pub_ring_grant(ipc_client *c, const char *channel, uint64_t timeout_usec,
+                   struct client_ring **ret);
 int pub_ring_claim(ipc_pub *pub, size_t size, uint64_t timeout_usec, struct ring_claim *ret);
 int pub_ring_commit(ipc_pub *pub, struct ring_claim *cl, unsigned flags);
 int pub_ring_publish(ipc_pub *pub, const void *data, size_t size, unsigned flags,

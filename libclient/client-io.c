@@ -77,13 +77,16 @@ void client_update_poller(ipc_client *c) {
  * client_update_poller(), so a publish that is written at once costs one
  * send() and no epoll_ctl.
  *
- * Return: 0; -ENOMEM (the frame was not queued).
+ * Return: 0; -ENOMEM (the frame was not queued); -ENOTCONN (the client is
+ * down, reconnecting: nothing is queued for a connection that is gone).
  */
 int client_append(ipc_client *c, const uint8_t *head, size_t head_len, const void *tail,
                   size_t tail_len) {
         struct wbuf *b = &c->out;
         int r;
 
+        if (c->link_down)
+                return -ENOTCONN;
         if (tail_len > SIZE_MAX / 4 - head_len)
                 return -ENOMEM;
         r = wbuf_reserve(b, head_len + tail_len);
@@ -115,13 +118,16 @@ static ssize_t io_send(ipc_client *c, const void *buf, size_t len) {
  *
  * Return: 0 (some output may remain: write interest is then set on the
  * poller); -EPIPE or -ECONNRESET when the broker is gone (the client is
- * dead); the client's earlier error if it is dead already.
+ * dead); the client's earlier error if it is dead already; -ENOTCONN when
+ * it is (or goes) down, reconnecting.
  */
 int client_write(ipc_client *c) {
         struct wbuf *b = &c->out;
 
         if (c->dead)
                 return c->dead;
+        if (c->link_down)
+                return -ENOTCONN;
         while (b->start < b->end) {
                 ssize_t n = io_send(c, b->data + b->start, b->end - b->start);
 
@@ -306,7 +312,8 @@ static ssize_t io_recv(ipc_client *c, void *buf, size_t len, int *fds, size_t *r
  * so whichever read takes that byte must be ready for them.
  *
  * Return: 0; -ECONNRESET on EOF or reset, -EPROTO on a bad frame (the
- * client is dead); -ENOMEM (not fatal: nothing was read).
+ * client is dead); -ENOTCONN (down, reconnecting); -ENOMEM (not fatal:
+ * nothing was read).
  */
 int client_read(ipc_client *c, unsigned max_reads) {
         struct rbuf *b = &c->in;
@@ -314,6 +321,8 @@ int client_read(ipc_client *c, unsigned max_reads) {
 
         if (c->dead)
                 return c->dead;
+        if (c->link_down)
+                return -ENOTCONN;
         for (unsigned i = 0; i < max_reads; i++) {
                 int fds[PROTO_RING_FDS_MAX];
                 size_t space, n_fds;
@@ -356,13 +365,16 @@ int client_read(ipc_client *c, unsigned max_reads) {
  * a step that returned 1, so I/O done in the last step is never ignored.
  *
  * Return: 0; 1 when the deadline has passed; the client's error when it
- * is (or becomes) dead; -ENOMEM; another negative errno from poll.
+ * is (or becomes) dead; -ENOTCONN (down); -ENOMEM; another negative
+ * errno from poll.
  */
 int client_wait(ipc_client *c, uint64_t deadline_usec) {
         int events = PLAT_EV_READ, ready, r;
 
         if (c->dead)
                 return c->dead;
+        if (c->link_down)
+                return -ENOTCONN;
         if (client_out_pending(c) > 0)
                 events |= PLAT_EV_WRITE;
         /* Input OpenSSL already holds would not make the socket readable. */
@@ -392,25 +404,31 @@ static bool fds_contain(const int *v, size_t n, int x) {
 /**
  * client_wait_all() - client_wait() that also wakes for the client's ring
  * subscriptions: it waits on the pollable handle, which holds the socket
- * and their wake eventfds, and consumes the wake-ups that came.
+ * and their wake eventfds, and consumes the wake-ups that came. While the
+ * client is down it waits for the rings until the next reconnect attempt
+ * is due at the latest.
  *
- * Return: as client_wait().
+ * Return: as client_wait(), but 0 rather than -ENOTCONN while down.
  */
 int client_wait_all(ipc_client *c, uint64_t deadline_usec) {
         int fds[CLIENT_READY_MAX];
         int n, r;
 
-        if (c->n_ring_subs == 0)
-                return client_wait(c, deadline_usec);
         if (c->dead)
                 return c->dead;
-        client_update_poller(c);
-        n = plat_poller_wait(c->poller, deadline_usec, fds, ARRAY_SIZE(fds));
+        if (c->n_ring_subs == 0 && !c->link_down)
+                return client_wait(c, deadline_usec);
+        if (!c->link_down)
+                client_update_poller(c);
+        /* Down: the rings go on; wake for the next reconnect attempt too. */
+        n = plat_poller_wait(c->poller,
+                             c->link_down ? MIN(deadline_usec, c->retry_usec) : deadline_usec, fds,
+                             ARRAY_SIZE(fds));
         if (n < 0)
                 return n;
         client_rings_drain_ready(c, fds, (size_t)n);
         /* Only eventfds: no socket I/O to do (a socket left off a full list stays ready). */
-        if (fds_contain(fds, (size_t)n, c->sock)) {
+        if (!c->link_down && fds_contain(fds, (size_t)n, c->sock)) {
                 r = client_write(c);
                 if (r >= 0)
                         r = client_read(c, CLIENT_PROCESS_READS_MAX);

@@ -14,7 +14,9 @@
  * A dead client (broker gone, or it closed us) still hands out socket
  * messages read before the error, but no more ring records: the broker
  * released our slots, so publishers no longer wait for us and a record
- * could change while we read it.
+ * could change while we read it. A client that is down (reconnecting)
+ * hands out the socket messages read before the loss, then -ENOTCONN once,
+ * and reads its rings all along: their publishers still write them.
  *
  * Waiting: with nothing anywhere, every ring subscription announces sleep
  * (sub_ring_sleep()), so the client's epoll fd turns readable on the next
@@ -126,13 +128,13 @@ static int source_socket(ipc_client *c, bool *read_done) {
 
         if (client_peek_message(c))
                 return 1;
-        if (*read_done || c->n_subs == 0 || c->dead)
+        if (*read_done || c->n_subs == 0 || c->dead || c->link_down)
                 return 0;
         *read_done = true;
         r = client_write(c);
         if (r >= 0)
                 r = client_read(c, 1);
-        if (r < 0 && !c->dead)
+        if (r < 0 && !c->dead && r != -ENOTCONN)
                 return r;
         return client_peek_message(c);
 }
@@ -212,6 +214,10 @@ IPC_EXPORT int ipc_client_receive(ipc_client *client, uint64_t timeout_usec, con
         r = client_next(client, &read_done, ret);
         if (r != -EAGAIN)
                 return r;
+        if (client->link_lost_unseen && !client->dead) {
+                client->link_lost_unseen = false;
+                return -ENOTCONN;
+        }
         now = plat_now_usec();
         deadline = usec_add(now, timeout_usec);
         if (timeout_usec > 0 && client->n_ring_subs > 0)
@@ -224,6 +230,18 @@ IPC_EXPORT int ipc_client_receive(ipc_client *client, uint64_t timeout_usec, con
                 }
                 if (client->dead)
                         return client->dead;
+                if (client->link_lost_unseen) {
+                        client->link_lost_unseen = false;
+                        return -ENOTCONN;
+                }
+                if (client->link_down) {
+                        client_link_tick(client);
+                        if (!client->link_down) {
+                                read_done = false;
+                                continue;
+                        }
+                        read_done = true;
+                }
                 /*
                  * Without socket subscriptions only control frames come on
                  * the socket; the poll below notices them, so a ring-only
@@ -235,7 +253,7 @@ IPC_EXPORT int ipc_client_receive(ipc_client *client, uint64_t timeout_usec, con
                         /* Under load data is usually waiting: try before paying for poll(). */
                         read_done = true;
                         r = client_receive_once(client);
-                        if (r < 0 && !client->dead)
+                        if (r < 0 && !client->dead && r != -ENOTCONN)
                                 return r;
                         continue;
                 }
@@ -252,7 +270,7 @@ IPC_EXPORT int ipc_client_receive(ipc_client *client, uint64_t timeout_usec, con
                 r = client_wait_all(client, deadline);
                 expired = r > 0;
                 /* A dead client may still have messages read before the error. */
-                if (r < 0 && !client->dead)
+                if (r < 0 && !client->dead && r != -ENOTCONN)
                         return r;
         }
 }

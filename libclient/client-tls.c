@@ -349,7 +349,7 @@ bool client_tls_pending(const ipc_client *c) {
 
 /** client_tls_close() - send close_notify (one try, no waiting) and free the SSL object. */
 void client_tls_close(ipc_client *c) {
-        if (c->ssl && !c->dead && SSL_is_init_finished(c->ssl))
+        if (c->ssl && !c->dead && !c->link_down && SSL_is_init_finished(c->ssl))
                 (void)SSL_shutdown(c->ssl);
         ERR_clear_error();
         SSL_free(c->ssl);

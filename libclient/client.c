@@ -8,7 +8,9 @@
  * A client that hits a fatal error (the broker went away, or sent
  * something we cannot trust) is "dead": the first error is kept and every
  * later call returns it, except that messages already received are still
- * handed out by ipc_client_receive() before it.
+ * handed out by ipc_client_receive() before it. With reconnecting on (the
+ * default), a connection that breaks after the handshake makes the client
+ * "down" instead, not dead (client-reconnect.c).
  */
 #include <errno.h>
 #include <poll.h>
@@ -27,9 +29,20 @@
 int client_fail(ipc_client *c, int error, const char *text) {
         if (c->dead)
                 return c->dead;
-        c->dead = error;
+        if (c->link_down)
+                return -ENOTCONN;
         if (text)
                 client_set_error(c, text, strlen(text));
+        if (c->attempting) {
+                /* A reconnect attempt failed: it closes the socket and tries later. */
+                c->link_down = true;
+                return error;
+        }
+        if (client_link_may_retry(c)) {
+                client_link_down(c);
+                return -ENOTCONN;
+        }
+        c->dead = error;
         return error;
 }
 
@@ -84,6 +97,7 @@ static void client_close(ipc_client *c) {
         client_buffers_free(c);
         free(c->subs);
         free(c->ring_subs);
+        client_conf_free(c);
         free(c);
 }
 
@@ -110,6 +124,8 @@ static int client_resolve(const char *address, struct address *ret) {
 static int client_read_refusal(ipc_client *c, int r) {
         char text[sizeof(c->error)];
 
+        if (c->attempting)
+                return r;
         memcpy(text, c->error, sizeof(text));
         c->dead = 0;
         (void)client_read(c, 1);
@@ -134,7 +150,7 @@ static int client_check_security(const struct address *a, const ipc_options *opt
 }
 
 /* Sends HELLO (with the token, if any) and waits for WELCOME (or the ERROR that refuses us). */
-static int client_handshake(ipc_client *c, const ipc_options *opts, uint64_t deadline_usec) {
+int client_handshake(ipc_client *c, const ipc_options *opts, uint64_t deadline_usec) {
         const char *name = opts ? opts->name : "";
         struct proto_hello hello = {
                 .version_min = PROTO_VERSION_MIN,
@@ -183,6 +199,8 @@ IPC_EXPORT int ipc_client_connect(const char *address, const ipc_options *opts, 
         if (r < 0)
                 return r;
         address_format(&addr, c->address, sizeof(c->address));
+        c->addr = addr;
+        (void)client_conf_copy(c, opts);
         c->rings = client_rings_allowed(&addr, opts);
         c->spin_usec = opts ? opts->spin_usec : 0;
         r = plat_connect(&addr, timeout, &c->sock);
@@ -206,7 +224,7 @@ IPC_EXPORT int ipc_client_connect(const char *address, const ipc_options *opts, 
 IPC_EXPORT ipc_client *ipc_client_free(ipc_client *client) {
         if (!client)
                 return NULL;
-        if (!client->dead)
+        if (!client->dead && !client->link_down)
                 (void)client_flush_until(client, usec_add(plat_now_usec(), CLIENT_FREE_FLUSH_USEC),
                                          0);
         client_close(client);
@@ -252,16 +270,18 @@ IPC_EXPORT int ipc_client_get_events(const ipc_client *client) {
  * application would sleep on buffered messages. The same holds for a ring
  * subscription that has not announced sleep (its records would not wake
  * the fd) and for wake-ups held back by IPC_PUBLISH_MORE. A dead client
- * also asks for a call, so the application learns the error.
+ * also asks for a call, so the application learns the error, and so does
+ * a loss not reported yet. While down, the next reconnect attempt is due
+ * at retry_usec (the alarm in the pollable handle fires then too).
  */
 IPC_EXPORT int ipc_client_get_timeout(const ipc_client *client, uint64_t *ret_usec) {
         bool now;
 
         if (!client || !ret_usec)
                 return -EINVAL;
-        now = client->dead || client->in.head < client->in.scan || client->wake_deferred ||
-              client_tls_pending(client) || !client_rings_asleep(client);
-        *ret_usec = now ? 0 : IPC_USEC_INFINITY;
+        now = client->dead || client->link_lost_unseen || client->in.head < client->in.scan ||
+              client->wake_deferred || client_tls_pending(client) || !client_rings_asleep(client);
+        *ret_usec = now ? 0 : client->link_down ? client->retry_usec : IPC_USEC_INFINITY;
         return 0;
 }
 
@@ -272,17 +292,24 @@ IPC_EXPORT int ipc_client_process(ipc_client *client) {
                 return -EINVAL;
         (void)client_msg_release(client);
         client_pubs_wake(client);
-        if (!client->dead) {
+        client_link_tick(client);
+        if (!client->dead && !client->link_down) {
                 r = client_write(client);
                 if (r >= 0)
                         r = client_read(client, CLIENT_PROCESS_READS_MAX);
         }
         client_rings_drain(client);
-        /* Messages read before a fatal error are still delivered first. */
+        /* Messages read before a fatal error (or the loss) are still delivered first. */
         if (client_peek_message(client) || client_rings_ready(client))
                 return 1;
         if (client->dead)
                 return client->dead;
+        if (client->link_lost_unseen) {
+                client->link_lost_unseen = false;
+                return -ENOTCONN;
+        }
+        if (r == -ENOTCONN)
+                r = 0;
         /* Nothing: arm the rings' wake-ups, so the fd tells when something comes. */
         if (!client_rings_idle(client))
                 return 1;

@@ -32,11 +32,35 @@
  * messages with ipc_client_receive(..., 0, ...) until -EAGAIN (which also
  * arms the ring subscriptions' wake-ups, so the fd turns readable when
  * they get data). The fd is owned by the client: never read, write or
- * close it.
+ * close it. It stays the same across reconnects.
+ *
+ * Reconnecting (see ipc_options_set_reconnect()): when the connection to
+ * the broker breaks after the handshake (a crash, a restart, the broker
+ * closing this client), the client does not die. It hands out the socket
+ * messages read before the loss, then ipc_client_receive() and
+ * ipc_client_process() return -ENOTCONN once (not fatal: keep calling
+ * them), and those calls reconnect with exponential backoff, without a
+ * thread: an attempt is made from within them when its time has come (the
+ * fd turns readable then, and ipc_client_get_timeout() tells the time). A
+ * reconnect says HELLO again with the same options and opens every pub
+ * and sub the application holds again; the handles stay valid. Messages
+ * published while the client was away are missed: the first message of
+ * each subscription afterwards carries IPC_MSG_RESUMED, with the number of
+ * messages missed in ipc_msg_get_lost() when the channel's sequence
+ * numbers continued, or IPC_MSG_GAP_UNKNOWN when they cannot tell (see
+ * ipc_msg_get_flags()). Rings keep working while the broker is away:
+ * publishers and subscribers already attached go on exchanging messages
+ * through the shared memory; after the reconnect each moves to the ring the
+ * broker grants then, a subscriber only after reading what is left in the
+ * old one. Socket publishers fail fast or wait while the client is down
+ * (ipc_options_set_publish_wait()). The client notices a lost broker when
+ * it next does I/O on the socket: a process that only publishes on rings
+ * calls ipc_client_process() now and then (or watches the fd).
  */
 #ifndef IPCCLIENT_H
 #define IPCCLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,6 +106,16 @@ enum {
 enum {
         /* The channel's retained value, delivered on subscribe. */
         IPC_MSG_RETAINED = 1u << 0,
+        /* The first message of its subscription after a reconnect: messages
+         * published meanwhile were missed. ipc_msg_get_lost() counts them when
+         * the channel's sequence numbers continued (the broker kept the channel
+         * across its restart, or only this client's connection broke)... */
+        IPC_MSG_RESUMED = 1u << 1,
+        /* ...and this flag says instead that the count is unknown: the numbering
+         * went back (a broker that started afresh counts from 1 again), the
+         * subscription is a pattern spanning channels, or the subscription moved
+         * to another ring. Only ever set together with IPC_MSG_RESUMED. */
+        IPC_MSG_GAP_UNKNOWN = 1u << 2,
 };
 
 /* Transports (ipc_options_set_transport(), ipc_pub_get_transport()). */
@@ -126,7 +160,8 @@ IPC_EXPORT const char *ipc_version(void);
  * @ret: the new options; free with ipc_options_free().
  *
  * Defaults: connect timeout 5 s, client name "" (the broker shows the pid),
- * transport IPC_TRANSPORT_AUTO, spin 0.
+ * transport IPC_TRANSPORT_AUTO, spin 0, reconnect after 100 ms doubling to
+ * 5000 ms, publish while disconnected fails fast.
  *
  * Return: 0; -ENOMEM; -EINVAL when @ret is NULL.
  */
@@ -223,6 +258,37 @@ IPC_EXPORT int ipc_options_set_tls(ipc_options *opts, const char *ca_file, const
  */
 IPC_EXPORT int ipc_options_set_token(ipc_options *opts, const char *token);
 
+/**
+ * ipc_options_set_reconnect() - reconnect when the connection to the
+ * broker breaks after the handshake (see "Reconnecting" at the top).
+ * @initial_ms: delay before the first attempt; each failed attempt doubles
+ *              it, up to @max_ms. Each delay varies by up to 25 % either
+ *              way (jitter), so the clients of a restarted broker do not all
+ *              come back at once. A successful reconnect starts over at
+ *              @initial_ms.
+ * @max_ms: the longest delay. 0 and 0 turn reconnecting off: then a broken
+ *          connection makes the client dead, every call returning the
+ *          error (-ECONNRESET, -EPIPE or -EPROTO), as with no reconnecting.
+ *
+ * An attempt blocks the call making it for at most the connect timeout.
+ * Default: 100 ms, 5000 ms.
+ *
+ * Return: 0; -EINVAL (NULL @opts, only one of the two 0, or
+ * @initial_ms > @max_ms).
+ */
+IPC_EXPORT int ipc_options_set_reconnect(ipc_options *opts, uint32_t initial_ms, uint32_t max_ms);
+
+/**
+ * ipc_options_set_publish_wait() - what a socket publish does while the
+ * client is disconnected (reconnecting): false (the default): fail at once
+ * with -ENOTCONN; true: wait up to its timeout for the reconnect, making
+ * attempts as they fall due, then publish, or fail with -ETIMEDOUT. The
+ * same holds for ipc_pub_claim(). Ring publishers are not affected: they go
+ * on publishing into their ring.
+ * Return: 0; -EINVAL.
+ */
+IPC_EXPORT int ipc_options_set_publish_wait(ipc_options *opts, bool wait);
+
 /* ---- Client ----------------------------------------------------------- */
 
 /**
@@ -311,17 +377,34 @@ IPC_EXPORT int ipc_client_get_timeout(const ipc_client *client, uint64_t *ret_us
  * ipc_client_receive(client, 0, &msg) until it returns -EAGAIN.
  * Releases the message last returned by ipc_client_receive().
  *
- * Return: 1 if messages are ready to receive, 0 if not; -ECONNRESET or
- * -EPIPE (broker gone); -EPROTO (broker sent a malformed frame, or closed
+ * While the client is disconnected it makes a reconnect attempt when one
+ * is due (see ipc_options_set_reconnect()).
+ *
+ * Return: 1 if messages are ready to receive, 0 if not; -ENOTCONN once
+ * when the connection was lost and reconnecting is on (not fatal: the
+ * client reconnects; call on); -ECONNRESET or -EPIPE (broker gone, and
+ * reconnecting is off); -EPROTO (broker sent a malformed frame, or closed
  * the connection with an error: see ipc_client_get_error()); -ENOMEM.
  */
 IPC_EXPORT int ipc_client_process(ipc_client *client);
 
 /**
+ * ipc_client_is_connected() - whether the client is connected now.
+ * Return: 1; 0 (disconnected: reconnecting, or dead); -EINVAL.
+ */
+IPC_EXPORT int ipc_client_is_connected(const ipc_client *client);
+
+/**
+ * ipc_client_get_reconnects() - how many times the client reconnected.
+ * Return: the count; 0 for NULL.
+ */
+IPC_EXPORT uint64_t ipc_client_get_reconnects(const ipc_client *client);
+
+/**
  * ipc_client_flush() - send the wake-ups ring publishers held back
  * (IPC_PUBLISH_MORE), then wait until all buffered output is written to the
- * socket. Return: 0; -ETIMEDOUT (some output still buffered); -ECONNRESET;
- * -EPIPE.
+ * socket. Return: 0; -ETIMEDOUT (some output still buffered); -ENOTCONN
+ * (disconnected, reconnecting); -ECONNRESET; -EPIPE.
  */
 IPC_EXPORT int ipc_client_flush(ipc_client *client, uint64_t timeout_usec);
 
@@ -341,19 +424,25 @@ IPC_EXPORT int ipc_client_flush(ipc_client *client, uint64_t timeout_usec);
  *       policy, and under "drop" a publisher may overwrite it meanwhile
  *       (see ipc_msg_release()).
  *
- * Messages of a subscription freed meanwhile are skipped.
+ * Messages of a subscription freed meanwhile are skipped. While the client
+ * is disconnected, ring subscriptions go on receiving, and the call makes
+ * the reconnect attempts that fall due within @timeout_usec.
  *
- * Return: 0; -EAGAIN (timeout 0, none ready); -ETIMEDOUT; -EBADMSG (a ring
- * subscription met a corrupt record: it is counted and skipped, the client
- * stays usable, ipc_client_get_error() names the channel; call again);
- * -ECONNRESET; -EPROTO; -ENOMEM; -EINVAL.
+ * Return: 0; -EAGAIN (timeout 0, none ready); -ETIMEDOUT; -ENOTCONN once
+ * per loss of the connection, after the socket messages read before it
+ * (not fatal: the client reconnects; call again; see IPC_MSG_RESUMED for
+ * what was missed); -EBADMSG (a ring subscription met a corrupt record: it
+ * is counted and skipped, the client stays usable,
+ * ipc_client_get_error() names the channel; call again); -ECONNRESET (the
+ * broker went away and reconnecting is off); -EPROTO; -ENOMEM; -EINVAL.
  */
 IPC_EXPORT int ipc_client_receive(ipc_client *client, uint64_t timeout_usec, const ipc_msg **ret);
 
 /**
  * ipc_client_ping() - round trip to the broker.
  * @ret_rtt_usec: the measured round-trip time; may be NULL.
- * Return: 0; -ETIMEDOUT; -ECONNRESET; -EPROTO.
+ * Return: 0; -ETIMEDOUT; -ENOTCONN (disconnected, reconnecting: as for
+ * every request to the broker); -ECONNRESET; -EPROTO.
  */
 IPC_EXPORT int ipc_client_ping(ipc_client *client, uint64_t timeout_usec, uint64_t *ret_rtt_usec);
 
@@ -402,7 +491,8 @@ IPC_EXPORT void ipc_free(void *p);
  * its max_subscriptions); -ENFILE (the channel does not exist and the
  * broker holds as many channels as it allows, its max_channels). A ring
  * the broker refuses (e.g. over the user's max_rings_per_uid) is no error:
- * the publisher uses the socket.
+ * the publisher uses the socket. -ENOTCONN: the client is disconnected
+ * (reconnecting), unless an attempt made now succeeds.
  */
 IPC_EXPORT int ipc_pub_new(ipc_client *client, const char *channel, uint64_t timeout_usec,
                            ipc_pub **ret);
@@ -437,9 +527,16 @@ IPC_EXPORT int ipc_pub_get_transport(const ipc_pub *pub);
  * disconnect policies wait here while the slowest ring subscriber is a
  * ring's length behind; IPC_PUBLISH_MORE holds back the wake-ups of
  * sleeping subscribers until a publish without it or ipc_client_flush().
+ * While the client is disconnected, a ring publisher goes on publishing
+ * into its ring (its subscribers still read it); a socket publisher fails
+ * with -ENOTCONN or waits for the reconnect (ipc_options_set_publish_wait()).
+ * Messages buffered but not yet written when the connection broke are lost.
  * Return: 0; -EMSGSIZE (larger than the channel's limit); -EAGAIN (no room
  * within the timeout); -EBUSY (a claim is open on @pub); -EBADMSG (the
- * channel's ring is corrupt: its tail is no valid position); -ECONNRESET;
+ * channel's ring is corrupt: its tail is no valid position); -ENOTCONN
+ * (disconnected, publish wait off); -ETIMEDOUT (disconnected, publish wait
+ * on, no reconnect within the timeout); -EACCES or another refusal of the
+ * broker to open the publisher again after a reconnect; -ECONNRESET;
  * -EPIPE; -EINVAL.
  */
 IPC_EXPORT int ipc_publish(ipc_pub *pub, const void *data, size_t size, unsigned flags,
@@ -455,8 +552,8 @@ IPC_EXPORT int ipc_publish(ipc_pub *pub, const void *data, size_t size, unsigned
  * @timeout_usec: how long to wait for room, as ipc_publish().
  * @ret_buf: @size writable bytes, valid until commit or abort.
  * Return: 0; -EMSGSIZE; -EAGAIN; -EBUSY (a claim is open already);
- * -EBADMSG (a corrupt ring, as ipc_publish()); -ECONNRESET; -EPIPE;
- * -ENOMEM; -EINVAL.
+ * -EBADMSG (a corrupt ring, as ipc_publish()); -ENOTCONN, -ETIMEDOUT (as
+ * ipc_publish()); -ECONNRESET; -EPIPE; -ENOMEM; -EINVAL.
  */
 IPC_EXPORT int ipc_pub_claim(ipc_pub *pub, size_t size, uint64_t timeout_usec, void **ret_buf);
 
@@ -517,6 +614,14 @@ IPC_EXPORT const char *ipc_sub_get_pattern(const ipc_sub *sub);
  */
 IPC_EXPORT uint64_t ipc_sub_get_lost(const ipc_sub *sub);
 
+/**
+ * ipc_sub_get_missed() - messages known to have been missed across
+ * reconnects so far (the sum of ipc_msg_get_lost() of the messages flagged
+ * IPC_MSG_RESUMED without IPC_MSG_GAP_UNKNOWN); not part of
+ * ipc_sub_get_lost().
+ */
+IPC_EXPORT uint64_t ipc_sub_get_missed(const ipc_sub *sub);
+
 /** ipc_sub_set_userdata() / ipc_sub_get_userdata() - an application pointer. */
 IPC_EXPORT void ipc_sub_set_userdata(ipc_sub *sub, void *userdata);
 IPC_EXPORT void *ipc_sub_get_userdata(const ipc_sub *sub);
@@ -541,13 +646,18 @@ IPC_EXPORT uint64_t ipc_msg_get_sequence(const ipc_msg *msg);
 /** ipc_msg_get_timestamp() - when the broker accepted it, ns since the epoch. */
 IPC_EXPORT uint64_t ipc_msg_get_timestamp(const ipc_msg *msg);
 
-/** ipc_msg_get_flags() - IPC_MSG_RETAINED or 0. */
+/**
+ * ipc_msg_get_flags() - IPC_MSG_RETAINED, IPC_MSG_RESUMED,
+ * IPC_MSG_GAP_UNKNOWN, or 0.
+ */
 IPC_EXPORT unsigned ipc_msg_get_flags(const ipc_msg *msg);
 
 /**
  * ipc_msg_get_lost() - messages the broker dropped for this subscription
  * immediately before this one (0 normally); on a ring, messages
- * overwritten before they were read.
+ * overwritten before they were read; on the first message after a
+ * reconnect (IPC_MSG_RESUMED), also those missed while disconnected, when
+ * known.
  */
 IPC_EXPORT uint64_t ipc_msg_get_lost(const ipc_msg *msg);
 

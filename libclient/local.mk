@@ -21,6 +21,7 @@ libclient_libipcclient_la_SOURCES = \
 	libclient/client-tls.c \
 	libclient/client-frame.c \
 	libclient/client-receive.c \
+	libclient/client-reconnect.c \
 	libclient/request.c \
 	libclient/options.c \
 	libclient/ring-attach.c \

@@ -19,7 +19,7 @@ IPC_EXPORT int ipc_options_new(ipc_options **ret) {
         opts = calloc(1, sizeof(*opts));
         if (!opts)
                 return -ENOMEM;
-        opts->connect_timeout_usec = CLIENT_CONNECT_TIMEOUT_USEC;
+        client_options_init(opts);
         *ret = opts;
         return 0;
 }
@@ -114,5 +114,20 @@ IPC_EXPORT int ipc_options_set_token(ipc_options *opts, const char *token) {
         options_clear_token(opts);
         memcpy(opts->token, token, len);
         opts->token_len = len;
+        return 0;
+}
+
+IPC_EXPORT int ipc_options_set_reconnect(ipc_options *opts, uint32_t initial_ms, uint32_t max_ms) {
+        if (!opts || (initial_ms == 0) != (max_ms == 0) || initial_ms > max_ms)
+                return -EINVAL;
+        opts->reconnect_initial_ms = initial_ms;
+        opts->reconnect_max_ms = max_ms;
+        return 0;
+}
+
+IPC_EXPORT int ipc_options_set_publish_wait(ipc_options *opts, bool wait) {
+        if (!opts)
+                return -EINVAL;
+        opts->publish_wait = wait;
         return 0;
 }

@@ -8,7 +8,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +22,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/futex.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include "platform.h"
 #include "util.h"
@@ -252,8 +253,9 @@ int plat_listen(const struct address *a, int backlog, plat_sock_t *ret) {
 
 struct plat_poller {
         int epoll_fd;
-        plat_sock_t sock;
+        plat_sock_t sock; /* PLAT_SOCK_INVALID while there is none (reconnecting) */
         int write_on;
+        int alarm_fd; /* timerfd in the set, made on first use; -1 before */
 };
 
 static int poller_update(plat_poller *p, int op) {
@@ -273,6 +275,7 @@ int plat_poller_new(plat_sock_t s, plat_poller **ret) {
         if (!p)
                 return -ENOMEM;
         p->sock = s;
+        p->alarm_fd = -1;
         p->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         if (p->epoll_fd < 0) {
                 r = -errno;
@@ -293,6 +296,8 @@ plat_poller *plat_poller_free(plat_poller *p) {
                 return NULL;
         if (p->epoll_fd >= 0)
                 (void)close(p->epoll_fd);
+        if (p->alarm_fd >= 0)
+                (void)close(p->alarm_fd);
         free(p);
         return NULL;
 }
@@ -306,7 +311,77 @@ int plat_poller_set_write(plat_poller *p, int on) {
         if (p->write_on == on)
                 return 0;
         p->write_on = on;
+        if (p->sock == PLAT_SOCK_INVALID)
+                return 0;
         return poller_update(p, EPOLL_CTL_MOD);
+}
+
+/*
+ * The old socket leaves the set before the caller closes it (a closed fd
+ * would leave it only when no duplicate of it remains), the new one joins
+ * with no write interest.
+ */
+int plat_poller_set_sock(plat_poller *p, plat_sock_t s) {
+        struct epoll_event ev = {};
+
+        if (p->sock != PLAT_SOCK_INVALID)
+                (void)epoll_ctl(p->epoll_fd, EPOLL_CTL_DEL, p->sock, &ev);
+        p->sock = s;
+        p->write_on = 0;
+        if (s == PLAT_SOCK_INVALID)
+                return 0;
+        return poller_update(p, EPOLL_CTL_ADD);
+}
+
+static int poller_alarm_create(plat_poller *p) {
+        struct epoll_event ev = {.events = EPOLLIN};
+        int fd;
+
+        fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ev.data.fd = fd;
+        if (epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                int r = -errno;
+
+                (void)close(fd);
+                return r;
+        }
+        p->alarm_fd = fd;
+        return 0;
+}
+
+/*
+ * Arming or disarming a timerfd resets its expiration count (the kernel's
+ * timerfd_setup()), so an alarm that fired stops making the set readable
+ * as soon as it is set again or cleared: nobody needs to read it.
+ */
+int plat_poller_set_alarm(plat_poller *p, uint64_t deadline_usec) {
+        struct itimerspec its = {};
+        int r;
+
+        if (p->alarm_fd < 0) {
+                if (deadline_usec == USEC_INFINITY)
+                        return 0;
+                r = poller_alarm_create(p);
+                if (r < 0)
+                        return r;
+        }
+        if (deadline_usec != USEC_INFINITY) {
+                /* 0 would disarm it: a deadline in the past fires at once. */
+                deadline_usec = MAX(deadline_usec, (uint64_t)1);
+                its.it_value.tv_sec = (time_t)(deadline_usec / USEC_PER_SEC);
+                its.it_value.tv_nsec = (long)(deadline_usec % USEC_PER_SEC * NSEC_PER_USEC);
+        }
+        return timerfd_settime(p->alarm_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0 ? -errno : 0;
+}
+
+int plat_fd_same_file(int a, int b) {
+        struct stat sa, sb;
+
+        if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
+                return -errno;
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 static int poller_fd_ctl(plat_poller *p, int op, int fd) {

@@ -66,6 +66,18 @@ int plat_poller_fd(const plat_poller *p);
 /* Adds or removes interest in the socket's writability (pending output). */
 int plat_poller_set_write(plat_poller *p, int on);
 /*
+ * Replaces the socket in the handle (PLAT_SOCK_INVALID: none, while
+ * reconnecting); the handle's own fd stays the same. Call before closing
+ * the old socket. Return: 0; negative errno.
+ */
+int plat_poller_set_sock(plat_poller *p, plat_sock_t s);
+/*
+ * Makes the handle readable at a monotonic deadline (USEC_INFINITY: never)
+ * until the alarm is set again. The alarm's fd is listed by
+ * plat_poller_wait() like any other. Return: 0; negative errno.
+ */
+int plat_poller_set_alarm(plat_poller *p, uint64_t deadline_usec);
+/*
  * Adds a wake fd (a ring subscription's eventfd) to the handle, readable
  * while the fd is signalled, or removes it again. Return: 0; negative errno.
  */
@@ -94,6 +106,9 @@ int plat_poller_wait(plat_poller *p, uint64_t deadline_usec, int *fds, size_t ma
  */
 ssize_t plat_sock_recv(plat_sock_t s, void *buf, size_t len, int *fds, size_t max_fds,
                        size_t *ret_n_fds);
+
+/* Whether two descriptors name the same file. Return: 1; 0; negative errno. */
+int plat_fd_same_file(int a, int b);
 
 /* Closes a descriptor received with plat_sock_recv() (negative ones are ignored). */
 void plat_fd_close(int fd);

@@ -45,13 +45,19 @@
  * client_request_run().
  */
 int pub_ring_open(ipc_client *c, ipc_pub *pub, uint64_t timeout_usec) {
+        return pub_ring_grant(c, pub->channel, timeout_usec, &pub->ring);
+}
+
+/** pub_ring_grant() - pub_ring_open() into @ret (a reconnect keeps the new ring aside). */
+int pub_ring_grant(ipc_client *c, const char *channel, uint64_t timeout_usec,
+                   struct client_ring **ret) {
         struct client_ring_grant g = {};
         int r;
 
-        r = client_open_ring(c, PROTO_RING_PUBLISHER, pub->channel, timeout_usec, &g);
+        r = client_open_ring(c, PROTO_RING_PUBLISHER, channel, timeout_usec, &g);
         if (r < 0)
                 return r;
-        r = client_ring_attach(pub->channel, PROTO_RING_PUBLISHER, &g, &pub->ring);
+        r = client_ring_attach(channel, PROTO_RING_PUBLISHER, &g, ret);
         if (r < 0)
                 client_ring_close_slot(c, g.rr.handle);
         client_grant_clear(&g);
@@ -70,7 +76,7 @@ static void pub_ring_refresh(ipc_pub *pub) {
         struct proto_ring_pages m;
         uint8_t head[PROTO_HEAD_MAX];
 
-        if (c->dead || cr->refresh_refused)
+        if (c->dead || c->link_down || cr->refresh_refused)
                 return;
         if (cr->refresh_id != 0) {
                 (void)client_read(c, 1);
@@ -275,7 +281,8 @@ int pub_ring_commit(ipc_pub *pub, struct ring_claim *cl, unsigned flags) {
 
         if (flags & IPC_PUBLISH_RETAIN) {
                 cl->flags |= RING_REC_RETAIN;
-                r = pub_ring_retained(pub, cl, ts);
+                /* Down: the broker is not there to keep a copy; the ring's readers still get it. */
+                r = c->link_down ? 0 : pub_ring_retained(pub, cl, ts);
                 if (r < 0) {
                         ring_abort(&pub->ring->r, cl);
                         return r;
@@ -301,7 +308,9 @@ int pub_ring_commit(ipc_pub *pub, struct ring_claim *cl, unsigned flags) {
         pub_ring_wake(pub);
         client_pubs_wake(c);
         /* As on the socket, a publish without MORE sends whatever is held. */
-        return client_out_pending(c) > 0 ? client_write(c) : 0;
+        r = client_out_pending(c) > 0 ? client_write(c) : 0;
+        /* The record is in the ring either way; a broken socket only lost the broker's copy. */
+        return r == -ENOTCONN ? 0 : r;
 }
 
 /** pub_ring_publish() - ipc_publish() on a ring: claim, copy, commit. */
@@ -333,7 +342,7 @@ void pub_ring_close(ipc_client *c, ipc_pub *pub) {
         if (c && pub->ring->refresh_id != 0) /* its answer's descriptors are to be closed */
                 client_request_abandon(c, pub->ring->refresh_id, PROTO_RING_PAGES,
                                        PROTO_RING_PUBLISHER);
-        if (c)
+        if (c && !pub->ring->stale)
                 client_ring_close_slot(c, pub->ring->handle);
         pub->ring = client_ring_free(pub->ring);
 }

@@ -113,9 +113,12 @@ IPC_EXPORT ipc_pub *ipc_pub_free(ipc_pub *pub) {
         c = pub->client;
         if (pub->ring)
                 pub_ring_close(c, pub);
+        if (pub->next_ring && c)
+                client_ring_close_slot(c, pub->next_ring->handle);
+        pub->next_ring = client_ring_free(pub->next_ring);
         if (c) {
                 pub_unlink(c, pub);
-                if (!c->dead) {
+                if (!c->dead && pub->id != 0) {
                         /* Queued after its messages, so those are still published. */
                         cl.id = pub->id;
                         if (client_append(c, head, proto_encode_close(head, PROTO_CLOSE_PUB, &cl),
@@ -162,6 +165,29 @@ static int pub_wait_room(ipc_client *c, size_t frame_len, uint64_t timeout_usec)
         return r == -ETIMEDOUT ? -EAGAIN : r;
 }
 
+/*
+ * The checks every publish makes before choosing a transport, off the hot
+ * path unless something happened: a reconnect left a transport to switch
+ * to, or the client is down (a ring publisher goes on through the ring).
+ * Return: 0; the client's error; -ENOTCONN; -ETIMEDOUT; the broker's
+ * refusal to open the publisher again after a reconnect.
+ */
+static int pub_ready(ipc_pub *pub, uint64_t timeout_usec) {
+        ipc_client *c = pub->client;
+        int r;
+
+        if (__builtin_expect(pub->switch_pending, 0) && !pub->claimed)
+                pub_switch(pub);
+        if (!c->link_down)
+                return pub->refused;
+        if (pub->ring)
+                return 0;
+        r = client_link_wait(c, usec_add(plat_now_usec(), timeout_usec));
+        if (r < 0)
+                return r;
+        return pub_ready(pub, 0);
+}
+
 IPC_EXPORT int ipc_publish(ipc_pub *pub, const void *data, size_t size, unsigned flags,
                            uint64_t timeout_usec) {
         struct proto_publish p;
@@ -179,6 +205,11 @@ IPC_EXPORT int ipc_publish(ipc_pub *pub, const void *data, size_t size, unsigned
                 return -EMSGSIZE;
         if (pub->claimed)
                 return -EBUSY;
+        if (__builtin_expect(pub->switch_pending || c->link_down || pub->refused, 0)) {
+                r = pub_ready(pub, timeout_usec);
+                if (r < 0)
+                        return r;
+        }
         if (pub->ring)
                 return pub_ring_publish(pub, data, size, flags, timeout_usec);
         p = (struct proto_publish){.pub_id = pub->id, .payload = data, .size = size};
@@ -249,6 +280,11 @@ IPC_EXPORT int ipc_pub_claim(ipc_pub *pub, size_t size, uint64_t timeout_usec, v
                 return -EBUSY;
         if (size > pub->max_message_bytes)
                 return -EMSGSIZE;
+        if (__builtin_expect(pub->switch_pending || c->link_down || pub->refused, 0)) {
+                r = pub_ready(pub, timeout_usec);
+                if (r < 0)
+                        return r;
+        }
         if (pub->ring) {
                 r = pub_ring_claim(pub, size, timeout_usec, &pub->claim);
                 if (r >= 0)
@@ -289,5 +325,73 @@ IPC_EXPORT int ipc_pub_abort(ipc_pub *pub) {
         pub->claimed = false;
         if (pub->ring)
                 ring_abort(&pub->ring->r, &pub->claim);
+        return 0;
+}
+
+/* ---- Reconnecting ------------------------------------------------------ */
+
+/**
+ * pub_switch() - take the transport a reconnect granted (a new ring, or
+ * the socket), once no claim is open in the old one. The old ring is
+ * unmapped: what we committed there stays for its readers. Its slot was
+ * the old connection's, so it is not given back.
+ */
+void pub_switch(ipc_pub *pub) {
+        if (pub->ring && pub->wake_deferred)
+                pub_ring_wake(pub);
+        pub->ring = client_ring_free(pub->ring);
+        pub->ring = pub->next_ring;
+        pub->next_ring = NULL;
+        pub->switch_pending = false;
+        pub->wake_deferred = false;
+        pub->deferred_run = 0;
+        pub->limit = 0;
+}
+
+/* As sub_reopen_failed(): a refusal is the publisher's, anything else the attempt's. */
+static int pub_reopen_failed(ipc_client *c, ipc_pub *pub, int r) {
+        if (c->link_down || c->dead || r == -ETIMEDOUT || r == -ENOMEM)
+                return r;
+        pub->id = 0;
+        pub->refused = r;
+        return 0;
+}
+
+static int pub_reopen(ipc_client *c, ipc_pub *pub, uint64_t deadline_usec) {
+        struct proto_open_reply open;
+        int r;
+
+        r = client_open(c, PROTO_OPEN_PUB, pub->channel, client_usec_left(deadline_usec), &open);
+        if (r < 0)
+                return pub_reopen_failed(c, pub, r);
+        pub->id = open.id;
+        pub->refused = 0;
+        pub->max_message_bytes = open.max_message_bytes;
+        pub->overflow = open.overflow;
+        r = c->rings ? pub_ring_grant(c, pub->channel, client_usec_left(deadline_usec),
+                                      &pub->next_ring)
+                     : -ENOTSUP;
+        if (r < 0 && (c->link_down || c->dead || r == -ETIMEDOUT))
+                return r;
+        /* A ring refused now (or never asked for): the socket, as for a new publisher. */
+        pub->switch_pending = true;
+        if (!pub->claimed)
+                pub_switch(pub);
+        return 0;
+}
+
+/**
+ * client_pubs_reopen() - after a reconnect's handshake: open every
+ * publisher again (new ids, the channel's current limit and policy) and
+ * ask for its ring again.
+ * Return: 0; a negative errno that ends the attempt.
+ */
+int client_pubs_reopen(ipc_client *c, uint64_t deadline_usec) {
+        for (ipc_pub *pub = c->pubs; pub; pub = pub->next) {
+                int r = pub_reopen(c, pub, deadline_usec);
+
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }

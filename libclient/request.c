@@ -197,6 +197,8 @@ int client_request_run(ipc_client *c, struct client_req *req, const uint8_t *fra
 
         if (c->dead)
                 return c->dead;
+        if (client_request_fails_fast(c))
+                return -ENOTCONN;
         r = client_append(c, frame, frame_len, tail, tail_len);
         if (r < 0)
                 return r;

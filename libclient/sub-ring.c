@@ -67,6 +67,79 @@ int sub_ring_open(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
 }
 
 /**
+ * sub_ring_reopen() - after a reconnect: a slot in the channel's ring
+ * again, kept aside (next_ring) until the old ring is read to its end, so
+ * nothing a publisher wrote there before it moved over is lost. A broker
+ * that kept the ring (its fd store) hands out the same one: then the new
+ * slot takes over as soon as the old reader has reached its start.
+ *
+ * Return: 0; as sub_ring_open().
+ */
+int sub_ring_reopen(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
+        struct client_ring_grant g = {};
+        struct client_ring *cr = NULL;
+        int r;
+
+        r = client_open_ring(c, PROTO_RING_SUBSCRIBER, sub->pattern, timeout_usec, &g);
+        if (r < 0)
+                return r;
+        r = client_ring_attach(sub->pattern, PROTO_RING_SUBSCRIBER, &g, &cr);
+        if (r >= 0)
+                r = ring_reader_init(&cr->r, &sub->next_rd, cr->slot);
+        if (r < 0) {
+                client_ring_free(cr);
+                client_ring_close_slot(c, g.rr.handle);
+                client_grant_clear(&g);
+                return r;
+        }
+        /* The retained value was delivered on the old ring already, or is in the new one. */
+        client_grant_clear(&g);
+        sub->next_same = plat_fd_same_file(sub->ring->fds[CLIENT_RING_FD_DATA],
+                                           cr->fds[CLIENT_RING_FD_DATA]) == 1;
+        sub->next_ring = cr;
+        /* Not asleep on the new ring's eventfd: have the application look (get_timeout 0). */
+        sub->sleeping = false;
+        return 0;
+}
+
+/*
+ * The old ring is read to its end (or, the same ring, up to where the new
+ * slot starts): read on in the new slot. On the same ring the new reader
+ * takes the old position, so nothing is read twice; on another ring the
+ * first message tells the gap by its sequence number (unknown when the
+ * numbering started over).
+ */
+static void sub_ring_switch(ipc_client *c, ipc_sub *sub) {
+        struct client_ring *old = sub->ring;
+
+        if (sub->next_same && sub->rd.pos > sub->next_rd.pos) {
+                sub->next_rd.pos = sub->rd.pos;
+                sub->next_rd.next_seq = sub->rd.next_seq;
+                sub->next_rd.tail_seen = sub->rd.tail_seen;
+        }
+        if (!sub->next_same)
+                sub->gap_unknown = true;
+        (void)plat_poller_remove(c->poller, old->fds[CLIENT_RING_FD_WAKE]);
+        sub->ring = sub->next_ring;
+        sub->rd = sub->next_rd;
+        sub->next_ring = NULL;
+        client_ring_free(old);
+        sub->peeked = sub->sleeping = sub->signalled = false;
+        sub->batch = 0;
+        sub->resumed = true;
+        /* Without the wake-up in the set the fd would miss this ring: it is retried on sleep. */
+        (void)plat_poller_add(c->poller, sub->ring->fds[CLIENT_RING_FD_WAKE]);
+        sub_ring_store(c, sub);
+}
+
+/* Whether the old ring is done with (see sub_ring_switch()). */
+static bool sub_ring_switch_due(const ipc_sub *sub, int read) {
+        if (read == -EAGAIN)
+                return true;
+        return sub->next_same && sub->rd.pos >= sub->next_rd.pos;
+}
+
+/**
  * sub_ring_peek() - is a message ready? Reads the next record ahead (a view
  * kept in the subscription until handed out). The retained value comes
  * first.
@@ -80,7 +153,13 @@ int sub_ring_peek(ipc_client *c, ipc_sub *sub) {
 
         if (sub->has_retained || sub->peeked)
                 return 1;
+        if (__builtin_expect(sub->next_ring != NULL, 0) && sub_ring_switch_due(sub, 0))
+                sub_ring_switch(c, sub);
         r = ring_read(&sub->ring->r, &sub->rd, &sub->view);
+        if (r == -EAGAIN && sub->next_ring) {
+                sub_ring_switch(c, sub);
+                r = ring_read(&sub->ring->r, &sub->rd, &sub->view);
+        }
         if (r == -EAGAIN)
                 return 0;
         if (r < 0) {
@@ -123,6 +202,7 @@ void sub_ring_take(ipc_client *c, ipc_sub *sub, ipc_msg *msg) {
         msg->flags = 0;
         msg->lost = sub->view.lost;
         sub->lost += sub->view.lost;
+        sub_note_seq(sub, msg);
 }
 
 /**
@@ -178,7 +258,7 @@ void sub_ring_store(ipc_client *c, ipc_sub *sub) {
  * when a record is ready after all.
  */
 bool sub_ring_sleep(ipc_client *c, ipc_sub *sub) {
-        if (sub->has_retained || sub->peeked)
+        if (sub->has_retained || sub->peeked || sub->next_ring)
                 return false;
         /* Announced and not answered by any publisher: no signal since, nothing to redo. */
         if (sub->sleeping && ring_reader_sleep_pending(&sub->ring->r, &sub->rd))
@@ -218,8 +298,12 @@ void sub_ring_close(ipc_client *c, ipc_sub *sub) {
                 if (!c->dead)
                         sub_ring_store(c, sub);
                 (void)plat_poller_remove(c->poller, sub->ring->fds[CLIENT_RING_FD_WAKE]);
-                client_ring_close_slot(c, sub->ring->handle);
+                if (!sub->ring->stale)
+                        client_ring_close_slot(c, sub->ring->handle);
+                if (sub->next_ring)
+                        client_ring_close_slot(c, sub->next_ring->handle);
         }
+        sub->next_ring = client_ring_free(sub->next_ring);
         free(sub->retained);
         sub->retained = NULL;
         sub->has_retained = sub->retained_out = false;

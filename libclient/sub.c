@@ -77,6 +77,9 @@ static void subs_insert(ipc_client *c, ipc_sub *sub) {
 static void subs_remove(ipc_client *c, ipc_sub *sub) {
         size_t i = subs_bsearch(c, sub->id);
 
+        /* Ids repeat only as 0, for subscriptions a reconnect could not restore. */
+        while (i < c->n_subs && c->subs[i] != sub && c->subs[i]->id == sub->id)
+                i++;
         if (i < c->n_subs && c->subs[i] == sub) {
                 memmove(c->subs + i, c->subs + i + 1, (c->n_subs - i - 1) * sizeof(*c->subs));
                 c->n_subs--;
@@ -215,7 +218,7 @@ IPC_EXPORT ipc_sub *ipc_sub_free(ipc_sub *sub) {
                 sub_ring_close(c, sub);
         } else if (c) {
                 subs_remove(c, sub);
-                if (!c->dead) {
+                if (!c->dead && sub->id != 0) {
                         cl.id = sub->id;
                         if (client_append(c, head, proto_encode_close(head, PROTO_UNSUBSCRIBE, &cl),
                                           NULL, 0) >= 0)
@@ -283,4 +286,125 @@ IPC_EXPORT unsigned ipc_msg_get_flags(const ipc_msg *msg) {
 
 IPC_EXPORT uint64_t ipc_msg_get_lost(const ipc_msg *msg) {
         return msg ? msg->lost : 0;
+}
+
+/* ---- Reconnecting ------------------------------------------------------ */
+
+static int sub_id_cmp(const void *a, const void *b) {
+        uint32_t x = (*(ipc_sub *const *)a)->id, y = (*(ipc_sub *const *)b)->id;
+
+        return x < y ? -1 : x > y;
+}
+
+/*
+ * A ring subscription the broker no longer grants a ring moves to the
+ * socket: what is unread in its old ring is given up (the gap is reported
+ * as unknown).
+ */
+static int sub_reopen_on_socket(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
+        struct proto_open_reply open;
+        int r;
+
+        r = subs_reserve(c);
+        if (r < 0)
+                return r;
+        r = client_open(c, PROTO_SUBSCRIBE, sub->pattern, timeout_usec, &open);
+        if (r < 0)
+                return r;
+        ring_subs_remove(c, sub);
+        (void)plat_poller_remove(c->poller, sub->ring->fds[CLIENT_RING_FD_WAKE]);
+        sub_ring_close(NULL, sub); /* its slot was the old connection's */
+        sub->peeked = sub->sleeping = sub->signalled = false;
+        sub->id = open.id;
+        c->subs[c->n_subs++] = sub; /* sorted below */
+        sub->gap_unknown = true;
+        return 0;
+}
+
+/*
+ * A failure is the attempt's (the connection broke or timed out: the
+ * caller starts over later) unless the broker answered with a refusal: then
+ * the subscription stays without delivery and the rest carry on.
+ */
+static int sub_reopen_failed(ipc_client *c, ipc_sub *sub, int r) {
+        if (c->link_down || c->dead || r == -ETIMEDOUT || r == -ENOMEM)
+                return r;
+        sub->id = 0;
+        return 0;
+}
+
+/**
+ * client_subs_reopen() - after a reconnect's handshake: subscribe again to
+ * everything the application holds, socket subscriptions under new ids
+ * (the table is sorted again), ring subscriptions on a new slot that takes
+ * over once the old ring is read to its end.
+ *
+ * Return: 0; a negative errno that ends the attempt.
+ */
+int client_subs_reopen(ipc_client *c, uint64_t deadline_usec) {
+        struct proto_open_reply open;
+        size_t n = c->n_subs;
+        int r = 0;
+
+        /* The old connection's ids mean nothing now; 0 is never a broker's. */
+        for (size_t i = 0; i < n; i++)
+                c->subs[i]->id = 0;
+        c->sub_cache = NULL;
+        for (size_t i = 0; i < n; i++) {
+                ipc_sub *sub = c->subs[i];
+
+                r = client_open(c, PROTO_SUBSCRIBE, sub->pattern, client_usec_left(deadline_usec),
+                                &open);
+                if (r >= 0)
+                        sub->id = open.id;
+                else if ((r = sub_reopen_failed(c, sub, r)) < 0)
+                        break;
+                sub->resumed = true;
+        }
+        for (size_t i = 0; r >= 0 && i < c->n_ring_subs;) {
+                ipc_sub *sub = c->ring_subs[i];
+
+                r = sub_ring_reopen(c, sub, client_usec_left(deadline_usec));
+                if (r < 0 && !c->link_down && r != -ETIMEDOUT && r != -EACCES)
+                        r = sub_reopen_on_socket(c, sub, client_usec_left(deadline_usec));
+                if (r < 0)
+                        r = sub_reopen_failed(c, sub, r);
+                if (i < c->n_ring_subs && c->ring_subs[i] == sub)
+                        i++;
+                else if (r >= 0)
+                        sub->resumed = true;
+        }
+        if (c->n_subs > 1)
+                qsort(c->subs, c->n_subs, sizeof(*c->subs), sub_id_cmp);
+        return MIN(r, 0);
+}
+
+/**
+ * client_sub_resume() - the first message of @sub after a reconnect: flag
+ * it, and tell the gap. The sequence is the channel's: when it continued
+ * (the broker kept the channel, or only our connection broke), the
+ * messages between are known to be missed; when it went back (a broker
+ * that started afresh numbers from 1 again), or the subscription spans
+ * several channels (a pattern), or it never saw a message, how many were
+ * missed is unknown.
+ */
+void client_sub_resume(ipc_sub *sub, ipc_msg *msg) {
+        size_t len = strlen(sub->pattern);
+        bool pattern = !channel_name_valid(sub->pattern, len);
+        bool unknown = sub->gap_unknown || pattern || msg->seq <= sub->last_seq ||
+                       (sub->last_seq == 0 && msg->seq != 1);
+
+        sub->resumed = false;
+        sub->gap_unknown = false;
+        msg->flags |= IPC_MSG_RESUMED;
+        if (unknown) {
+                msg->flags |= IPC_MSG_GAP_UNKNOWN;
+                return;
+        }
+        msg->lost += msg->seq - sub->last_seq - 1;
+        sub->missed += msg->seq - sub->last_seq - 1;
+}
+
+IPC_EXPORT uint64_t ipc_sub_get_missed(const ipc_sub *sub) {
+        return sub ? sub->missed : 0;
 }

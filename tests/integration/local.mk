@@ -19,6 +19,7 @@ integ_tests = \
 	tests/integration/test-misbehave \
 	tests/integration/test-daemon \
 	tests/integration/test-control \
+	tests/integration/test-reconnect \
 	tests/integration/test-ring-handout
 check_PROGRAMS += $(integ_tests)
 TESTS += $(integ_tests)
@@ -38,6 +39,8 @@ tests_integration_test_daemon_CFLAGS = $(integ_cflags)
 tests_integration_test_daemon_LDADD = $(integ_ldadd)
 tests_integration_test_control_CFLAGS = $(integ_cflags)
 tests_integration_test_control_LDADD = $(integ_ldadd)
+tests_integration_test_reconnect_CFLAGS = $(integ_cflags)
+tests_integration_test_reconnect_LDADD = $(integ_ldadd)
 # Raw clients use the ring directly (ring_attach() and friends are not exported).
 ring_raw = tests/integration/ring-raw.c tests/integration/ring-raw.h
 tests_integration_test_ring_handout_SOURCES = tests/integration/test-ring-handout.c $(ring_raw)

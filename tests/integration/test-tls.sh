@@ -6,4 +6,4 @@
 # openssl command, which makes the certificates.
 command -v openssl >/dev/null 2>&1 || { echo "1..0 # SKIP openssl not installed"; exit 77; }
 exec sh "${IPC_TOP_SRCDIR:?}/tests/integration/rerun.sh" tls \
-        roundtrip fanout policy payload wildcard
+        roundtrip fanout policy payload wildcard reconnect

@@ -41,6 +41,9 @@ struct harness_broker {
         int pidfd;
         int notify_fd;
         char *log;
+        bool has_config;
+        char *extra[ARGV_MAX]; /* copies of the extra arguments, for restarts */
+        unsigned starts;
 };
 
 /*
@@ -304,7 +307,9 @@ static int broker_exec(struct harness_broker *b, bool config, const char *const 
         if (r >= 0) {
                 snprintf(env_notify, sizeof(env_notify), "NOTIFY_SOCKET=%s", notify);
                 envp = proc_env_build(env_notify);
-                log_fd = open(b->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+                /* A restart appends, so the log tells the whole story. */
+                log_fd = open(b->log_path,
+                              O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (b->starts ? 0 : O_TRUNC),
                               0600);
                 null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
                 if (!envp)
@@ -314,6 +319,8 @@ static int broker_exec(struct harness_broker *b, bool config, const char *const 
         }
         if (r >= 0)
                 r = proc_spawn_child(argv, envp, null_fd, log_fd, log_fd, &b->pid, &b->pidfd);
+        if (r >= 0)
+                b->starts++;
         if (log_fd >= 0)
                 (void)close(log_fd);
         if (null_fd >= 0)
@@ -334,6 +341,10 @@ int harness_broker_start(const char *config_json, const char *const *extra_args,
         r = broker_make_dir(b);
         if (r >= 0)
                 r = broker_pick_transport(b);
+        b->has_config = config_json || b->listener;
+        for (size_t i = 0; r >= 0 && extra_args && extra_args[i] && i + 1 < ARGV_MAX; i++)
+                if (!(b->extra[i] = strdup(extra_args[i])))
+                        r = -ENOMEM;
         if (r >= 0 && (config_json || b->listener))
                 r = broker_write_config(b, config_json);
         if (r >= 0)
@@ -467,8 +478,33 @@ struct harness_broker *harness_broker_free(struct harness_broker *b) {
                 (void)nftw(b->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
         json_decref(b->listener);
         free(b->log);
+        for (size_t i = 0; i < ARGV_MAX; i++)
+                free(b->extra[i]);
         free(b);
         return NULL;
+}
+
+int harness_broker_restart(struct harness_broker *b) {
+        char notify[PATH_MAX];
+        int r;
+
+        if (b->pid > 0) {
+                (void)kill(b->pid, SIGKILL);
+                (void)proc_reap(&b->pid, &b->pidfd);
+        }
+        /* The daemon's own socket node stays behind on purpose: it must cope with it. */
+        if (b->notify_fd >= 0)
+                (void)close(b->notify_fd);
+        b->notify_fd = -1;
+        snprintf(notify, sizeof(notify), "%s/notify.sock", b->dir);
+        (void)unlink(notify);
+        r = broker_exec(b, b->has_config, (const char *const *)b->extra);
+        if (r >= 0)
+                r = broker_wait_ready(b);
+        if (r < 0)
+                fprintf(stderr, "harness: restarting ipc-brokerd failed: %s\n%s\n", strerror(-r),
+                        harness_broker_log(b));
+        return r;
 }
 
 void harness_broker_freep(struct harness_broker **b) {

@@ -168,6 +168,15 @@ int harness_broker_wait_log(struct harness_broker *b, const char *needle, uint64
 int harness_broker_stop(struct harness_broker *b, int sig, int *ret_exit_status);
 
 /**
+ * harness_broker_restart() - SIGKILL the daemon if it still runs (a crash:
+ * its socket node, rings and the rest stay behind), then start it again
+ * with the same directory, socket path, config and arguments, and wait for
+ * READY=1 as harness_broker_start() does. The log is appended to.
+ * Return: 0; as harness_broker_start().
+ */
+int harness_broker_restart(struct harness_broker *b);
+
+/**
  * harness_broker_free() - SIGKILL the daemon if still running, reap it,
  * remove the directory and free @b. Accepts NULL. Return: NULL.
  */
