@@ -184,7 +184,7 @@ static void read_sub_file(const char *dir, const char *name, unsigned id, unsign
                 if (!strncmp(line, "chan ", 5))
                         add_counters(s, line);
                 else if (sscanf(line, "next %u %u %" SCNu64, &p, &pe, &n) == 3 &&
-                         p < SOAK_PUBS_MAX) {
+                         p < SOAK_PUBS_MAX && pe == final_pub_epoch[p]) {
                         has[p] = true;
                         next[p] = n;
                         nepoch[p] = pe;

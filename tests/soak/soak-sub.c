@@ -6,7 +6,9 @@
  * one channel leaves the others' checks running), checks every message:
  *  - intact: magic, size, channel and CRC-32 (soak.h);
  *  - per publisher incarnation (id, epoch) seq counts up: a step back is
- *    "reordered", a step forward a "pubgap" of that many;
+ *    "reordered", a step forward a "pubgap" of that many (two runs of one
+ *    publisher are two connections: the last messages of a killed run may
+ *    still come after the first of the next);
  *  - the channel's seq: every gap is explained by the losses the library
  *    reports (ipc_msg_get_lost(), and ring messages overwritten while
  *    viewed, ipc_msg_release() -ESTALE); the rest is "unexplained";
@@ -47,6 +49,7 @@
 #define SUB_DISC_PAUSE_MS 3000u
 #define SUB_CHANNEL_BLOCK 0u
 #define SUB_CHANNEL_DROP  1u
+#define SUB_RUNS          4u /* runs of one publisher tracked at once (epoch % SUB_RUNS) */
 
 static atomic_bool stopping;
 
@@ -72,7 +75,8 @@ struct sub_thread {
         uint64_t interval_lost; /* lost + stale in this interval, for ipc_sub_get_lost() */
         uint64_t stale_pending; /* -ESTALE messages and their losses since the last good one */
         uint64_t last_chan_seq; /* 0: none yet in this interval */
-        struct track track[SOAK_PUBS_MAX];
+        /* Per publisher and run: runs are separate connections, unordered among them. */
+        struct track track[SOAK_PUBS_MAX][SUB_RUNS];
         uint64_t next_snapshot, next_pause_check;
         pthread_t thread;
 };
@@ -106,10 +110,11 @@ static void snapshot(struct sub_thread *t, bool final) {
                 n->pubgap, n->joingap, n->lost, n->stale, n->changap, n->unexplained, n->intervals,
                 n->disconnects, n->pauses, n->mismatch, n->fallback);
         for (unsigned p = 0; p < SOAK_PUBS_MAX; p++)
-                if (t->track[p].seen)
-                        len += (size_t)snprintf(text + len, sizeof(text) - len,
-                                                "next %u %u %" PRIu64 "\n", p, t->track[p].epoch,
-                                                t->track[p].next);
+                for (unsigned k = 0; k < SUB_RUNS; k++)
+                        if (t->track[p][k].seen)
+                                len += (size_t)snprintf(text + len, sizeof(text) - len,
+                                                        "next %u %u %" PRIu64 "\n", p,
+                                                        t->track[p][k].epoch, t->track[p][k].next);
         if (final)
                 (void)snprintf(text + len, sizeof(text) - len, "final\n");
         snprintf(name, sizeof(name), "sub-%u-%u-%s.txt", t->id, t->epoch, chan(t));
@@ -199,7 +204,7 @@ static void check_channel_seq(struct sub_thread *t, uint64_t seq, uint64_t lost)
 
 /* The publisher's own seq within its incarnation. */
 static void check_publisher_seq(struct sub_thread *t, const struct soak_head *h) {
-        struct track *tr = &t->track[h->pub_id];
+        struct track *tr = &t->track[h->pub_id][h->epoch % SUB_RUNS];
 
         if (tr->seen && h->epoch < tr->epoch) {
                 t->n.reordered++;
