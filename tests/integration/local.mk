@@ -150,3 +150,11 @@ tests_integration_test_reload_CFLAGS = $(integ_cflags)
 tests_integration_test_reload_LDADD = $(integ_ldadd)
 tests_integration_test_activation_CFLAGS = $(integ_cflags)
 tests_integration_test_activation_LDADD = $(integ_ldadd)
+
+# Load: 1,000 socket clients on 100 channels, every message checked, the
+# broker's RSS growth per client bounded (raises RLIMIT_NOFILE and the
+# broker's connection limits; skips when the hard fd limit is too low).
+check_PROGRAMS += tests/integration/test-load
+TESTS += tests/integration/test-load
+tests_integration_test_load_CFLAGS = $(integ_cflags)
+tests_integration_test_load_LDADD = $(integ_ldadd)

@@ -8,7 +8,13 @@
  *  - a ring publisher killed between claim and commit holds readers back
  *    until the broker turns its claim into a SKIP record, within a second;
  *    readers then go on with nothing lost (the SKIP consumes its sequence
- *    number, it is not a loss), and other publishers keep publishing.
+ *    number, it is not a loss), and other publishers keep publishing;
+ *  - the same claim on a full ring of a channel configured "block": the
+ *    readers stop at the claim, so the ring fills behind it and a live
+ *    publisher blocks; the kill frees that publisher within a second;
+ *  - kill -9 cycles, more than a ring has subscriber slots, of a stalled
+ *    subscriber and a claiming publisher together: the channel flows
+ *    within a second of each, and every slot comes back.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,6 +42,10 @@
 /* A 64 KiB ring holds about 60 records of 1 KiB: it fills at once. */
 static const char small_ring_cfg[] =
         "{\"channels\": {\"crash.chan\": {\"ring_bytes\": 65536, \"max_message_bytes\": 4096}}}";
+
+/* The same, with the policy stated: what these tests are about is "block". */
+static const char block_ring_cfg[] = "{\"channels\": {\"crash.chan\": {\"ring_bytes\": 65536, "
+                                     "\"max_message_bytes\": 4096, \"overflow\": \"block\"}}}";
 
 /* A reader of crash.chan that checks every message: seq and index in step, nothing lost. */
 struct reader {
@@ -348,12 +358,169 @@ static void test_killed_publisher_mid_claim(void **state) {
         reader_close(&sr);
 }
 
+/*
+ * A ring publisher dies holding a claim on a "block" channel; readers stop
+ * at the claim, so the live publisher fills the ring behind it and then
+ * blocks in ipc_publish(). After the kill the ring reader passes the claim
+ * within a second, which lets that call return, and both readers (ring, and socket through the
+ * broker's bridge) get every message, the SKIP being the only gap in the sequence.
+ */
+static void test_killed_publisher_mid_claim_full_ring(void **state) {
+        struct harness_broker *b = harness_start(state, block_ring_cfg, NULL);
+        const char *addr = harness_broker_address(b);
+        struct blocked_publish bp = {};
+        struct harness_proc *peer;
+        struct reader rr, sr;
+        const char *transport = NULL;
+        uint64_t filled, killed_at;
+        ipc_client *pc;
+        pthread_t t;
+
+        ru_allow_rings();
+        reader_open(&rr, addr, IPC_TRANSPORT_AUTO, IPC_TRANSPORT_RING);
+        reader_open(&sr, addr, IPC_TRANSPORT_SOCKET, IPC_TRANSPORT_SOCKET);
+        pc = ru_connect(addr, "full-claim-pub", IPC_TRANSPORT_AUTO);
+        bp.pub = ru_pub(pc, "crash.chan", IPC_TRANSPORT_RING);
+        assert_int_equal(ipc_pub_get_overflow(bp.pub), IPC_OVERFLOW_BLOCK);
+        for (uint64_t i = 0; i < 5; i++)
+                assert_int_equal(ru_publish(bp.pub, MSG, i, 0, 0, harness_timeout(T_SEC)), 0);
+        reader_expect(&rr, 5);
+        reader_expect(&sr, 5);
+
+        peer = ru_peer_spawn("claim", addr, "crash.chan", MSG, &transport);
+        assert_string_equal(transport, "ring");
+        ru_peer_expect(peer, "claimed");
+        /*
+         * Nothing passes the claim, so the readers never make room. The
+         * ring reader drains each time: that stores its cursor, so the
+         * ring is full because of the claim, not of a cursor not stored.
+         */
+        for (filled = 5; filled < 1000; filled++) {
+                int r;
+
+                reader_drain(&rr);
+                r = ru_publish(bp.pub, MSG, filled, 0, 0, 0);
+
+                if (r == -EAGAIN)
+                        break;
+                if (r < 0)
+                        fail_msg("publish %" PRIu64 ": %s", filled, ipc_strerror(r));
+        }
+        /* 64 KiB hold about 60 records of 1 KiB after the claim, and the 5 were read. */
+        assert_in_range(filled, 35, 70);
+        reader_drain(&rr);
+        assert_int_equal(rr.n, 5);
+
+        bp.index = filled;
+        assert_int_equal(pthread_create(&t, NULL, blocked_publish_run, &bp), 0);
+        while (!atomic_load(&bp.tid))
+                sched_yield();
+        assert_int_equal(ru_wait_blocked(atomic_load(&bp.tid), T_SEC), 0);
+        /* The ring reader passes the claim and so makes room for the blocked publisher. */
+        killed_at = kill_peer(peer);
+        reader_check(&rr, ru_receive(rr.c, rr.sub, T_SEC), 5, 1);
+        expect_within_second("the ring reader passed the dead claim", killed_at,
+                             harness_now_usec());
+        reader_expect(&rr, filled + 1);
+        join_within(t, T_SEC);
+        if (bp.result != 0)
+                fail_msg("publish blocked behind the dead claim: %s", ipc_strerror(bp.result));
+        expect_within_second("the publisher blocked behind the dead claim returned", killed_at,
+                             bp.returned_at);
+        reader_check(&sr, ru_receive(sr.c, sr.sub, T_SEC), 5, 1);
+        reader_expect(&sr, filled + 1);
+        assert_int_equal(rr.last_seq, filled + 2);
+        assert_int_equal(sr.last_seq, filled + 2);
+        /* Laps of the ring pass again. */
+        for (uint64_t i = filled + 1; i < filled + 1 + 200; i++) {
+                assert_int_equal(ru_publish(bp.pub, MSG, i, 0, 0, harness_timeout(T_SEC)), 0);
+                if (i % 16 == 0) {
+                        reader_expect(&rr, i + 1);
+                        reader_expect(&sr, i + 1);
+                }
+        }
+        reader_expect(&rr, filled + 201);
+        reader_expect(&sr, filled + 201);
+        assert_int_equal(ipc_sub_get_lost(rr.sub), 0);
+        assert_int_equal(ipc_sub_get_lost(sr.sub), 0);
+        harness_proc_free(peer);
+        ipc_pub_free(bp.pub);
+        ipc_client_free(pc);
+        reader_close(&rr);
+        reader_close(&sr);
+}
+
+/* More kill cycles than a ring has subscriber slots (32), so a slot not given back shows. */
+#define KILL_CYCLES 36u
+
+/*
+ * Each cycle starts a ring subscriber that never reads and a ring
+ * publisher that claims and never commits, publishes behind the claim,
+ * and kill -9s both: the live reader gets the messages within a second.
+ * A slot of a killed peer that the broker kept would make a later peer
+ * fall back to the socket (the "ready" line says which), and the broker's
+ * stats count only the live ring clients at the end.
+ */
+static void test_kill_cycles_give_slots_back(void **state) {
+        struct harness_broker *b = harness_start(state, block_ring_cfg, NULL);
+        const char *addr = harness_broker_address(b);
+        struct reader rr;
+        uint64_t index = 0, skips = 0;
+        ipc_client *pc;
+        ipc_pub *pub;
+        json_t *stats, *ring;
+
+        ru_allow_rings();
+        reader_open(&rr, addr, IPC_TRANSPORT_AUTO, IPC_TRANSPORT_RING);
+        pc = ru_connect(addr, "cycle-pub", IPC_TRANSPORT_AUTO);
+        pub = ru_pub(pc, "crash.chan", IPC_TRANSPORT_RING);
+        for (unsigned cycle = 0; cycle < KILL_CYCLES; cycle++) {
+                const char *sub_transport = NULL, *claim_transport = NULL;
+                struct harness_proc *sub, *claim;
+                uint64_t killed_at;
+
+                sub = ru_peer_spawn("sub", addr, "crash.chan", 0, &sub_transport);
+                claim = ru_peer_spawn("claim", addr, "crash.chan", 64, &claim_transport);
+                if (strcmp(sub_transport, "ring") != 0 || strcmp(claim_transport, "ring") != 0)
+                        fail_msg("cycle %u: subscriber on the %s, publisher on the %s", cycle,
+                                 sub_transport, claim_transport);
+                ru_peer_expect(claim, "claimed");
+                for (unsigned i = 0; i < 3; i++)
+                        assert_int_equal(
+                                ru_publish(pub, 64, index + i, 0, 0, harness_timeout(T_SEC)), 0);
+                killed_at = kill_peer(sub);
+                (void)kill_peer(claim);
+                reader_check(&rr, ru_receive(rr.c, rr.sub, T_SEC), index, 1);
+                expect_within_second("the reader passed the dead claim", killed_at,
+                                     harness_now_usec());
+                index += 3;
+                skips++;
+                reader_expect(&rr, index);
+                harness_proc_free(sub);
+                harness_proc_free(claim);
+        }
+        assert_int_equal(rr.last_seq, index + skips);
+        assert_int_equal(ipc_sub_get_lost(rr.sub), 0);
+
+        stats = ru_stats(pc);
+        ring = json_object_get(ru_stats_channel(stats, "crash.chan"), "ring");
+        assert_int_equal(harness_json_int(ring, "subscribers"), 1);
+        assert_int_equal(harness_json_int(ring, "publishers"), 1);
+        json_decref(stats);
+        ipc_pub_free(pub);
+        ipc_client_free(pc);
+        reader_close(&rr);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_teardown(test_killed_subscriber_frees_publisher, harness_teardown),
                 cmocka_unit_test_teardown(test_killed_subscriber_frees_socket_publisher,
                                           harness_teardown),
                 cmocka_unit_test_teardown(test_killed_publisher_mid_claim, harness_teardown),
+                cmocka_unit_test_teardown(test_killed_publisher_mid_claim_full_ring,
+                                          harness_teardown),
+                cmocka_unit_test_teardown(test_kill_cycles_give_slots_back, harness_teardown),
         };
 
         return cmocka_run_group_tests_name("ring-crash", tests, NULL, NULL);
