@@ -33,8 +33,9 @@
 struct broker;
 struct ring_owner;
 
-/* FileDescriptorStoreMax= in the unit: two per ring, room for this many rings. */
-#define RING_STORE_FDS_MAX 4096
+/* FileDescriptorStoreMax= in the unit: two per ring, a ring per channel of the default
+ * limits.max_channels (4096). */
+#define RING_STORE_FDS_MAX 8192
 
 struct ring_store_fd {
         int fd;
