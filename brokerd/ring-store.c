@@ -86,10 +86,24 @@ static void fd_names(unsigned long long key, char *data, char *state) {
         (void)snprintf(state, NAME_MAX_BYTES, NAME_STATE "%llu", key);
 }
 
+/*
+ * Whether the service manager keeps what we store: $FDSTORE, the store's
+ * size (systemd 254 and later set it from FileDescriptorStoreMax=; our
+ * unit sets it too, for older ones). Without it nothing is sent: a
+ * NOTIFY_SOCKET that does not take fds would only queue them.
+ */
+static bool store_enabled(void) {
+        const char *e = getenv("FDSTORE");
+
+        return e && e[0] >= '1' && e[0] <= '9';
+}
+
 /* Out of the store: the ring was refused or its channel is gone. */
 static void store_forget(unsigned long long key) {
         char data[NAME_MAX_BYTES], state[NAME_MAX_BYTES];
 
+        if (!store_enabled())
+                return;
         fd_names(key, data, state);
         notify_fdstore_remove(data);
         notify_fdstore_remove(state);
@@ -103,8 +117,11 @@ static unsigned long long ring_key(const struct ring_owner *o) {
 
 void ring_store_add(const struct ring_owner *o) {
         char data[NAME_MAX_BYTES], state[NAME_MAX_BYTES];
-        unsigned long long key = ring_key(o);
+        unsigned long long key;
 
+        if (!store_enabled())
+                return;
+        key = ring_key(o);
         if (key == 0)
                 return;
         fd_names(key, data, state);
@@ -114,8 +131,11 @@ void ring_store_add(const struct ring_owner *o) {
 }
 
 void ring_store_remove(const struct ring_owner *o) {
-        unsigned long long key = ring_key(o);
+        unsigned long long key;
 
+        if (!store_enabled())
+                return;
+        key = ring_key(o);
         if (key != 0)
                 store_forget(key);
 }

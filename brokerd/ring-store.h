@@ -4,7 +4,9 @@
  * descriptor store (sd_pid_notify_with_fds(3) FDSTORE=1, systemd.service(5)
  * FileDescriptorStoreMax=).
  *
- * When a channel's ring is created, its DATA and STATE memfds go to the
+ * Only when $FDSTORE is a positive number (the store's size, set by
+ * systemd 254 and later from FileDescriptorStoreMax=, and by our unit for
+ * older ones): when a channel's ring is created, its DATA and STATE memfds go to the
  * store; when the channel is freed while the broker runs, they are taken
  * out again (FDSTOREREMOVE=1). A clean shutdown leaves them there, so
  * `systemctl restart` and a crash restarted by Restart=on-failure both

@@ -35,6 +35,9 @@
 /* Where the stored fds wait in the child until the shell moves them to 3.. */
 #define STASH_FD 40
 
+/* What systemd sets with FileDescriptorStoreMax=: the broker stores rings only then. */
+static const char *const store_env[] = {"FDSTORE=64", NULL};
+
 #define T(f) cmocka_unit_test_setup_teardown(f, sd_broker_setup, sd_broker_teardown)
 
 static void kill_broker(struct sd_broker *b) {
@@ -167,7 +170,7 @@ static void start_with_store(struct sd_broker *b) {
                        "; LISTEN_PID=$$ LISTEN_FDS=%zu LISTEN_FDNAMES='%s'; "
                        "export LISTEN_PID LISTEN_FDS LISTEN_FDNAMES; exec \"$@\"",
                        n, names);
-        sd_broker_spawn(b, prefix, NULL, NULL);
+        sd_broker_spawn(b, prefix, NULL, store_env);
         for (size_t i = 0; i < n; i++)
                 (void)close(STASH_FD + (int)i);
         (void)sd_broker_wait_ready(b);
@@ -182,7 +185,7 @@ static void test_ring_survives_kill(void **state) {
         ipc_client *holder;
         ipc_sub *sub;
 
-        sd_broker_start(b, NULL, NULL);
+        sd_broker_start(b, NULL, store_env);
         holder = ring_subscriber(b, &sub);
         publish_n(b, N_MESSAGES);
         assert_int_equal(next_seq(b), N_MESSAGES + 1);
@@ -220,7 +223,7 @@ static void test_mismatched_ring_discarded(void **state) {
         struct notify_msg m;
 
         sd_broker_write_config(b, "{\"channels\": {\"restart.*\": {\"ring_bytes\": 65536, \"max_message_bytes\": 1024}}}");
-        sd_broker_start(b, NULL, NULL);
+        sd_broker_start(b, NULL, store_env);
         holder = ring_subscriber(b, &sub);
         publish_n(b, 2);
         kill_broker(b);
