@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <stdlib.h>
@@ -63,6 +64,8 @@ struct ring_owner *ring_owner_free(struct ring_owner *o) {
                 return NULL;
         if (o->recover_timer)
                 event_free(o->recover_timer);
+        if (o->orphan_timer)
+                event_free(o->orphan_timer);
         if (o->relay_ev)
                 event_free(o->relay_ev);
         fd_close(&o->relay_fd);
@@ -161,6 +164,7 @@ static int ring_owner_sub_open(struct ring_owner *o, uint32_t slot) {
 }
 
 static void ring_owner_recover_cb(evutil_socket_t fd, short what, void *userdata);
+static void ring_owner_zero_pub_stats(struct ring_owner *o, uint32_t slot);
 
 int ring_owner_refusal(const struct channel_settings *s, char *why, size_t size) {
         if (!s->shared_memory) {
@@ -330,27 +334,83 @@ static int ring_owner_check_stored(const struct ring_owner *o, const struct ring
 }
 
 /*
- * Nobody holds a slot after a restart: the clients' connections went with
- * the old process. Every client slot becomes free (a publisher's claim
- * left half-written becomes a SKIP record, as for any dead publisher), the
- * broker's sub slot too, and page generations go on from where STATE has
- * them, so a page of the old process never shares a generation with a new
- * one. The broker's own pub slot is recovered here and now: socket
- * publishes need it.
+ * The end of the grace period of a restored ring: pub orphans are released
+ * and recovered like a dead publisher's slots (ring_owner_release()), sub
+ * orphans (free in STATE since the adoption) may be handed out again.
  */
-static int ring_owner_reset_slots(struct ring_owner *o) {
+static void ring_owner_orphan_cb(evutil_socket_t fd, short what, void *userdata) {
+        struct ring_owner *o = userdata;
+        unsigned n_pubs = (unsigned)__builtin_popcountll(o->orphan_pubs);
+        unsigned n_subs = (unsigned)__builtin_popcountll(o->orphan_subs);
+
+        for (uint32_t i = 0; i < RING_OWNER_SLOTS; i++) {
+                uint64_t bit = UINT64_C(1) << i;
+
+                if (!(o->orphan_pubs & bit))
+                        continue;
+                o->orphan_pubs &= ~bit;
+                /* What it published went into the old process's totals, not ours. */
+                ring_owner_zero_pub_stats(o, i);
+                o->pubs_used |= bit;
+                ring_owner_release(o, PROTO_RING_PUBLISHER, i);
+        }
+        o->orphan_subs = 0;
+        log_info("ring \"%s\": grace period over, %u publisher and %u subscriber slot%s of the "
+                 "previous process freed",
+                 o->name, n_pubs, n_subs, n_pubs + n_subs == 1 ? "" : "s");
+}
+
+/*
+ * Whether the holder recorded in a slot (its pid from SO_PEERCRED, as
+ * STATE has it: untrusted) may still run. Only a definite "no such
+ * process" frees its slot before the grace period ends; a reused pid only
+ * keeps it reserved until then.
+ */
+static bool ring_owner_pid_may_live(uint32_t pid) {
+        if (pid == 0 || pid > INT32_MAX) /* not a pid: wait the grace period */
+                return true;
+        return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+}
+
+/*
+ * No connection survives a restart, but mappings do (ring-owner.h,
+ * ring_owner_adopt()): client slots active in STATE become orphans, kept
+ * from new holders until the grace period ends; the other client slots
+ * are free. Sub slots are all marked free in STATE, the broker's too, and
+ * page generations go on from where STATE has them, so a page of the old
+ * process never shares a generation with a new one. The broker's own pub
+ * slot is recovered here and now: socket publishes need it.
+ */
+static int ring_owner_reset_slots(struct ring_owner *o, uint64_t grace_usec) {
         for (uint32_t i = 0; i < RING_OWNER_RING_SLOTS; i++) {
                 uint32_t gen = atomic_load(&o->r.subs[i].generation);
 
+                if (i < RING_OWNER_SLOTS && atomic_load(&o->r.subs[i].state) == RING_SLOT_ACTIVE)
+                        o->orphan_subs |= UINT64_C(1) << i;
                 o->subs[i].gen = MIN(gen, UINT32_MAX - (UINT32_C(1) << 20));
                 ring_sub_slot_release(&o->r, i);
         }
         ring_space_broker_set(&o->r, false);
         for (uint32_t i = 0; i < RING_OWNER_SLOTS; i++) {
+                const struct ring_pub_slot *ps = &o->r.pubs[i];
+
+                if ((atomic_load(&ps->state) == RING_SLOT_ACTIVE || atomic_load(&ps->busy) != 0) &&
+                    ring_owner_pid_may_live(atomic_load(&ps->pid))) {
+                        o->orphan_pubs |= UINT64_C(1) << i;
+                        continue;
+                }
                 o->pubs_used |= UINT64_C(1) << i;
                 ring_owner_release(o, PROTO_RING_PUBLISHER, i);
         }
         o->retired = (struct ring_slot_stats){0};
+        if (o->orphan_pubs || o->orphan_subs) {
+                struct timeval tv = {.tv_sec = (time_t)(grace_usec / 1000000u),
+                                     .tv_usec = (suseconds_t)(grace_usec % 1000000u)};
+
+                o->orphan_timer = evtimer_new(o->base, ring_owner_orphan_cb, o);
+                if (!o->orphan_timer || evtimer_add(o->orphan_timer, &tv) < 0)
+                        return -ENOMEM;
+        }
         ring_pub_slot_release(&o->r, RING_OWNER_BROKER_SLOT);
         /* Only a live client publisher on the same tail pair makes it wait: instructions. */
         for (unsigned tries = 0; tries < 10000; tries++) {
@@ -363,9 +423,13 @@ static int ring_owner_reset_slots(struct ring_owner *o) {
         return -EAGAIN;
 }
 
+uint64_t ring_owner_orphans(const struct ring_owner *o, uint8_t role) {
+        return role == PROTO_RING_SUBSCRIBER ? o->orphan_subs : o->orphan_pubs;
+}
+
 int ring_owner_adopt(struct event_base *base, const char *name, size_t name_len,
-                     const struct channel_settings *s, int data_fd, int state_fd, char *why,
-                     size_t why_size, struct ring_owner **ret) {
+                     const struct channel_settings *s, uint64_t grace_usec, int data_fd,
+                     int state_fd, char *why, size_t why_size, struct ring_owner **ret) {
         struct ring_params p = ring_owner_params(name, name_len, s, 0);
         struct ring_owner *o;
         int r;
@@ -398,7 +462,7 @@ int ring_owner_adopt(struct event_base *base, const char *name, size_t name_len,
         if (r >= 0)
                 r = ring_owner_reopen_readonly(state_fd, &o->state_ro_fd);
         if (r >= 0)
-                r = ring_owner_reset_slots(o);
+                r = ring_owner_reset_slots(o, grace_usec);
         if (r >= 0)
                 r = ring_owner_start(o);
         if (r < 0) {
@@ -516,7 +580,8 @@ int ring_owner_acquire(struct ring_owner *o, uint8_t role, pid_t pid, void *hold
                 uint64_t bit = UINT64_C(1) << i;
                 int r;
 
-                if (*used & bit || (!sub && o->recovering & bit))
+                if (*used & bit || (!sub && o->recovering & bit) ||
+                    (sub ? o->orphan_subs : o->orphan_pubs) & bit)
                         continue;
                 r = sub ? ring_owner_sub_activate(o, i, pid)
                         : ring_pub_slot_activate(&o->r, i, (uint32_t)pid);

@@ -208,8 +208,9 @@ static bool restore_one(struct broker *b, unsigned long long key, int data_fd, i
         }
         r = ring_owner_refusal(&c->settings, why, sizeof(why));
         if (r >= 0)
-                r = ring_owner_adopt(b->base, c->name, c->name_len, &c->settings, data_fd,
-                                     state_fd, why, sizeof(why), &c->ring);
+                r = ring_owner_adopt(b->base, c->name, c->name_len, &c->settings,
+                                     b->config->stall_timeout_usec, data_fd, state_fd, why,
+                                     sizeof(why), &c->ring);
         else {
                 (void)close(data_fd);
                 (void)close(state_fd);

@@ -139,7 +139,8 @@ sd_tests = \
 	tests/integration/test-notify \
 	tests/integration/test-reload \
 	tests/integration/test-activation \
-	tests/integration/test-restart
+	tests/integration/test-restart \
+	tests/integration/test-ring-resume
 check_PROGRAMS += $(sd_tests)
 TESTS += $(sd_tests)
 tests_integration_test_notify_CFLAGS = $(integ_cflags)
@@ -150,3 +151,6 @@ tests_integration_test_activation_CFLAGS = $(integ_cflags)
 tests_integration_test_activation_LDADD = $(integ_ldadd)
 tests_integration_test_restart_CFLAGS = $(integ_cflags)
 tests_integration_test_restart_LDADD = $(integ_ldadd)
+tests_integration_test_ring_resume_SOURCES = tests/integration/test-ring-resume.c $(ring_raw)
+tests_integration_test_ring_resume_CFLAGS = $(integ_cflags)
+tests_integration_test_ring_resume_LDADD = libclient/libipccommon.la $(integ_ldadd)
