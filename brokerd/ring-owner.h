@@ -91,6 +91,11 @@ struct ring_owner {
         uint64_t subs_used;  /* client sub slots handed out (bit = slot) */
         uint64_t pubs_used;  /* client pub slots handed out */
         uint64_t recovering; /* released pub slots whose claim is still contested */
+        /* After a restart (ring_owner_adopt()): slots the previous process had handed out,
+         * kept from new holders until orphan_timer fires (see there). */
+        uint64_t orphan_subs;
+        uint64_t orphan_pubs;
+        struct event *orphan_timer;
         bool bridge_active;  /* the broker's sub slot is active */
         unsigned recover_tries;
         struct event *recover_timer;
@@ -128,6 +133,58 @@ int ring_owner_refusal(const struct channel_settings *s, char *why, size_t size)
  */
 int ring_owner_new(struct event_base *base, const char *name, size_t name_len,
                    const struct channel_settings *s, uint64_t first_seq, struct ring_owner **ret);
+
+/*
+ * ring_owner_adopt() - take back a ring of channel @name that a previous
+ * broker process stored with the service manager (ring-store.h), with its
+ * records and sequence numbers, instead of creating one.
+ * @data_fd, @state_fd: its DATA and STATE memfds, owned from here on (also
+ *     on failure).
+ * @s: the channel's current settings: the stored geometry (capacity,
+ *     max_message_bytes, overflow policy, slot counts) must be what
+ *     ring_owner_new() would make of them.
+ * @grace_usec: how long the slots the previous process had handed out
+ *     stay reserved (limits.stall_timeout_ms; see below).
+ * @why: receives the reason when the ring is refused, for the log.
+ * Checks: sealed regions of exactly the sizes of that geometry, the header
+ * (ring_attach()), the channel name in the header.
+ *
+ * No connection survives a restart, but ring clients keep their mappings
+ * and go on using the ring while the broker is away: a publisher still
+ * writes through its pub slot, a subscriber still reads with its page.
+ * So a client slot that STATE shows active (a pub slot also while it
+ * shows a claim in progress) is an orphan: it is not handed out for
+ * @grace_usec, so that no new holder shares it with the old one; a pub
+ * orphan stays active in STATE meanwhile, and its claim is not taken for
+ * a dead one's. When the grace period ends, pub orphans are released and
+ * recovered as a dead publisher's slot (an unfinished claim becomes a
+ * SKIP) and sub orphans become free. Sub orphans are marked free in STATE
+ * at once: their pages were not stored, so the broker cannot watch their
+ * cursors, and an old reader that block-policy publishers waited for
+ * could stall them without the stall watch seeing it; an old reader that
+ * gets lapped meanwhile sees its loss, as a lapped reader always does.
+ * Subscriber pages are made anew.
+ * Return: 0; -EBADMSG (refused: corrupt or mismatched); -ENOMEM; another
+ * negative errno from mapping or making eventfds.
+ */
+int ring_owner_adopt(struct event_base *base, const char *name, size_t name_len,
+                     const struct channel_settings *s, uint64_t grace_usec, int data_fd,
+                     int state_fd, char *why, size_t why_size, struct ring_owner **ret);
+
+/* Client slots still reserved for the previous process's holders (bit = slot). */
+uint64_t ring_owner_orphans(const struct ring_owner *o, uint8_t role);
+
+/*
+ * ring_owner_sub_resume() - move the start of sub slot @slot, just
+ * acquired and not yet handed out, back to the record of @seq (a
+ * reconnecting subscriber's resume point, PROTO_FLAG_RESUME), so its
+ * holder reads from there.
+ * Return: 0; -ENOENT (the ring no longer holds @seq); -ERANGE (@seq was
+ * never given out in this ring); -EBADMSG (the ring did not check out
+ * where it was walked); -EINVAL (not an active client sub slot). On
+ * failure the slot stays at the tail.
+ */
+int ring_owner_sub_resume(struct ring_owner *o, uint32_t slot, uint64_t seq);
 
 /* Unmaps and closes everything. Accepts NULL. Return: NULL. */
 struct ring_owner *ring_owner_free(struct ring_owner *o);

@@ -141,7 +141,9 @@ tests_util_libharness_la_SOURCES += \
 sd_tests = \
 	tests/integration/test-notify \
 	tests/integration/test-reload \
-	tests/integration/test-activation
+	tests/integration/test-activation \
+	tests/integration/test-restart \
+	tests/integration/test-ring-resume
 check_PROGRAMS += $(sd_tests)
 TESTS += $(sd_tests)
 tests_integration_test_notify_CFLAGS = $(integ_cflags)
@@ -150,6 +152,11 @@ tests_integration_test_reload_CFLAGS = $(integ_cflags)
 tests_integration_test_reload_LDADD = $(integ_ldadd)
 tests_integration_test_activation_CFLAGS = $(integ_cflags)
 tests_integration_test_activation_LDADD = $(integ_ldadd)
+tests_integration_test_restart_CFLAGS = $(integ_cflags)
+tests_integration_test_restart_LDADD = $(integ_ldadd)
+tests_integration_test_ring_resume_SOURCES = tests/integration/test-ring-resume.c $(ring_raw)
+tests_integration_test_ring_resume_CFLAGS = $(integ_cflags)
+tests_integration_test_ring_resume_LDADD = libclient/libipccommon.la $(integ_ldadd)
 
 # Load: 1,000 socket clients on 100 channels, every message checked, the
 # broker's RSS growth per client bounded (raises RLIMIT_NOFILE and the

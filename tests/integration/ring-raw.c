@@ -108,15 +108,20 @@ static void raw_init(struct raw *c) {
                 c->sub_wake[i] = -1;
 }
 
-void raw_connect_unix(struct harness_broker *b, struct raw *c) {
+void raw_connect_path(const char *path, struct raw *c) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
         raw_init(c);
+        assert_true(strlen(path) < sizeof(sa.sun_path));
         c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         assert_true(c->fd >= 0);
-        strcpy(sa.sun_path, harness_broker_socket_path(b));
+        strcpy(sa.sun_path, path);
         assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         raw_hello(c);
+}
+
+void raw_connect_unix(struct harness_broker *b, struct raw *c) {
+        raw_connect_path(harness_broker_socket_path(b), c);
 }
 
 void raw_connect_tcp(int port, struct raw *c) {
@@ -169,8 +174,17 @@ static void raw_pub_pages(struct raw *c) {
 }
 
 int raw_open_ring(struct raw *c, const char *channel, uint8_t role) {
-        struct proto_open_ring m = {
-                .request_id = 77, .role = role, .name = channel, .name_len = strlen(channel)};
+        return raw_open_ring_resume(c, channel, role, NULL);
+}
+
+int raw_open_ring_resume(struct raw *c, const char *channel, uint8_t role,
+                         const uint64_t *resume_seq) {
+        struct proto_open_ring m = {.request_id = 77,
+                                    .role = role,
+                                    .name = channel,
+                                    .name_len = strlen(channel),
+                                    .resume = resume_seq != NULL,
+                                    .resume_seq = resume_seq ? *resume_seq : 0};
         bool sub = role == PROTO_RING_SUBSCRIBER;
         uint8_t buf[PROTO_HEAD_MAX];
         _cleanup_free_ uint8_t *body = NULL;

@@ -56,8 +56,9 @@ void raw_send(int fd, const void *p, size_t n);
  */
 size_t raw_expect(struct raw *c, uint8_t type, uint8_t **body);
 
-/* Connects (with HELLO/WELCOME) to the broker's UNIX socket or a TCP port. */
+/* Connects (with HELLO/WELCOME) to the broker's UNIX socket, one at @path, or a TCP port. */
 void raw_connect_unix(struct harness_broker *b, struct raw *c);
+void raw_connect_path(const char *path, struct raw *c);
 void raw_connect_tcp(int port, struct raw *c);
 
 /* Unmaps, closes the descriptors and the connection. */
@@ -69,6 +70,10 @@ void raw_close(struct raw *c);
  * started).
  */
 int raw_open_ring(struct raw *c, const char *channel, uint8_t role);
+
+/* The same with PROTO_FLAG_RESUME and *@resume_seq when @resume_seq is not NULL. */
+int raw_open_ring_resume(struct raw *c, const char *channel, uint8_t role,
+                         const uint64_t *resume_seq);
 
 /* A publisher claims, fills with @data and commits one message; signals sleepers. */
 void raw_pub(struct raw *p, const void *data, size_t size);

@@ -5,7 +5,9 @@
 # systemctl and ipcctl (see ../shared notes TESTING.md for the recipe):
 # readiness, the sandbox's user and socket mode, the journal and STATUS=,
 # systemctl reload with a valid and an invalid config, socket activation
-# by ipc-brokerd.socket, systemctl stop, and a watchdog-triggered restart.
+# by ipc-brokerd.socket, systemctl stop, a watchdog-triggered restart, and
+# a ring channel kept in the fd store across `systemctl restart` and a
+# SIGKILL restarted by Restart=on-failure.
 # The `systemd-analyze security` exposure of the unit is printed as a TAP
 # comment.
 #
@@ -210,6 +212,81 @@ else
         inside journalctl -u ipc-brokerd -o cat | tail -n 5 | sed 's/^/# /'
 fi
 inside cp -a "/mnt/inst$config" "$config"
+
+# Channels with a ring survive restarts through the fd store (ipc-brokerd(8),
+# "Restarts and the fd store"): the ring's messages, the next sequence
+# number and the retained value come back, and the numbers run on.
+# ipcctl has no resume point; the retained value is read back by seq.
+# field CHANNEL KEY: a number of CHANNEL's entry in `ipcctl channels --json`.
+field() {
+        inside ipcctl channels --json | tr -d ' \n' |
+                grep -o "\"name\":\"$1\",[^}]*" | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
+}
+# retained_is CHANNEL SEQ PAYLOAD: a new subscriber gets the retained value.
+retained_is() {
+        inside sh -c "ipcctl subscribe --json -n 1 -W 10 $1 </dev/null" | tr -d ' ' |
+                grep -qx "{\"channel\":\"$1\",\"seq\":$2,.*\"retained\":true,\"payload\":\"$3\"}"
+}
+# survived CHANNEL SEQ PAYLOAD: after a restart, the channel is back as it was.
+survived() {
+        seq=$(field "$1" next_seq)
+        if [ "$seq" != "$(( $2 + 1 ))" ]; then
+                echo "next_seq ${seq:-none}, expected $(( $2 + 1 ))"
+                inside ipcctl channels --json
+                return 1
+        fi
+        retained_is "$1" "$2" "$3" || { echo "retained value not restored"; return 1; }
+        inside sh -c "journalctl -u ipc-brokerd -o cat |
+                grep -q 'channel \"$1\" restored from the service manager.s fd store: next seq $(( $2 + 1 ))'"
+}
+# next_seq_is CHANNEL N
+next_seq_is() {
+        seq=$(field "$1" next_seq)
+        [ "$seq" = "$2" ] || { echo "next_seq ${seq:-none}, expected $2"; return 1; }
+}
+# active_again OLDPID: a new main process, active.
+active_again() {
+        wait_for 150 sh -c "p=\$(systemctl show -P MainPID ipc-brokerd) &&
+                test \"\$p\" != 0 && test \"\$p\" != $1 &&
+                test \"\$(systemctl show -P ActiveState ipc-brokerd)\" = active"
+}
+kept=test.kept
+check "messages published on a ring channel stay in its ring" inside sh -c "
+        printf 'one\ntwo\nthree\nfour\nfive\n' | ipcctl publish --retain $kept &&
+        ipcctl stats --json | tr -d ' \n' |
+                grep -q '\"name\":\"$kept\"[^{]*\"transport\":\"ring\"'"
+seq0=$(field $kept next_seq)
+if [ -n "$seq0" ] && [ "$seq0" -ge 6 ] && retained_is $kept $((seq0 - 1)) five; then
+        ok "ipcctl channels shows next_seq $seq0 and the retained value"
+else
+        not_ok "ipcctl channels shows next_seq and the retained value (next_seq ${seq0:-none})"
+        seq0=6
+fi
+check "the ring's two memfds are in the service's fd store" \
+        inside sh -c 'test "$(systemctl show -P NFileDescriptorStore ipc-brokerd)" -ge 2'
+pid=$(mainpid)
+check "systemctl restart ipc-brokerd" inside sh -c 'timeout 30 systemctl restart ipc-brokerd'
+check "a new process after the restart" test "$(mainpid)" != "$pid"
+check "after systemctl restart: $kept has next_seq $seq0 and its retained value" \
+        survived $kept $((seq0 - 1)) five
+check "a message published after the restart gets seq $seq0" inside sh -c "
+        ipcctl publish --retain $kept six"
+check "...and the channel's next_seq is $((seq0 + 1))" next_seq_is $kept $((seq0 + 1))
+check "...and is the retained value with that seq" retained_is $kept $seq0 six
+pid=$(mainpid)
+check "systemctl kill -s KILL ipc-brokerd" inside systemctl kill -s KILL ipc-brokerd
+if active_again "$pid" && inside ipcctl ping >/dev/null; then
+        ok "after SIGKILL the service is active again with a new process"
+else
+        not_ok "after SIGKILL the service is active again with a new process"
+        inside systemctl status ipc-brokerd | sed 's/^/# /'
+fi
+check "after SIGKILL: $kept has next_seq $((seq0 + 1)) and its retained value" \
+        survived $kept $seq0 six
+check "a message published after the SIGKILL restart continues the sequence" inside sh -c "
+        ipcctl publish --retain $kept seven"
+check "...with next_seq $((seq0 + 2)) after it" next_seq_is $kept $((seq0 + 2))
+check "...and is the retained value" retained_is $kept $((seq0 + 1)) seven
 
 check "systemctl stop stops it cleanly" \
         inside sh -c 'timeout 30 systemctl stop ipc-brokerd &&

@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Resume points (PROTO_FLAG_RESUME) sent by hand against a real broker,
+ * and the slots a restored ring keeps for the previous process's clients.
+ *
+ * Resume: a ring subscriber resuming at a seq the ring still holds reads
+ * from exactly that record; a socket subscriber is told the exact gap in
+ * a LOSS frame; a resume point already overwritten leaves the ring slot at
+ * the tail (the gap is its start seq minus the resume point) and is the
+ * same LOSS count on the socket; the flag on OPEN_PUB, on a publisher's
+ * OPEN_RING and on a pattern is refused with -EINVAL.
+ *
+ * Orphans: ring clients keep their mappings across a broker SIGKILL; the
+ * next broker, taking the ring back from the fd store (the test's own
+ * NOTIFY_SOCKET keeps it, as in test-restart), must not hand their slots
+ * to new clients until limits.stall_timeout_ms has passed, and then frees
+ * them.
+ */
+#include "build-config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "proto.h"
+#include "ring-raw.h"
+#include "sd-broker.h"
+#include "util.h"
+
+#define T_SEC   HARNESS_USEC_PER_SEC
+#define CHANNEL "resume.chan"
+/* A small drop-policy ring: a couple of hundred 1000-byte messages lap it. */
+#define CONFIG                                                                                     \
+        "{\"limits\": {\"stall_timeout_ms\": 3000}, \"channels\": {\"resume.*\": "                 \
+        "{\"ring_bytes\": 65536, \"max_message_bytes\": 1024, \"overflow\": \"drop\"}}}"
+#define STASH_FD 40
+
+static const char *const store_env[] = {"FDSTORE=64", NULL};
+
+#define T(f) cmocka_unit_test_setup_teardown(f, sd_broker_setup, sd_broker_teardown)
+
+/* Publishes @n messages "m<seq>" of @size bytes (at least 8) through ring publisher @p. */
+static void publish(struct raw *p, uint64_t first_seq, unsigned n, size_t size) {
+        char buf[1024] = {0};
+
+        assert_true(size >= 8 && size <= sizeof(buf));
+        for (unsigned i = 0; i < n; i++) {
+                (void)snprintf(buf, sizeof(buf), "m%" PRIu64, first_seq + i);
+                raw_pub(p, buf, size);
+        }
+}
+
+/* The next ring message of @s must be seq @seq with payload "m<seq>". */
+static void expect_ring(struct raw *s, uint64_t seq) {
+        char buf[1024], want[32];
+        uint64_t got;
+
+        (void)raw_sub_next(s, buf, sizeof(buf), &got, 5 * T_SEC);
+        assert_int_equal(got, seq);
+        (void)snprintf(want, sizeof(want), "m%" PRIu64, seq);
+        assert_string_equal(buf, want);
+}
+
+/* The seq a sub slot's holder starts reading at, as the broker wrote it in STATE. */
+static uint64_t slot_start_seq(const struct raw *s) {
+        return atomic_load(&s->r.subs[s->rr.slot].start_seq);
+}
+
+/* SUBSCRIBE (socket) or OPEN_PUB @name with a resume point; returns the REPLY status. */
+static int32_t open_resume(struct raw *c, uint8_t type, const char *name, uint64_t seq) {
+        struct proto_open m = {.request_id = 9,
+                               .name = name,
+                               .name_len = strlen(name),
+                               .resume = true,
+                               .resume_seq = seq};
+        uint8_t buf[PROTO_HEAD_MAX + PROTO_RESUME_BYTES];
+        _cleanup_free_ uint8_t *body = NULL;
+        struct proto_reply rep;
+        size_t len;
+
+        raw_send(c->fd, buf, proto_encode_open(buf, type, &m));
+        len = raw_expect(c, PROTO_REPLY, &body);
+        assert_int_equal(proto_decode_reply(body, len, &rep), 0);
+        assert_int_equal(rep.request_id, 9);
+        return rep.status;
+}
+
+/* The LOSS frame that must follow a socket subscription's resume: its count. */
+static uint64_t expect_loss(struct raw *c) {
+        _cleanup_free_ uint8_t *body = NULL;
+        struct proto_loss l;
+        size_t len = raw_expect(c, PROTO_LOSS, &body);
+
+        assert_int_equal(proto_decode_loss(body, len, &l), 0);
+        return l.count;
+}
+
+/* Resume points the ring still holds: exactly from there, on the ring and on the socket. */
+static void test_resume_held(void **state) {
+        struct sd_broker *b = *state;
+        struct raw pub, sub, sock;
+        uint64_t from = 4;
+
+        sd_broker_write_config(b, CONFIG);
+        sd_broker_start(b, NULL, NULL);
+        raw_connect_path(b->sock, &pub);
+        assert_int_equal(raw_open_ring(&pub, CHANNEL, PROTO_RING_PUBLISHER), 0);
+        publish(&pub, 1, 10, 16); /* seqs 1..10 */
+
+        raw_connect_path(b->sock, &sub);
+        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from), 0);
+        assert_int_equal(slot_start_seq(&sub), from);
+        for (uint64_t seq = from; seq <= 10; seq++)
+                expect_ring(&sub, seq);
+        /* ...and nothing counted as lost on the way. */
+        assert_int_equal(sub.rd.lost, 0);
+
+        raw_connect_path(b->sock, &sock);
+        assert_int_equal(open_resume(&sock, PROTO_SUBSCRIBE, CHANNEL, from), 0);
+        assert_int_equal(expect_loss(&sock), 11 - from);
+        /* Resuming at the next seq is no gap: the next message comes with no LOSS before it. */
+        raw_close(&sock);
+        raw_connect_path(b->sock, &sock);
+        assert_int_equal(open_resume(&sock, PROTO_SUBSCRIBE, CHANNEL, 11), 0);
+        publish(&pub, 11, 1, 16);
+        expect_ring(&sub, 11);
+        {
+                _cleanup_free_ uint8_t *body = NULL;
+                struct proto_message msg;
+                size_t len;
+
+                /* raw_expect() would pass over MESSAGE frames: read the header ourselves. */
+                len = raw_expect(&sock, PROTO_MESSAGE, &body);
+                assert_int_equal(proto_decode_message(body, len, &msg), 0);
+                assert_int_equal(msg.seq, 11);
+        }
+        raw_close(&sock);
+        raw_close(&sub);
+        raw_close(&pub);
+}
+
+/* A resume point already overwritten: the slot starts at the tail; the gap is exact. */
+static void test_resume_overwritten(void **state) {
+        struct sd_broker *b = *state;
+        struct raw pub, sub, sock;
+        const unsigned n = 200; /* 200 records of 1000 bytes: three laps of 64 KiB */
+        uint64_t from = 2;
+
+        sd_broker_write_config(b, CONFIG);
+        sd_broker_start(b, NULL, NULL);
+        raw_connect_path(b->sock, &pub);
+        assert_int_equal(raw_open_ring(&pub, CHANNEL, PROTO_RING_PUBLISHER), 0);
+        publish(&pub, 1, n, 1000);
+
+        raw_connect_path(b->sock, &sub);
+        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from), 0);
+        /* At the tail: the client's gap is start seq - resume point = n + 1 - from. */
+        assert_int_equal(slot_start_seq(&sub), n + 1);
+        publish(&pub, n + 1, 1, 16);
+        expect_ring(&sub, n + 1);
+
+        raw_connect_path(b->sock, &sock);
+        assert_int_equal(open_resume(&sock, PROTO_SUBSCRIBE, CHANNEL, from), 0);
+        assert_int_equal(expect_loss(&sock), n + 2 - from);
+        raw_close(&sock);
+        raw_close(&sub);
+        raw_close(&pub);
+}
+
+/* The flag where it means nothing: -EINVAL, and the connection stays usable. */
+static void test_resume_refused(void **state) {
+        struct sd_broker *b = *state;
+        uint64_t from = 1;
+        struct raw c;
+
+        sd_broker_write_config(b, CONFIG);
+        sd_broker_start(b, NULL, NULL);
+        raw_connect_path(b->sock, &c);
+        assert_int_equal(open_resume(&c, PROTO_OPEN_PUB, CHANNEL, 1), -EINVAL);
+        assert_int_equal(open_resume(&c, PROTO_SUBSCRIBE, "resume.>", 1), -EINVAL);
+        assert_int_equal(open_resume(&c, PROTO_SUBSCRIBE, "resume.*", 1), -EINVAL);
+        assert_int_equal(raw_open_ring_resume(&c, CHANNEL, PROTO_RING_PUBLISHER, &from), -EINVAL);
+        /* Still served: the same requests without the flag work. */
+        assert_int_equal(raw_open_ring(&c, CHANNEL, PROTO_RING_PUBLISHER), 0);
+        raw_close(&c);
+}
+
+static void kill_broker(struct sd_broker *b) {
+        struct notify_msg m;
+        int status = -1;
+
+        assert_int_equal(daemon_proc_stop(b->proc, SIGKILL, &status), 0);
+        assert_int_equal(status, 128 + SIGKILL);
+        b->proc = daemon_proc_free(b->proc);
+        /* What the dead broker sent: the FDSTORE=1 messages fill the store. */
+        while (notify_listener_next(b->nl, -1, 0, &m) == 0)
+                ;
+}
+
+/* As test-restart.c: the store's fds as $LISTEN_FDS, moved to 3.. by bash. */
+static void start_with_store(struct sd_broker *b) {
+        char script[2048], names[1024] = "";
+        const char *prefix[] = {"/bin/bash", "-c", script, "bash", NULL};
+        size_t n = notify_listener_store(b->nl, &(const int *){NULL});
+        const int *fds;
+        size_t len = 0, off;
+
+        (void)notify_listener_store(b->nl, &fds);
+        assert_int_equal(n, 2);
+        off = (size_t)snprintf(script, sizeof(script), "exec");
+        for (size_t i = 0; i < n; i++) {
+                assert_int_equal(dup2(fds[i], STASH_FD + (int)i), STASH_FD + (int)i);
+                off += (size_t)snprintf(script + off, sizeof(script) - off, " %zu<&%zu %zu<&-",
+                                        3 + i, STASH_FD + i, STASH_FD + i);
+                len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", i ? ":" : "",
+                                        notify_listener_store_name(b->nl, i));
+        }
+        (void)snprintf(script + off, sizeof(script) - off,
+                       "; LISTEN_PID=$$ LISTEN_FDS=%zu LISTEN_FDNAMES='%s'; "
+                       "export LISTEN_PID LISTEN_FDS LISTEN_FDNAMES; exec \"$@\"",
+                       n, names);
+        sd_broker_spawn(b, prefix, NULL, store_env);
+        for (size_t i = 0; i < n; i++)
+                (void)close(STASH_FD + (int)i);
+        (void)sd_broker_wait_ready(b);
+}
+
+/*
+ * Clients attached before a SIGKILL keep their slots through the restart:
+ * the old publisher goes on writing through its slot, new clients get
+ * other slots, and after the grace period (limits.stall_timeout_ms) the
+ * old slots are free again.
+ */
+static void test_orphan_slots_reserved(void **state) {
+        struct sd_broker *b = *state;
+        struct raw old_pub, old_sub, pub, sub, later;
+        uint64_t from = 1;
+
+        sd_broker_write_config(b, CONFIG);
+        sd_broker_start(b, NULL, store_env);
+        raw_connect_path(b->sock, &old_pub);
+        assert_int_equal(raw_open_ring(&old_pub, CHANNEL, PROTO_RING_PUBLISHER), 0);
+        raw_connect_path(b->sock, &old_sub);
+        assert_int_equal(raw_open_ring(&old_sub, CHANNEL, PROTO_RING_SUBSCRIBER), 0);
+        assert_int_equal(old_pub.rr.slot, 0);
+        assert_int_equal(old_sub.rr.slot, 0);
+        publish(&old_pub, 1, 3, 16);
+        kill_broker(b);
+
+        start_with_store(b);
+        sd_broker_wait_log(b, "channel \"" CHANNEL "\" restored");
+        /* The old publisher is still attached to the ring, broker or not. */
+        publish(&old_pub, 4, 1, 16);
+        raw_connect_path(b->sock, &pub);
+        assert_int_equal(raw_open_ring(&pub, CHANNEL, PROTO_RING_PUBLISHER), 0);
+        assert_int_not_equal(pub.rr.slot, old_pub.rr.slot);
+        raw_connect_path(b->sock, &sub);
+        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from), 0);
+        assert_int_not_equal(sub.rr.slot, old_sub.rr.slot);
+        publish(&pub, 5, 1, 16);
+        /* Both writers' records, in order, none taken for a dead one's. */
+        for (uint64_t seq = 1; seq <= 5; seq++)
+                expect_ring(&sub, seq);
+
+        sd_broker_wait_log(b, "grace period over, 1 publisher and 1 subscriber slot");
+        raw_connect_path(b->sock, &later);
+        assert_int_equal(raw_open_ring(&later, CHANNEL, PROTO_RING_PUBLISHER), 0);
+        assert_int_equal(later.rr.slot, old_pub.rr.slot);
+        raw_close(&later);
+        raw_connect_path(b->sock, &later);
+        assert_int_equal(raw_open_ring(&later, CHANNEL, PROTO_RING_SUBSCRIBER), 0);
+        assert_int_equal(later.rr.slot, old_sub.rr.slot);
+        raw_close(&later);
+        raw_close(&sub);
+        raw_close(&pub);
+        raw_close(&old_sub);
+        raw_close(&old_pub);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                T(test_resume_held),
+                T(test_resume_overwritten),
+                T(test_resume_refused),
+                T(test_orphan_slots_reserved),
+        };
+
+        return cmocka_run_group_tests_name("ring-resume", tests, NULL, NULL);
+}
