@@ -23,8 +23,8 @@
 #include "ring-seek.h"
 #include "ring-store.h"
 
-#define NAME_DATA  "ring-data-"
-#define NAME_STATE "ring-state-"
+#define NAME_DATA      "ring-data-"
+#define NAME_STATE     "ring-state-"
 #define NAME_MAX_BYTES 64
 
 /* "ring-data-N" / "ring-state-N": the kind and N. Return: true when @name is one. */
