@@ -45,8 +45,13 @@ static void check_name(int fd, const char *name, enum passed_kind kind) {
 
 static void take_fd(struct activation *a, int fd, const char *name) {
         char esc[LOG_ESCAPE_BYTES(64)];
-        enum passed_kind kind = passed_kind(fd);
+        enum passed_kind kind;
 
+        if (ring_store_name_is_ring(name)) {
+                ring_store_take(&a->rings, fd, name);
+                return;
+        }
+        kind = passed_kind(fd);
         (void)log_escape(name, strlen(name), esc, sizeof(esc));
         if (kind == PASSED_OTHER) {
                 log_error("passed fd %d (\"%s\") is not a listening stream socket (UNIX or TCP); "
@@ -194,5 +199,6 @@ void activation_done(struct activation *a) {
                         (void)close(a->tcp_fds[i]);
                 tls_server_unref(a->tcp_tls[i]);
         }
+        ring_store_done(&a->rings);
         *a = (struct activation){};
 }

@@ -15,11 +15,17 @@
  * entry or --listen address with the same numeric address and port. A
  * passed TCP socket that matches none is a configuration error: the daemon
  * refuses to start rather than serve it without knowing how.
+ *
+ * The same variables also bring back what the daemon stored in the
+ * service manager's fd store before a restart: fds named as ring-store.h
+ * says go to activation.rings, not to the listeners.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "ring-store.h"
 
 struct broker;
 struct listen_spec;
@@ -33,6 +39,7 @@ struct activation {
         int tcp_fds[ACTIVATION_FDS_MAX];
         struct tls_server *tcp_tls[ACTIVATION_FDS_MAX]; /* from activation_match_tcp() */
         size_t n_tcp;
+        struct ring_store rings; /* stored ring memfds (ring-store.h), by their FDNAME */
 };
 
 /*
@@ -62,5 +69,5 @@ int activation_match_tcp(struct activation *a, const struct listen_spec *specs, 
  */
 int activation_listen(struct activation *a, struct broker *b);
 
-/* Closes the sockets activation_listen() did not take. */
+/* Closes the sockets activation_listen() did not take, and stored rings nobody restored. */
 void activation_done(struct activation *a);

@@ -17,6 +17,7 @@
 #include "platform.h"
 #include "proto.h"
 #include "ring-owner.h"
+#include "ring-store.h"
 #include "status.h"
 #include "util.h"
 
@@ -278,14 +279,19 @@ int channel_registry_declare(struct channel_registry *reg) {
 }
 
 void channel_release(struct channel *c) {
-        if (c->n_publishers > 0 || c->n_subscribers > 0 || c->retained || c->declared)
+        if (c->n_publishers > 0 || c->n_subscribers > 0 || c->retained || c->declared ||
+            c->restored)
                 return;
         if (c->ring && ring_owner_clients(c->ring) > 0)
                 return;
+        /* Gone while we run: a later start must not bring it back (shutdown keeps them). */
+        if (c->ring)
+                ring_store_remove(c->ring);
         channel_free(c);
 }
 
 void channel_publisher_add(struct channel *c, struct list_node *node) {
+        c->restored = false;
         c->n_publishers++;
         list_append(&c->publishers, node);
 }

@@ -20,7 +20,10 @@
  * Lifetime: a channel exists while it has publishers, subscriptions (a
  * wildcard one attached to it counts), a retained value, or a declaration
  * in the configuration, or an active slot of its shared-memory ring
- * (ring-owner.h); otherwise channel_release() frees it. Keeping it
+ * (ring-owner.h), or, after a restart, a ring taken back from the service
+ * manager's fd store that no client has attached to yet (ring-store.h:
+ * its clients are expected back); otherwise channel_release() frees it,
+ * and takes its ring out of the fd store. Keeping it
  * while a wildcard subscriber is attached keeps its sequence numbers
  * running for that subscriber across publisher restarts.
  */
@@ -102,6 +105,7 @@ struct channel {
         size_t name_len;
         struct channel_settings settings; /* max_message_bytes clamped to the global limit */
         bool declared;                    /* exact name in the configuration */
+        bool restored; /* its ring came back from the fd store and nobody attached since */
 
         uint64_t seq; /* last sequence number given out; the first message gets 1 */
         struct payload *retained;

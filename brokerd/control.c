@@ -91,6 +91,7 @@ static json_t *channel_listing(const struct channel *c) {
         json_t *o = channel_counts(c);
 
         if (!o || obj_set(o, "retained", json_boolean(c->retained != NULL)) < 0 ||
+            obj_set(o, "next_seq", json_u64(channel_next_seq(c))) < 0 ||
             obj_set(o, "overflow", json_string(config_overflow_name(c->settings.overflow))) < 0 ||
             obj_set(o, "max_message_bytes", json_u64(c->settings.max_message_bytes)) < 0)
                 return json_decref(o), NULL;

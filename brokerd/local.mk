@@ -16,7 +16,8 @@ brokerd_libbrokerd_la_SOURCES = \
 	brokerd/peer-tls.c brokerd/flow.c brokerd/peer.h \
 	brokerd/tls.c brokerd/tls.h \
 	brokerd/channel.c brokerd/subscription.c brokerd/channel.h \
-	brokerd/ring-owner.c brokerd/ring-owner.h \
+	brokerd/ring-owner.c brokerd/ring-owner.h brokerd/ring-seek.c brokerd/ring-seek.h \
+	brokerd/ring-store.c brokerd/ring-store.h \
 	brokerd/bridge.c brokerd/bridge.h \
 	brokerd/control.c brokerd/control.h \
 	brokerd/notify.c brokerd/notify.h \

@@ -23,6 +23,7 @@
 #include "listener.h"
 #include "log.h"
 #include "reload.h"
+#include "ring-store.h"
 #include "tls.h"
 #include "watchdog.h"
 
@@ -372,6 +373,8 @@ static int run(const struct options *o, struct config *c, struct activation *act
                 log_errno(LOG_ERR, r, "cannot set up the broker: %m");
                 r = EX_SOFTWARE;
         } else {
+                /* Before listening: clients that reconnect at once find their channels. */
+                (void)ring_store_restore(&act->rings, b);
                 r = run_listen(b, act, s);
         }
         if (r == 0)

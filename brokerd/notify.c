@@ -54,3 +54,22 @@ void notify_reloading(void) {
 void notify_watchdog(void) {
         notify_send("WATCHDOG=1");
 }
+
+int notify_fdstore(const char *name, int fd) {
+        char buf[320];
+        int r;
+
+        (void)snprintf(buf, sizeof(buf), "FDSTORE=1\nFDNAME=%s", name);
+        r = sd_pid_notify_with_fds(0, 0, buf, &fd, 1);
+        if (r < 0)
+                log_errno(LOG_DEBUG, r, "cannot store fd \"%s\" with the service manager: %m",
+                          name);
+        return r;
+}
+
+void notify_fdstore_remove(const char *name) {
+        char buf[320];
+
+        (void)snprintf(buf, sizeof(buf), "FDSTOREREMOVE=1\nFDNAME=%s", name);
+        notify_send(buf);
+}

@@ -24,3 +24,13 @@ void notify_reloading(void);
 
 /* WATCHDOG=1, the keep-alive ping (see watchdog.h). */
 void notify_watchdog(void);
+
+/*
+ * FDSTORE=1 with FDNAME=@name: the service manager keeps a copy of @fd
+ * for the next start of the service. @name: printable ASCII, no ':', at
+ * most 255 bytes. Return: 1 sent; 0 no service manager; negative errno.
+ */
+int notify_fdstore(const char *name, int fd);
+
+/* FDSTOREREMOVE=1 with FDNAME=@name: closes the stored copies of that name. */
+void notify_fdstore_remove(const char *name);

@@ -275,20 +275,25 @@ int peer_refuse_channel(struct peer *p, uint32_t request_id, int r) {
         return 0;
 }
 
-static int peer_on_open_pub(struct peer *p, const uint8_t *body, size_t len) {
+static int peer_on_open_pub(struct peer *p, uint8_t flags, const uint8_t *body, size_t len) {
         char esc[LOG_ESCAPE_BYTES(PROTO_NAME_MAX)];
         struct publisher *pub;
         struct proto_open m;
         struct channel *c;
         int r;
 
-        if (proto_decode_open(body, len, &m) < 0)
+        if (proto_decode_open(body, len, flags, &m) < 0)
                 return peer_fail(p, EBADMSG, "malformed OPEN_PUB frame");
         if (!channel_name_valid(m.name, m.name_len))
                 return peer_fail(p, EINVAL, "invalid channel name \"%s\"",
                                  log_escape(m.name, m.name_len, esc, sizeof(esc)));
         if (!peer_access_check(p, m.request_id, "OPEN_PUB", ACL_PUBLISH, m.name, m.name_len))
                 return 0;
+        if (m.resume) {
+                peer_send_reply_text(p, m.request_id, -EINVAL,
+                                     "a resume point is for subscribers only");
+                return 0;
+        }
         if (p->n_pubs >= p->broker->config->max_subscriptions) {
                 peer_log_quota(p, "max_subscriptions", p->broker->config->max_subscriptions);
                 peer_send_reply_text(p, m.request_id, -EMFILE,
@@ -318,20 +323,43 @@ static int peer_on_open_pub(struct peer *p, const uint8_t *body, size_t len) {
         return 0;
 }
 
-static int peer_on_subscribe(struct peer *p, const uint8_t *body, size_t len) {
+/*
+ * A socket subscriber resuming at @seq gets what is published from now on:
+ * the messages from @seq up to the channel's next seq, if any, are a gap
+ * reported at once in a LOSS frame, before any of them could be missed
+ * silently. A resume point past the next seq (a broker that lost the
+ * channel's numbers) is no known gap: the client sees the numbers restart.
+ */
+static void peer_report_resume_gap(struct peer *p, struct subscription *s, uint64_t seq) {
+        const struct sub_link *l = list_entry(s->links.next, struct sub_link, sub_node);
+        uint64_t next = channel_next_seq(l->channel);
+
+        if (seq >= next)
+                return;
+        s->lost += next - seq; /* not a drop of ours: the peer's counters stay */
+        peer_send_loss(p, s);
+}
+
+static int peer_on_subscribe(struct peer *p, uint8_t flags, const uint8_t *body, size_t len) {
         const struct config *cfg = p->broker->config;
         char esc[LOG_ESCAPE_BYTES(PROTO_NAME_MAX)];
         struct subscription *s;
         struct proto_open m;
         int r;
 
-        if (proto_decode_open(body, len, &m) < 0)
+        if (proto_decode_open(body, len, flags, &m) < 0)
                 return peer_fail(p, EBADMSG, "malformed SUBSCRIBE frame");
         if (!channel_pattern_valid(m.name, m.name_len))
                 return peer_fail(p, EINVAL, "invalid subscription pattern \"%s\"",
                                  log_escape(m.name, m.name_len, esc, sizeof(esc)));
         if (!peer_access_check(p, m.request_id, "SUBSCRIBE", ACL_SUBSCRIBE, m.name, m.name_len))
                 return 0;
+        if (m.resume && channel_pattern_has_wildcard(m.name, m.name_len)) {
+                peer_send_reply_text(p, m.request_id, -EINVAL,
+                                     "a resume point needs an exact channel name (sequence "
+                                     "numbers are per channel)");
+                return 0;
+        }
         if (p->n_subs + peer_ring_count(p, PROTO_RING_SUBSCRIBER) >= cfg->max_subscriptions) {
                 peer_log_quota(p, "max_subscriptions", cfg->max_subscriptions);
                 peer_send_reply_text(p, m.request_id, -EMFILE,
@@ -360,6 +388,8 @@ static int peer_on_subscribe(struct peer *p, const uint8_t *body, size_t len) {
                                      l->channel->settings.overflow);
         }
         subscription_replay_retained(s);
+        if (m.resume)
+                peer_report_resume_gap(p, s, m.resume_seq);
         return 0;
 }
 
@@ -503,16 +533,16 @@ int peer_dispatch(struct peer *p, const struct proto_header *h, const uint8_t *b
         case PROTO_HELLO:
                 return peer_on_hello(p, body, len);
         case PROTO_OPEN_PUB:
-                return peer_on_open_pub(p, body, len);
+                return peer_on_open_pub(p, h->flags, body, len);
         case PROTO_SUBSCRIBE:
-                return peer_on_subscribe(p, body, len);
+                return peer_on_subscribe(p, h->flags, body, len);
         case PROTO_CLOSE_PUB:
         case PROTO_UNSUBSCRIBE:
                 return peer_on_close(p, h->type, body, len);
         case PROTO_REQUEST:
                 return peer_on_request(p, body, len);
         case PROTO_OPEN_RING:
-                return peer_on_open_ring(p, body, len);
+                return peer_on_open_ring(p, h->flags, body, len);
         case PROTO_CLOSE_RING:
                 return peer_on_close_ring(p, body, len);
         case PROTO_RING_PAGES:

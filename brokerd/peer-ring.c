@@ -41,6 +41,7 @@
 #include "channel-name.h"
 #include "peer.h"
 #include "ring-owner.h"
+#include "ring-store.h"
 
 _Static_assert(PROTO_RING_PAGES_MAX *PROTO_RING_PAGE_BYTES >= PROTO_RING_RETAINED_BYTES,
                "the reply record buffer holds either tail");
@@ -250,6 +251,8 @@ static int peer_ring_get(struct peer *p, uint32_t request_id, struct channel *c)
                 if (r < 0)
                         c->ring = ring_owner_free(c->ring);
         }
+        if (r >= 0)
+                ring_store_add(c->ring); /* kept across restarts under systemd */
         if (r < 0) {
                 peer_log(p, LOG_WARNING, "cannot create the ring of channel \"%s\": %s", c->name,
                          strerror(-r));
@@ -273,6 +276,21 @@ static size_t peer_ring_retained(struct channel *c, uint32_t slot, uint8_t *buf)
 }
 
 /*
+ * A reconnecting subscriber's resume point: its slot starts at that
+ * record while the ring holds it; otherwise it stays at the tail and the
+ * client sees the gap between its resume point and the slot's start seq.
+ */
+static void peer_ring_resume(struct peer *p, struct channel *c, uint32_t slot, uint64_t seq) {
+        int r = ring_owner_sub_resume(c->ring, slot, seq);
+
+        if (r < 0)
+                peer_log(p, LOG_DEBUG,
+                         "ring of channel \"%s\": cannot resume at seq %llu (%s); starting at %llu",
+                         c->name, (unsigned long long)seq, strerror(-r),
+                         (unsigned long long)ring_owner_sub_start_seq(c->ring, slot));
+}
+
+/*
  * Activates a slot, remembers it and sends the reply with the descriptors.
  * Return: 0 (answered, also with an error status); -ENOMEM.
  */
@@ -293,6 +311,9 @@ static int peer_ring_hand_out(struct peer *p, const struct proto_open_ring *m, s
                 peer_send_reply_text(p, m->request_id, r, "no free ring slot: %s", strerror(-r));
                 return 0;
         }
+        c->restored = false;
+        if (m->resume && m->role == PROTO_RING_SUBSCRIBER)
+                peer_ring_resume(p, c, slot, m->resume_seq);
         peer_ring_add(p, &(struct peer_ring){
                                  .channel = c,
                                  .slot = slot,
@@ -387,13 +408,13 @@ static int peer_ring_check_quotas(struct peer *p, const struct proto_open_ring *
         return 0;
 }
 
-int peer_on_open_ring(struct peer *p, const uint8_t *body, size_t len) {
+int peer_on_open_ring(struct peer *p, uint8_t flags, const uint8_t *body, size_t len) {
         char esc[LOG_ESCAPE_BYTES(PROTO_NAME_MAX)];
         struct proto_open_ring m;
         struct channel *c;
         int r;
 
-        if (proto_decode_open_ring(body, len, &m) < 0)
+        if (proto_decode_open_ring(body, len, flags, &m) < 0)
                 return peer_fail(p, EBADMSG, "malformed OPEN_RING frame");
         if (!channel_name_valid(m.name, m.name_len))
                 return peer_fail(p, EINVAL, "invalid channel name \"%s\"",
@@ -406,6 +427,11 @@ int peer_on_open_ring(struct peer *p, const uint8_t *body, size_t len) {
         }
         if (m.role >= _PROTO_RING_ROLE_MAX) {
                 peer_send_reply_text(p, m.request_id, -EINVAL, "unknown ring role %u", m.role);
+                return 0;
+        }
+        if (m.resume && m.role != PROTO_RING_SUBSCRIBER) {
+                peer_send_reply_text(p, m.request_id, -EINVAL,
+                                     "a resume point is for subscribers only");
                 return 0;
         }
         /* Before anything is created: a refused peer gets no channel, no ring, no descriptor. */

@@ -277,7 +277,7 @@ void peer_resume(struct peer *p);
  * peer_on_open_ring() - handle an OPEN_RING frame.
  * Return: 0 (answered); -PEER_E_PROTOCOL; negative errno.
  */
-int peer_on_open_ring(struct peer *p, const uint8_t *body, size_t len);
+int peer_on_open_ring(struct peer *p, uint8_t flags, const uint8_t *body, size_t len);
 
 /*
  * peer_on_close_ring() - handle a CLOSE_RING frame: give the slot back.

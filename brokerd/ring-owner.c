@@ -17,8 +17,11 @@
 #include "build-config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,6 +31,7 @@
 #include "log.h"
 #include "platform.h"
 #include "ring-owner.h"
+#include "ring-seek.h"
 #include "util.h"
 
 #define BROKER_BIT (UINT64_C(1) << RING_OWNER_BROKER_SLOT)
@@ -180,21 +184,10 @@ int ring_owner_refusal(const struct channel_settings *s, char *why, size_t size)
         return 0;
 }
 
-int ring_owner_new(struct event_base *base, const char *name, size_t name_len,
-                   const struct channel_settings *s, uint64_t first_seq, struct ring_owner **ret) {
-        struct ring_params p = {
-                .capacity = s->ring_bytes,
-                .max_message_bytes =
-                        (uint32_t)MIN((uint64_t)s->max_message_bytes, s->ring_bytes / 4),
-                .sub_slots = RING_OWNER_RING_SLOTS,
-                .pub_slots = RING_OWNER_RING_SLOTS,
-                .overflow = (enum ring_overflow)s->overflow,
-                .first_seq = first_seq,
-                .name = name,
-                .name_len = name_len,
-        };
+/* An empty ring_owner for channel @name: no regions yet, every descriptor -1. */
+static int ring_owner_alloc(struct event_base *base, const char *name, size_t name_len,
+                            struct ring_owner **ret) {
         struct ring_owner *o;
-        int r;
 
         o = calloc(1, sizeof(*o));
         if (!o)
@@ -212,14 +205,20 @@ int ring_owner_new(struct event_base *base, const char *name, size_t name_len,
                 ring_owner_free(o);
                 return -ENOMEM;
         }
-        r = ring_owner_map(o, &p);
-        if (r >= 0)
-                r = plat_wake_create(&o->space_fd);
+        *ret = o;
+        return 0;
+}
+
+/* The broker's own eventfds, its sub slot's page and its pub slot, around mapped regions. */
+static int ring_owner_start(struct ring_owner *o) {
+        int r;
+
+        r = plat_wake_create(&o->space_fd);
         if (r >= 0)
                 r = plat_wake_create(&o->relay_fd);
         if (r >= 0) {
-                o->relay_ev =
-                        event_new(base, o->relay_fd, EV_READ | EV_PERSIST, ring_owner_relay_cb, o);
+                o->relay_ev = event_new(o->base, o->relay_fd, EV_READ | EV_PERSIST,
+                                        ring_owner_relay_cb, o);
                 if (!o->relay_ev || event_add(o->relay_ev, NULL) < 0)
                         r = -ENOMEM;
         }
@@ -227,11 +226,214 @@ int ring_owner_new(struct event_base *base, const char *name, size_t name_len,
                 r = ring_owner_sub_open(o, RING_OWNER_BROKER_SLOT);
         if (r >= 0)
                 r = ring_pub_slot_activate(&o->r, RING_OWNER_BROKER_SLOT, (uint32_t)getpid());
+        return r;
+}
+
+/* The ring geometry a channel with settings @s has. */
+static struct ring_params ring_owner_params(const char *name, size_t name_len,
+                                            const struct channel_settings *s, uint64_t first_seq) {
+        return (struct ring_params){
+                .capacity = s->ring_bytes,
+                .max_message_bytes =
+                        (uint32_t)MIN((uint64_t)s->max_message_bytes, s->ring_bytes / 4),
+                .sub_slots = RING_OWNER_RING_SLOTS,
+                .pub_slots = RING_OWNER_RING_SLOTS,
+                .overflow = (enum ring_overflow)s->overflow,
+                .first_seq = first_seq,
+                .name = name,
+                .name_len = name_len,
+        };
+}
+
+int ring_owner_new(struct event_base *base, const char *name, size_t name_len,
+                   const struct channel_settings *s, uint64_t first_seq, struct ring_owner **ret) {
+        struct ring_params p = ring_owner_params(name, name_len, s, first_seq);
+        struct ring_owner *o;
+        int r;
+
+        r = ring_owner_alloc(base, name, name_len, &o);
+        if (r < 0)
+                return r;
+        r = ring_owner_map(o, &p);
+        if (r >= 0)
+                r = ring_owner_start(o);
         if (r < 0) {
                 ring_owner_free(o);
                 return r;
         }
         *ret = o;
+        return 0;
+}
+
+/*
+ * A read-only descriptor for a stored region. The region has no permission
+ * bits (plat_shm_create()), so open(O_RDONLY) through /proc needs them for
+ * a moment; we own it (the same User= as before the restart).
+ */
+static int ring_owner_reopen_readonly(int fd, int *ret) {
+        char path[64];
+        int ro, r;
+
+        (void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        if (fchmod(fd, 0400) < 0)
+                return -errno;
+        ro = open(path, O_RDONLY | O_CLOEXEC);
+        r = ro < 0 ? -errno : 0;
+        (void)fchmod(fd, 0);
+        if (r < 0)
+                return r;
+        *ret = ro;
+        return 0;
+}
+
+/* Maps a stored region of exactly @size bytes, sealed against resizing. */
+static int ring_owner_map_stored(int fd, size_t size, void **ret, char *why, size_t why_size) {
+        size_t have;
+        int r;
+
+        r = plat_shm_check(fd, &have);
+        if (r < 0) {
+                (void)snprintf(why, why_size, "not a sealed shared memory region");
+                return -EBADMSG;
+        }
+        if (!(fcntl(fd, F_GET_SEALS) & F_SEAL_GROW) || have != size) {
+                (void)snprintf(why, why_size,
+                               "region of %zu bytes, the configured geometry needs %zu", have,
+                               size);
+                return -EBADMSG;
+        }
+        return plat_shm_map(fd, size, true, ret);
+}
+
+/* The stored header against the channel's name and current settings. */
+static int ring_owner_check_stored(const struct ring_owner *o, const struct ring_params *p,
+                                   char *why, size_t why_size) {
+        const struct ring_header *h = o->data;
+        size_t len = strlen(o->name);
+
+        if (h->name_len != len || memcmp(h->name, o->name, len) != 0) {
+                (void)snprintf(why, why_size, "the ring belongs to another channel");
+                return -EBADMSG;
+        }
+        if (o->r.capacity != p->capacity || o->r.max_message_bytes != p->max_message_bytes ||
+            o->r.overflow != p->overflow || o->r.sub_slots != p->sub_slots ||
+            o->r.pub_slots != p->pub_slots) {
+                (void)snprintf(why, why_size,
+                               "geometry (%" PRIu64 " bytes, messages up to %" PRIu32
+                               ", policy %u) differs from the configuration (%" PRIu64
+                               " bytes, %" PRIu32 ", %u)",
+                               o->r.capacity, o->r.max_message_bytes, (unsigned)o->r.overflow,
+                               p->capacity, p->max_message_bytes, (unsigned)p->overflow);
+                return -EBADMSG;
+        }
+        return 0;
+}
+
+/*
+ * Nobody holds a slot after a restart: the clients' connections went with
+ * the old process. Every client slot becomes free (a publisher's claim
+ * left half-written becomes a SKIP record, as for any dead publisher), the
+ * broker's sub slot too, and page generations go on from where STATE has
+ * them, so a page of the old process never shares a generation with a new
+ * one. The broker's own pub slot is recovered here and now: socket
+ * publishes need it.
+ */
+static int ring_owner_reset_slots(struct ring_owner *o) {
+        for (uint32_t i = 0; i < RING_OWNER_RING_SLOTS; i++) {
+                uint32_t gen = atomic_load(&o->r.subs[i].generation);
+
+                o->subs[i].gen = MIN(gen, UINT32_MAX - (UINT32_C(1) << 20));
+                ring_sub_slot_release(&o->r, i);
+        }
+        ring_space_broker_set(&o->r, false);
+        for (uint32_t i = 0; i < RING_OWNER_SLOTS; i++) {
+                o->pubs_used |= UINT64_C(1) << i;
+                ring_owner_release(o, PROTO_RING_PUBLISHER, i);
+        }
+        o->retired = (struct ring_slot_stats){0};
+        ring_pub_slot_release(&o->r, RING_OWNER_BROKER_SLOT);
+        /* Only a live client publisher on the same tail pair makes it wait: instructions. */
+        for (unsigned tries = 0; tries < 10000; tries++) {
+                int r = ring_recover_publisher(&o->r, RING_OWNER_BROKER_SLOT);
+
+                if (r != -EAGAIN)
+                        return r < 0 ? r : 0;
+                (void)sched_yield();
+        }
+        return -EAGAIN;
+}
+
+int ring_owner_adopt(struct event_base *base, const char *name, size_t name_len,
+                     const struct channel_settings *s, int data_fd, int state_fd, char *why,
+                     size_t why_size, struct ring_owner **ret) {
+        struct ring_params p = ring_owner_params(name, name_len, s, 0);
+        struct ring_owner *o;
+        int r;
+
+        why[0] = '\0';
+        r = ring_owner_alloc(base, name, name_len, &o);
+        if (r < 0) {
+                (void)close(data_fd);
+                (void)close(state_fd);
+                return r;
+        }
+        o->data_fd = data_fd;
+        o->state_fd = state_fd;
+        o->data_size = ring_data_size(p.capacity);
+        o->state_size = ring_state_size(p.sub_slots, p.pub_slots);
+        r = o->data_size && o->state_size ? 0 : -EINVAL;
+        if (r >= 0)
+                r = ring_owner_map_stored(data_fd, o->data_size, &o->data, why, why_size);
+        if (r >= 0)
+                r = ring_owner_map_stored(state_fd, o->state_size, &o->state, why, why_size);
+        if (r >= 0) {
+                r = ring_attach(&o->r, o->data, o->data_size, o->state, o->state_size);
+                if (r < 0)
+                        (void)snprintf(why, why_size, "bad ring header: %s", strerror(-r));
+        }
+        if (r >= 0)
+                r = ring_owner_check_stored(o, &p, why, why_size);
+        if (r >= 0)
+                r = ring_owner_reopen_readonly(data_fd, &o->data_ro_fd);
+        if (r >= 0)
+                r = ring_owner_reopen_readonly(state_fd, &o->state_ro_fd);
+        if (r >= 0)
+                r = ring_owner_reset_slots(o);
+        if (r >= 0)
+                r = ring_owner_start(o);
+        if (r < 0) {
+                if (!why[0])
+                        (void)snprintf(why, why_size, "%s", strerror(-r));
+                ring_owner_free(o);
+                return r;
+        }
+        *ret = o;
+        return 0;
+}
+
+int ring_owner_sub_resume(struct ring_owner *o, uint32_t slot, uint64_t seq) {
+        struct ring_sub_page *page = slot < RING_OWNER_SLOTS ? o->subs[slot].page : NULL;
+        uint64_t pos;
+        int r;
+
+        if (!page || !(o->subs_used & UINT64_C(1) << slot))
+                return -EINVAL;
+        r = ring_seek_seq(&o->r, seq, &pos);
+        if (r < 0)
+                return r;
+        /*
+         * Back from the tail, where ring_sub_slot_activate() put it, to the
+         * record of @seq, before the holder gets the slot. Publishers' limits
+         * computed from now on see this cursor; a block-policy limit cached
+         * before it (at most a lap past an earlier tail) could still let a
+         * publisher overwrite the oldest of these records before they are
+         * read, which the reader notices as a lap (reported, never silent).
+         */
+        atomic_store(&page->cursor, pos);
+        atomic_store(&o->r.subs[slot].start_pos, pos);
+        atomic_store(&o->r.subs[slot].start_seq, seq);
+        atomic_fetch_add(&o->r.state->epoch, 1);
+        o->subs[slot].start_seq = seq;
         return 0;
 }
 

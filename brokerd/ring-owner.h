@@ -129,6 +129,39 @@ int ring_owner_refusal(const struct channel_settings *s, char *why, size_t size)
 int ring_owner_new(struct event_base *base, const char *name, size_t name_len,
                    const struct channel_settings *s, uint64_t first_seq, struct ring_owner **ret);
 
+/*
+ * ring_owner_adopt() - take back a ring of channel @name that a previous
+ * broker process stored with the service manager (ring-store.h), with its
+ * records and sequence numbers, instead of creating one.
+ * @data_fd, @state_fd: its DATA and STATE memfds, owned from here on (also
+ *     on failure).
+ * @s: the channel's current settings: the stored geometry (capacity,
+ *     max_message_bytes, overflow policy, slot counts) must be what
+ *     ring_owner_new() would make of them.
+ * @why: receives the reason when the ring is refused, for the log.
+ * Checks: sealed regions of exactly the sizes of that geometry, the header
+ * (ring_attach()), the channel name in the header. Every slot starts free
+ * (no client holds one after a restart; a dead publisher's claim becomes
+ * a SKIP record); subscriber pages were not stored and are made anew.
+ * Return: 0; -EBADMSG (refused: corrupt or mismatched); -ENOMEM; another
+ * negative errno from mapping or making eventfds.
+ */
+int ring_owner_adopt(struct event_base *base, const char *name, size_t name_len,
+                     const struct channel_settings *s, int data_fd, int state_fd, char *why,
+                     size_t why_size, struct ring_owner **ret);
+
+/*
+ * ring_owner_sub_resume() - move the start of sub slot @slot, just
+ * acquired and not yet handed out, back to the record of @seq (a
+ * reconnecting subscriber's resume point, PROTO_FLAG_RESUME), so its
+ * holder reads from there.
+ * Return: 0; -ENOENT (the ring no longer holds @seq); -ERANGE (@seq was
+ * never given out in this ring); -EBADMSG (the ring did not check out
+ * where it was walked); -EINVAL (not an active client sub slot). On
+ * failure the slot stays at the tail.
+ */
+int ring_owner_sub_resume(struct ring_owner *o, uint32_t slot, uint64_t seq);
+
 /* Unmaps and closes everything. Accepts NULL. Return: NULL. */
 struct ring_owner *ring_owner_free(struct ring_owner *o);
 

@@ -4,7 +4,7 @@
  * sd-compat.h). The protocols are small and stable (sd_notify(3),
  * sd_listen_fds(3), sd_watchdog_enabled(3)); this file follows libsystemd's
  * behaviour for the cases the daemon meets and leaves out what it never
- * uses (vsock notify addresses, fd stores, path checks).
+ * uses (vsock notify addresses, path checks).
  */
 #include "build-config.h"
 
@@ -64,33 +64,65 @@ static int notify_address(const char *e, struct sockaddr_un *sa, socklen_t *ret_
         return 0;
 }
 
-int sd_notify(int unset_environment, const char *state) {
-        const char *e = getenv("NOTIFY_SOCKET");
-        struct sockaddr_un sa;
-        socklen_t len;
+/* One datagram to $NOTIFY_SOCKET, with @n_fds descriptors when there are any. */
+static int notify_send_fds(const struct sockaddr_un *sa, socklen_t len, const char *state,
+                           const int *fds, unsigned n_fds) {
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int) * 16)];
+        } ctl;
+        struct iovec iov = {.iov_base = (void *)state, .iov_len = strlen(state)};
+        struct msghdr mh = {
+                .msg_name = (void *)sa,
+                .msg_namelen = len,
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+        };
         ssize_t n;
         int fd, r;
 
-        if (!state)
+        if (n_fds > 16)
+                return -EINVAL;
+        if (n_fds > 0) {
+                memset(&ctl, 0, sizeof(ctl));
+                mh.msg_control = ctl.buf;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+                ctl.h.cmsg_level = SOL_SOCKET;
+                ctl.h.cmsg_type = SCM_RIGHTS;
+                ctl.h.cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                memcpy(CMSG_DATA(&ctl.h), fds, sizeof(int) * n_fds);
+        }
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        /* The kernel attaches SCM_CREDENTIALS for a SO_PASSCRED receiver. */
+        n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        r = n < 0 ? -errno : 1;
+        (void)close(fd);
+        return r;
+}
+
+int sd_pid_notify_with_fds(pid_t pid, int unset_environment, const char *state, const int *fds,
+                           unsigned n_fds) {
+        const char *e = getenv("NOTIFY_SOCKET");
+        struct sockaddr_un sa;
+        socklen_t len;
+        int r;
+
+        if (!state || pid != 0 || (n_fds > 0 && !fds))
                 return -EINVAL;
         if (!e)
                 return 0;
         r = notify_address(e, &sa, &len);
-        if (r >= 0) {
-                fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-                if (fd < 0) {
-                        r = -errno;
-                } else {
-                        /* The kernel attaches SCM_CREDENTIALS for a SO_PASSCRED receiver. */
-                        n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
-                                   len);
-                        r = n < 0 ? -errno : 1;
-                        (void)close(fd);
-                }
-        }
+        if (r >= 0)
+                r = notify_send_fds(&sa, len, state, fds, n_fds);
         if (unset_environment)
                 (void)unsetenv("NOTIFY_SOCKET");
         return r;
+}
+
+int sd_notify(int unset_environment, const char *state) {
+        return sd_pid_notify_with_fds(0, unset_environment, state, NULL, 0);
 }
 
 static void listen_unsetenv(void) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The sd-daemon(3) calls the daemon uses, and only those: sd_notify(),
+ * sd_pid_notify_with_fds() (FDSTORE=1),
  * sd_listen_fds_with_names(), sd_is_socket_unix(), sd_is_socket_inet() and
  * sd_watchdog_enabled(). Built with libsystemd (the default) they are
  * libsystemd's; configured --without-systemd, sd-compat.c implements the
@@ -26,6 +27,15 @@
  * Return: 1 sent; 0 no $NOTIFY_SOCKET; negative errno.
  */
 int sd_notify(int unset_environment, const char *state);
+
+/*
+ * sd_pid_notify_with_fds() - sd_notify() with @n_fds descriptors attached
+ * (SCM_RIGHTS), for FDSTORE=1. @pid must be 0 (this process).
+ * Return: as sd_notify().
+ */
+#include <sys/types.h>
+int sd_pid_notify_with_fds(pid_t pid, int unset_environment, const char *state, const int *fds,
+                           unsigned n_fds);
 
 /*
  * sd_listen_fds_with_names() - the sockets passed by the service manager,

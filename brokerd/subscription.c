@@ -30,6 +30,7 @@ static int sub_link_new(struct subscription *s, struct channel *c) {
         l->start_seq = channel_next_seq(c);
         list_append(&c->links, &l->channel_node);
         list_append(&s->links, &l->sub_node);
+        c->restored = false;
         c->n_subscribers++;
         /* The ring's socket subscribers are fed by its bridge: it must read now. */
         if (c->bridge)

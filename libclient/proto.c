@@ -127,12 +127,23 @@ size_t proto_encode_error(uint8_t *buf, const struct proto_error *m) {
         return PROTO_HEADER_BYTES + ERROR_HEAD;
 }
 
+/* The resume point after a name ending at @end; returns the bytes written. */
+static size_t put_resume(uint8_t *end, bool resume, uint64_t seq) {
+        if (!resume)
+                return 0;
+        le64_put(end, seq);
+        return PROTO_RESUME_BYTES;
+}
+
 size_t proto_encode_open(uint8_t *buf, uint8_t type, const struct proto_open *m) {
-        put_header(buf, type, 0, OPEN_HEAD + m->name_len);
+        size_t n = OPEN_HEAD + m->name_len;
+
         le32_put(buf + 8, m->request_id);
         buf[12] = (uint8_t)m->name_len;
         memcpy(buf + 13, m->name, m->name_len);
-        return PROTO_HEADER_BYTES + OPEN_HEAD + m->name_len;
+        n += put_resume(buf + PROTO_HEADER_BYTES + n, m->resume, m->resume_seq);
+        put_header(buf, type, m->resume ? PROTO_FLAG_RESUME : 0, n);
+        return PROTO_HEADER_BYTES + n;
 }
 
 size_t proto_encode_close(uint8_t *buf, uint8_t type, const struct proto_close *m) {
@@ -151,12 +162,15 @@ size_t proto_encode_request(uint8_t *buf, const struct proto_request *m) {
 }
 
 size_t proto_encode_open_ring(uint8_t *buf, const struct proto_open_ring *m) {
-        put_header(buf, PROTO_OPEN_RING, 0, OPEN_RING_HEAD + m->name_len);
+        size_t n = OPEN_RING_HEAD + m->name_len;
+
         le32_put(buf + 8, m->request_id);
         buf[12] = m->role;
         buf[13] = (uint8_t)m->name_len;
         memcpy(buf + 14, m->name, m->name_len);
-        return PROTO_HEADER_BYTES + OPEN_RING_HEAD + m->name_len;
+        n += put_resume(buf + PROTO_HEADER_BYTES + n, m->resume, m->resume_seq);
+        put_header(buf, PROTO_OPEN_RING, m->resume ? PROTO_FLAG_RESUME : 0, n);
+        return PROTO_HEADER_BYTES + n;
 }
 
 size_t proto_encode_reply(uint8_t *buf, const struct proto_reply *m) {
@@ -283,8 +297,26 @@ int proto_decode_error(const uint8_t *body, size_t len, struct proto_error *ret)
         return 0;
 }
 
-int proto_decode_open(const uint8_t *body, size_t len, struct proto_open *ret) {
-        if (len < OPEN_HEAD + 1 || body[4] == 0 || len != (size_t)OPEN_HEAD + body[4])
+/*
+ * The optional resume point after a name that ends at @name_end: @len must
+ * be exactly name_end, plus PROTO_RESUME_BYTES with PROTO_FLAG_RESUME.
+ * Return: 0; -EBADMSG.
+ */
+static int get_resume(const uint8_t *body, size_t len, size_t name_end, uint8_t flags,
+                      bool *ret_resume, uint64_t *ret_seq) {
+        bool resume = flags & PROTO_FLAG_RESUME;
+
+        if (len != name_end + (resume ? PROTO_RESUME_BYTES : 0))
+                return -EBADMSG;
+        *ret_resume = resume;
+        *ret_seq = resume ? le64_get(body + name_end) : 0;
+        return 0;
+}
+
+int proto_decode_open(const uint8_t *body, size_t len, uint8_t flags, struct proto_open *ret) {
+        if (len < OPEN_HEAD + 1 || body[4] == 0 ||
+            get_resume(body, len, (size_t)OPEN_HEAD + body[4], flags, &ret->resume,
+                       &ret->resume_seq) < 0)
                 return -EBADMSG;
         ret->request_id = le32_get(body);
         ret->name = (const char *)body + OPEN_HEAD;
@@ -310,8 +342,11 @@ int proto_decode_request(const uint8_t *body, size_t len, struct proto_request *
         return 0;
 }
 
-int proto_decode_open_ring(const uint8_t *body, size_t len, struct proto_open_ring *ret) {
-        if (len < OPEN_RING_HEAD + 1 || body[5] == 0 || len != (size_t)OPEN_RING_HEAD + body[5])
+int proto_decode_open_ring(const uint8_t *body, size_t len, uint8_t flags,
+                           struct proto_open_ring *ret) {
+        if (len < OPEN_RING_HEAD + 1 || body[5] == 0 ||
+            get_resume(body, len, (size_t)OPEN_RING_HEAD + body[5], flags, &ret->resume,
+                       &ret->resume_seq) < 0)
                 return -EBADMSG;
         ret->request_id = le32_get(body);
         ret->role = body[4];

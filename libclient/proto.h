@@ -60,7 +60,12 @@ enum proto_type {
 enum {
         PROTO_FLAG_RETAIN = 1u << 0, /* PUBLISH: keep as the channel's retained value;
                                         MESSAGE: this is the retained value */
+        PROTO_FLAG_RESUME = 1u << 1, /* SUBSCRIBE, OPEN_RING: a u64 resume point follows
+                                        the name */
 };
+
+/* Bytes the resume point adds after the name (PROTO_FLAG_RESUME). */
+#define PROTO_RESUME_BYTES 8
 
 /* Control request operations (PROTO_REQUEST). */
 enum proto_op {
@@ -124,11 +129,19 @@ struct proto_error {
         size_t text_len;
 };
 
-/* OPEN_PUB and SUBSCRIBE head: u32 request_id, u8 name_len, name. No tail. */
+/*
+ * OPEN_PUB and SUBSCRIBE head: u32 request_id, u8 name_len, name, and with
+ * PROTO_FLAG_RESUME u64 resume_seq. No tail. The resume point is a
+ * reconnecting subscriber's: the first sequence number it still wants (one
+ * past the last it saw). The decoder takes it on either type; the broker
+ * refuses it where it means nothing (OPEN_PUB, a pattern).
+ */
 struct proto_open {
         uint32_t request_id;
         const char *name; /* not NUL-terminated, 1..PROTO_NAME_MAX, charset not checked here */
         size_t name_len;
+        bool resume; /* PROTO_FLAG_RESUME: resume_seq is set */
+        uint64_t resume_seq;
 };
 
 /* CLOSE_PUB and UNSUBSCRIBE head: u32 request_id (0: no reply wanted), u32 id. No tail. */
@@ -174,14 +187,18 @@ enum proto_ring_role {
 
 /*
  * OPEN_RING head: u32 request_id, u8 role, u8 name_len, name (an exact
- * channel name). No tail. The role is not range-checked here: an unknown
- * role is answered with -EINVAL, not treated as a malformed frame.
+ * channel name), and with PROTO_FLAG_RESUME u64 resume_seq (as for
+ * SUBSCRIBE; a subscriber's only). No tail. The role is not range-checked
+ * here: an unknown role is answered with -EINVAL, not treated as a
+ * malformed frame.
  */
 struct proto_open_ring {
         uint32_t request_id;
         uint8_t role; /* enum proto_ring_role */
         const char *name;
         size_t name_len;
+        bool resume; /* PROTO_FLAG_RESUME: resume_seq is set */
+        uint64_t resume_seq;
 };
 
 /*
@@ -325,6 +342,7 @@ const char *proto_type_name(uint8_t type);
 size_t proto_encode_hello(uint8_t *buf, const struct proto_hello *m);
 size_t proto_encode_welcome(uint8_t *buf, const struct proto_welcome *m);
 size_t proto_encode_error(uint8_t *buf, const struct proto_error *m);
+/* With m->resume, PROTO_FLAG_RESUME and the resume point (also for open_ring). */
 size_t proto_encode_open(uint8_t *buf, uint8_t type, const struct proto_open *m);
 size_t proto_encode_close(uint8_t *buf, uint8_t type, const struct proto_close *m);
 size_t proto_encode_request(uint8_t *buf, const struct proto_request *m);
@@ -354,10 +372,12 @@ void proto_encode_ring_page(uint8_t *buf, const struct proto_ring_page *m);
 int proto_decode_hello(const uint8_t *body, size_t len, struct proto_hello *ret);
 int proto_decode_welcome(const uint8_t *body, size_t len, struct proto_welcome *ret);
 int proto_decode_error(const uint8_t *body, size_t len, struct proto_error *ret);
-int proto_decode_open(const uint8_t *body, size_t len, struct proto_open *ret);
+/* @flags: the header's; PROTO_FLAG_RESUME adds the resume point (other bits are ignored). */
+int proto_decode_open(const uint8_t *body, size_t len, uint8_t flags, struct proto_open *ret);
 int proto_decode_close(const uint8_t *body, size_t len, struct proto_close *ret);
 int proto_decode_request(const uint8_t *body, size_t len, struct proto_request *ret);
-int proto_decode_open_ring(const uint8_t *body, size_t len, struct proto_open_ring *ret);
+int proto_decode_open_ring(const uint8_t *body, size_t len, uint8_t flags,
+                           struct proto_open_ring *ret);
 int proto_decode_reply(const uint8_t *body, size_t len, struct proto_reply *ret);
 int proto_decode_publish(const uint8_t *body, size_t len, struct proto_publish *ret);
 int proto_decode_message(const uint8_t *body, size_t len, struct proto_message *ret);

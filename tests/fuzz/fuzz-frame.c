@@ -127,22 +127,30 @@ static void fuzz_error(struct frame_fuzz *f) {
         FUZZ_CHECK(m2.code == m.code && same(m2.text, m2.text_len, m.text, m.text_len));
 }
 
-/* OPEN_PUB and SUBSCRIBE share a layout; the name is part of the head. */
-static void fuzz_open(struct frame_fuzz *f) {
+/* The re-encoded header carries PROTO_FLAG_RESUME exactly when the frame had a resume point. */
+static void check_resume_flag(const struct frame_fuzz *f, bool resume) {
+        FUZZ_CHECK(f->out[3] == (resume ? PROTO_FLAG_RESUME : 0));
+}
+
+/* OPEN_PUB and SUBSCRIBE share a layout; the name (and a resume point) are part of the head. */
+static void fuzz_open(struct frame_fuzz *f, uint8_t flags) {
         struct proto_open m, m2;
         const uint8_t *b;
         size_t n;
 
-        if (proto_decode_open(f->body, f->len, &m) < 0)
+        if (proto_decode_open(f->body, f->len, flags, &m) < 0)
                 return;
+        FUZZ_CHECK(m.resume == !!(flags & PROTO_FLAG_RESUME));
         check_view(f, m.name, m.name_len);
         FUZZ_CHECK(m.name_len >= 1 && m.name_len <= PROTO_NAME_MAX);
         check_name(m.name, m.name_len);
         b = reencoded(f, proto_encode_open(f->out, PROTO_SUBSCRIBE, &m), PROTO_SUBSCRIBE, NULL, 0,
                       &n);
         FUZZ_CHECK(same(b, n, f->body, f->len));
-        FUZZ_CHECK(proto_decode_open(b, n, &m2) == 0);
+        check_resume_flag(f, m.resume);
+        FUZZ_CHECK(proto_decode_open(b, n, f->out[3], &m2) == 0);
         FUZZ_CHECK(m2.request_id == m.request_id && same(m2.name, m2.name_len, m.name, m.name_len));
+        FUZZ_CHECK(m2.resume == m.resume && m2.resume_seq == m.resume_seq);
 }
 
 static void fuzz_close(struct frame_fuzz *f) {
@@ -173,20 +181,23 @@ static void fuzz_request(struct frame_fuzz *f) {
         FUZZ_CHECK(m2.request_id == m.request_id && m2.op == m.op);
 }
 
-static void fuzz_open_ring(struct frame_fuzz *f) {
+static void fuzz_open_ring(struct frame_fuzz *f, uint8_t flags) {
         struct proto_open_ring m, m2;
         const uint8_t *b;
         size_t n;
 
-        if (proto_decode_open_ring(f->body, f->len, &m) < 0)
+        if (proto_decode_open_ring(f->body, f->len, flags, &m) < 0)
                 return;
+        FUZZ_CHECK(m.resume == !!(flags & PROTO_FLAG_RESUME));
         check_view(f, m.name, m.name_len);
         check_name(m.name, m.name_len);
         b = reencoded(f, proto_encode_open_ring(f->out, &m), PROTO_OPEN_RING, NULL, 0, &n);
         FUZZ_CHECK(same(b, n, f->body, f->len));
-        FUZZ_CHECK(proto_decode_open_ring(b, n, &m2) == 0);
+        check_resume_flag(f, m.resume);
+        FUZZ_CHECK(proto_decode_open_ring(b, n, f->out[3], &m2) == 0);
         FUZZ_CHECK(m2.request_id == m.request_id && m2.role == m.role &&
                    same(m2.name, m2.name_len, m.name, m.name_len));
+        FUZZ_CHECK(m2.resume == m.resume && m2.resume_seq == m.resume_seq);
 }
 
 /* A subscriber's ring reply: the record, then perhaps a retained value. */
@@ -384,10 +395,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fuzz_hello(&f);
         fuzz_welcome(&f);
         fuzz_error(&f);
-        fuzz_open(&f);
+        fuzz_open(&f, flags);
         fuzz_close(&f);
         fuzz_request(&f);
-        fuzz_open_ring(&f);
+        fuzz_open_ring(&f, flags);
         fuzz_reply(&f);
         fuzz_reply_tail(&f, f.body, f.len);
         fuzz_publish(&f, flags);

@@ -141,7 +141,8 @@ tests_util_libharness_la_SOURCES += \
 sd_tests = \
 	tests/integration/test-notify \
 	tests/integration/test-reload \
-	tests/integration/test-activation
+	tests/integration/test-activation \
+	tests/integration/test-restart
 check_PROGRAMS += $(sd_tests)
 TESTS += $(sd_tests)
 tests_integration_test_notify_CFLAGS = $(integ_cflags)
@@ -150,3 +151,5 @@ tests_integration_test_reload_CFLAGS = $(integ_cflags)
 tests_integration_test_reload_LDADD = $(integ_ldadd)
 tests_integration_test_activation_CFLAGS = $(integ_cflags)
 tests_integration_test_activation_LDADD = $(integ_ldadd)
+tests_integration_test_restart_CFLAGS = $(integ_cflags)
+tests_integration_test_restart_LDADD = $(integ_ldadd)

@@ -140,7 +140,8 @@ static void test_open_close_roundtrip(void **state) {
         struct frame f;
 
         frame_finish(&f, proto_encode_open(f.buf, PROTO_SUBSCRIBE, &in), NULL, 0);
-        assert_int_equal(proto_decode_open(frame_body(&f, PROTO_SUBSCRIBE, &h), f.len - PROTO_HEADER_BYTES, &out), 0);
+        assert_int_equal(proto_decode_open(frame_body(&f, PROTO_SUBSCRIBE, &h), f.len - PROTO_HEADER_BYTES, h.flags, &out), 0);
+        assert_false(out.resume);
         assert_int_equal(out.request_id, 7);
         assert_int_equal(out.name_len, 12);
         assert_memory_equal(out.name, "sensors.temp", 12);
@@ -150,6 +151,67 @@ static void test_open_close_roundtrip(void **state) {
                 proto_decode_close(frame_body(&f, PROTO_UNSUBSCRIBE, &h), f.len - PROTO_HEADER_BYTES, &cout), 0);
         assert_int_equal(cout.request_id, 9);
         assert_int_equal(cout.id, 42);
+}
+
+/* PROTO_FLAG_RESUME: SUBSCRIBE and OPEN_RING carry a u64 after the name, and only then. */
+static void test_resume_roundtrip(void **state) {
+        struct proto_open in = {.request_id = 5,
+                                .name = "a.b",
+                                .name_len = 3,
+                                .resume = true,
+                                .resume_seq = UINT64_C(0x0102030405060708)},
+                          out;
+        struct proto_open_ring rin = {.request_id = 6,
+                                      .role = PROTO_RING_SUBSCRIBER,
+                                      .name = "a.b",
+                                      .name_len = 3,
+                                      .resume = true,
+                                      .resume_seq = 77},
+                               rout;
+        char name[PROTO_NAME_MAX];
+        uint8_t buf[PROTO_HEAD_MAX];
+        struct proto_header h;
+        struct frame f;
+        const uint8_t *body;
+
+        frame_finish(&f, proto_encode_open(f.buf, PROTO_SUBSCRIBE, &in), NULL, 0);
+        body = frame_body(&f, PROTO_SUBSCRIBE, &h);
+        assert_int_equal(h.flags, PROTO_FLAG_RESUME);
+        assert_int_equal(h.length, 5 + 3 + PROTO_RESUME_BYTES);
+        assert_int_equal(proto_decode_open(body, h.length, h.flags, &out), 0);
+        assert_true(out.resume);
+        assert_true(out.resume_seq == UINT64_C(0x0102030405060708));
+        assert_int_equal(out.name_len, 3);
+        assert_memory_equal(out.name, "a.b", 3);
+        /* Little-endian on the wire, right after the name. */
+        assert_int_equal(body[8], 0x08);
+        assert_int_equal(body[15], 0x01);
+        /* Without the flag the 8 bytes are trailing garbage; with it, a short body is cut. */
+        assert_int_equal(proto_decode_open(body, h.length, 0, &out), -EBADMSG);
+        for (size_t n = 0; n < h.length; n++)
+                assert_int_equal(proto_decode_open(body, n, PROTO_FLAG_RESUME, &out), -EBADMSG);
+        assert_int_equal(proto_decode_open(body, h.length + 1, PROTO_FLAG_RESUME, &out), -EBADMSG);
+        /* Other flag bits do not change the layout. */
+        assert_int_equal(proto_decode_open(body, h.length, PROTO_FLAG_RESUME | 0x80, &out), 0);
+
+        frame_finish(&f, proto_encode_open_ring(f.buf, &rin), NULL, 0);
+        body = frame_body(&f, PROTO_OPEN_RING, &h);
+        assert_int_equal(h.flags, PROTO_FLAG_RESUME);
+        assert_int_equal(proto_decode_open_ring(body, h.length, h.flags, &rout), 0);
+        assert_true(rout.resume);
+        assert_true(rout.resume_seq == 77);
+        assert_int_equal(rout.role, PROTO_RING_SUBSCRIBER);
+        assert_int_equal(proto_decode_open_ring(body, h.length, 0, &rout), -EBADMSG);
+        for (size_t n = 0; n < h.length; n++)
+                assert_int_equal(proto_decode_open_ring(body, n, PROTO_FLAG_RESUME, &rout),
+                                 -EBADMSG);
+
+        /* The longest name with a resume point still fits PROTO_HEAD_MAX. */
+        memset(name, 'n', sizeof(name));
+        in.name = rin.name = name;
+        in.name_len = rin.name_len = sizeof(name);
+        assert_true(proto_encode_open(buf, PROTO_SUBSCRIBE, &in) <= PROTO_HEAD_MAX);
+        assert_true(proto_encode_open_ring(buf, &rin) <= PROTO_HEAD_MAX);
 }
 
 static void test_request_reply_roundtrip(void **state) {
@@ -219,7 +281,7 @@ static void test_open_ring_roundtrip(void **state) {
         frame_finish(&f, proto_encode_open_ring(f.buf, &in), NULL, 0);
         assert_string_equal(proto_type_name(PROTO_OPEN_RING), "OPEN_RING");
         assert_int_equal(proto_decode_open_ring(frame_body(&f, PROTO_OPEN_RING, &h),
-                                                f.len - PROTO_HEADER_BYTES, &out),
+                                                f.len - PROTO_HEADER_BYTES, 0, &out),
                          0);
         assert_int_equal(out.request_id, 11);
         assert_int_equal(out.role, PROTO_RING_SUBSCRIBER);
@@ -228,18 +290,18 @@ static void test_open_ring_roundtrip(void **state) {
         assert_true(proto_body_limit(PROTO_OPEN_RING, 1) == PROTO_CONTROL_BODY_MAX);
         /* Every truncation, a trailing byte and a zero name length are malformed. */
         for (size_t n = 0; n < f.len - PROTO_HEADER_BYTES; n++)
-                assert_int_equal(proto_decode_open_ring(f.buf + PROTO_HEADER_BYTES, n, &out),
+                assert_int_equal(proto_decode_open_ring(f.buf + PROTO_HEADER_BYTES, n, 0, &out),
                                  -EBADMSG);
         assert_int_equal(proto_decode_open_ring(f.buf + PROTO_HEADER_BYTES,
-                                                f.len - PROTO_HEADER_BYTES + 1, &out),
+                                                f.len - PROTO_HEADER_BYTES + 1, 0, &out),
                          -EBADMSG);
         f.buf[PROTO_HEADER_BYTES + 5] = 0;
-        assert_int_equal(proto_decode_open_ring(f.buf + PROTO_HEADER_BYTES, 6, &out), -EBADMSG);
+        assert_int_equal(proto_decode_open_ring(f.buf + PROTO_HEADER_BYTES, 6, 0, &out), -EBADMSG);
         /* An unknown role is not a framing error: the broker answers it with -EINVAL. */
         in.role = 7;
         frame_finish(&f, proto_encode_open_ring(f.buf, &in), NULL, 0);
         assert_int_equal(proto_decode_open_ring(f.buf + PROTO_HEADER_BYTES,
-                                                f.len - PROTO_HEADER_BYTES, &out),
+                                                f.len - PROTO_HEADER_BYTES, 0, &out),
                          0);
         assert_int_equal(out.role, 7);
         /* The longest name fits PROTO_HEAD_MAX. */
@@ -483,8 +545,8 @@ static void test_truncated_bodies(void **state) {
         (void)proto_encode_open(buf, PROTO_OPEN_PUB, &o);
         assert_int_equal(proto_header_decode(buf, &h), 0);
         for (size_t n = 0; n < h.length; n++)
-                assert_int_equal(proto_decode_open(body, n, &out.o), -EBADMSG);
-        assert_int_equal(proto_decode_open(body, h.length + 1, &out.o), -EBADMSG);
+                assert_int_equal(proto_decode_open(body, n, 0, &out.o), -EBADMSG);
+        assert_int_equal(proto_decode_open(body, h.length + 1, 0, &out.o), -EBADMSG);
 
         (void)proto_encode_message(buf, 0, &m);
         for (size_t n = 0; n < 21 + 3; n++)
@@ -522,9 +584,9 @@ static void test_bad_fields(void **state) {
 
         /* OPEN with a zero-length name, and with a name length past the body. */
         body[4] = 0;
-        assert_int_equal(proto_decode_open(body, 5, &o), -EBADMSG);
+        assert_int_equal(proto_decode_open(body, 5, 0, &o), -EBADMSG);
         body[4] = 200;
-        assert_int_equal(proto_decode_open(body, 10, &o), -EBADMSG);
+        assert_int_equal(proto_decode_open(body, 10, 0, &o), -EBADMSG);
 
         /* MESSAGE whose name length runs past the body. */
         memset(body, 0, sizeof(body));
@@ -582,13 +644,15 @@ static void test_random_bodies(void **state) {
                 assert_non_null(body);
                 for (size_t j = 0; j < len; j++)
                         body[j] = (uint8_t)((seed = seed * 1103515245u + 12345u) >> 16);
-                (void)proto_decode_open(body, len, &out.o);
+                (void)proto_decode_open(body, len, PROTO_FLAG_RESUME, &out.o);
+                (void)proto_decode_open(body, len, 0, &out.o);
                 (void)proto_decode_message(body, len, &out.m);
                 (void)proto_decode_hello(body, len, &out.he);
                 (void)proto_decode_welcome(body, len, &out.w);
                 (void)proto_decode_reply(body, len, &out.r);
                 (void)proto_decode_request(body, len, &out.q);
-                (void)proto_decode_open_ring(body, len, &out.g);
+                (void)proto_decode_open_ring(body, len, PROTO_FLAG_RESUME, &out.g);
+                (void)proto_decode_open_ring(body, len, 0, &out.g);
                 free(body);
         }
 }
@@ -601,6 +665,7 @@ int main(void) {
                 cmocka_unit_test(test_welcome_roundtrip),
                 cmocka_unit_test(test_error_roundtrip),
                 cmocka_unit_test(test_open_close_roundtrip),
+                cmocka_unit_test(test_resume_roundtrip),
                 cmocka_unit_test(test_request_reply_roundtrip),
                 cmocka_unit_test(test_open_reply_roundtrip),
                 cmocka_unit_test(test_open_ring_roundtrip),

@@ -24,7 +24,100 @@ struct notify_listener {
         char path[128];
         char env[160];
         int fd;
+        /* The fd store: what FDSTORE=1 kept, by FDNAME (FDSTOREREMOVE=1 closes). */
+        int store_fds[NOTIFY_STORE_MAX];
+        char store_names[NOTIFY_STORE_MAX][256];
+        size_t n_store;
 };
+
+/* The FDNAME= of @text into @name ("stored" when absent, as systemd does). */
+static void fdname_of(const char *text, char *name, size_t size) {
+        const char *v = strstr(text, "FDNAME=");
+        size_t len;
+
+        if (v && (v == text || v[-1] == '\n')) {
+                v += strlen("FDNAME=");
+                len = strcspn(v, "\n");
+                (void)snprintf(name, size, "%.*s", (int)len, v);
+        } else {
+                (void)snprintf(name, size, "stored");
+        }
+}
+
+static bool has_line(const char *text, const char *line) {
+        const char *p = strstr(text, line);
+        size_t n = strlen(line);
+
+        return p && (p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0');
+}
+
+/* What a service manager does with a message's fds: FDSTORE=1 keeps them, else they close. */
+static void store_message(struct notify_listener *l, const char *text, const int *fds, size_t n) {
+        char name[256];
+
+        fdname_of(text, name, sizeof(name));
+        if (has_line(text, "FDSTOREREMOVE=1")) {
+                size_t k = 0;
+
+                for (size_t i = 0; i < l->n_store; i++) {
+                        if (strcmp(l->store_names[i], name) == 0) {
+                                (void)close(l->store_fds[i]);
+                                continue;
+                        }
+                        l->store_fds[k] = l->store_fds[i];
+                        memcpy(l->store_names[k++], l->store_names[i], sizeof(l->store_names[i]));
+                }
+                l->n_store = k;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (!has_line(text, "FDSTORE=1") || l->n_store == NOTIFY_STORE_MAX) {
+                        (void)close(fds[i]);
+                        continue;
+                }
+                l->store_fds[l->n_store] = fds[i];
+                memcpy(l->store_names[l->n_store++], name, sizeof(name));
+        }
+}
+
+size_t notify_listener_store(const struct notify_listener *l, const int **ret_fds) {
+        *ret_fds = l->store_fds;
+        return l->n_store;
+}
+
+const char *notify_listener_store_name(const struct notify_listener *l, size_t i) {
+        return i < l->n_store ? l->store_names[i] : NULL;
+}
+
+/* recv() with SCM_RIGHTS: the fds go through store_message(). */
+static ssize_t recv_message(struct notify_listener *l, char *buf, size_t size) {
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int) * 16)];
+        } ctl;
+        struct iovec iov = {.iov_base = buf, .iov_len = size};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = ctl.buf,
+                            .msg_controllen = sizeof(ctl.buf)};
+        int fds[16];
+        size_t n_fds = 0;
+        ssize_t n = recvmsg(l->fd, &mh, MSG_CMSG_CLOEXEC);
+
+        if (n < 0)
+                return n;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+                size_t k;
+
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t i = 0; i < k && n_fds < 16; i++)
+                        memcpy(&fds[n_fds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        }
+        buf[n] = '\0';
+        store_message(l, buf, fds, n_fds);
+        return n;
+}
 
 int notify_listener_new(bool abstract, struct notify_listener **ret) {
         struct notify_listener *l = calloc(1, sizeof(*l));
@@ -73,6 +166,8 @@ struct notify_listener *notify_listener_free(struct notify_listener *l) {
                 return NULL;
         if (l->fd >= 0)
                 (void)close(l->fd);
+        for (size_t i = 0; i < l->n_store; i++)
+                (void)close(l->store_fds[i]);
         if (l->dir[0])
                 (void)nftw(l->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
         free(l);
@@ -97,7 +192,7 @@ static int next_until(struct notify_listener *l, int pidfd, uint64_t deadline,
         for (;;) {
                 struct pollfd p[2] = {{.fd = l->fd, .events = POLLIN},
                                       {.fd = pidfd, .events = POLLIN}};
-                ssize_t n = recv(l->fd, ret->text, NOTIFY_MSG_MAX, 0);
+                ssize_t n = recv_message(l, ret->text, NOTIFY_MSG_MAX);
                 int r;
 
                 if (n >= 0) {

@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #define NOTIFY_MSG_MAX 4096
+/* Descriptors the listener's fd store keeps (FDSTORE=1). */
+#define NOTIFY_STORE_MAX 64
 
 struct notify_listener;
 
@@ -66,6 +68,19 @@ int notify_listener_wait(struct notify_listener *l, const char *prefix, int pidf
  * NULL when @m has no such line.
  */
 const char *notify_msg_get(const struct notify_msg *m, const char *key, size_t *ret_len);
+
+/**
+ * notify_listener_store() - the descriptors kept so far: like a service
+ * manager's fd store, every message read with FDSTORE=1 adds its fds
+ * under its FDNAME= (default "stored"), FDSTOREREMOVE=1 closes those of
+ * its name, and fds sent with anything else are closed. Messages are read
+ * only by notify_listener_next()/_wait(). The fds stay owned by @l.
+ * Return: how many; *ret_fds points at them.
+ */
+size_t notify_listener_store(const struct notify_listener *l, const int **ret_fds);
+
+/** notify_listener_store_name() - the FDNAME of stored fd @i, or NULL. */
+const char *notify_listener_store_name(const struct notify_listener *l, size_t i);
 
 /** notify_msg_has() - whether @m has a line that starts with @prefix. */
 bool notify_msg_has(const struct notify_msg *m, const char *prefix);
