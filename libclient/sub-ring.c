@@ -41,7 +41,7 @@ int sub_ring_open(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
         struct client_ring_grant g = {};
         int r;
 
-        r = client_open_ring(c, PROTO_RING_SUBSCRIBER, sub->pattern, timeout_usec, &g);
+        r = client_open_ring(c, PROTO_RING_SUBSCRIBER, sub->pattern, 0, timeout_usec, &g);
         if (r < 0)
                 return r;
         r = client_ring_attach(sub->pattern, PROTO_RING_SUBSCRIBER, &g, &sub->ring);
@@ -71,7 +71,13 @@ int sub_ring_open(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
  * again, kept aside (next_ring) until the old ring is read to its end, so
  * nothing a publisher wrote there before it moved over is lost. A broker
  * that kept the ring (its fd store) hands out the same one: then the new
- * slot takes over as soon as the old reader has reached its start.
+ * slot takes over as soon as the old reader has reached its start. The
+ * request carries the resume point (client_sub_resume_point()): such a
+ * broker starts the slot at that record while the ring holds it, so the
+ * records not yet read are held for us again (the old slot, the old
+ * connection's, no longer held them back from publishers) and the switch
+ * is due at once. A ring that no longer holds it starts the slot at its
+ * tail; a new ring (numbering afresh) ignores it.
  *
  * Return: 0; as sub_ring_open().
  */
@@ -80,7 +86,8 @@ int sub_ring_reopen(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
         struct client_ring *cr = NULL;
         int r;
 
-        r = client_open_ring(c, PROTO_RING_SUBSCRIBER, sub->pattern, timeout_usec, &g);
+        r = client_open_ring(c, PROTO_RING_SUBSCRIBER, sub->pattern, client_sub_resume_point(sub),
+                             timeout_usec, &g);
         if (r < 0)
                 return r;
         r = client_ring_attach(sub->pattern, PROTO_RING_SUBSCRIBER, &g, &cr);
