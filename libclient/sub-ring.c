@@ -104,6 +104,13 @@ int sub_ring_reopen(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
         sub->next_same = plat_fd_same_file(sub->ring->fds[CLIENT_RING_FD_DATA],
                                            cr->fds[CLIENT_RING_FD_DATA]) == 1;
         sub->next_ring = cr;
+        /*
+         * On the same ring the numbering goes on: the next message handed
+         * out, even one read ahead in the old slot, is the first after the
+         * reconnect and tells the gap. Another ring's gap shows at the switch.
+         */
+        if (sub->next_same)
+                sub->resumed = true;
         /* Not asleep on the new ring's eventfd: have the application look (get_timeout 0). */
         sub->sleeping = false;
         return 0;
@@ -124,8 +131,10 @@ static void sub_ring_switch(ipc_client *c, ipc_sub *sub) {
                 sub->next_rd.next_seq = sub->rd.next_seq;
                 sub->next_rd.tail_seen = sub->rd.tail_seen;
         }
-        if (!sub->next_same)
+        if (!sub->next_same) {
                 sub->gap_unknown = true;
+                sub->resumed = true;
+        }
         (void)plat_poller_remove(c->poller, old->fds[CLIENT_RING_FD_WAKE]);
         sub->ring = sub->next_ring;
         sub->rd = sub->next_rd;
@@ -133,7 +142,6 @@ static void sub_ring_switch(ipc_client *c, ipc_sub *sub) {
         client_ring_free(old);
         sub->peeked = sub->sleeping = sub->signalled = false;
         sub->batch = 0;
-        sub->resumed = true;
         /* Without the wake-up in the set the fd would miss this ring: it is retried on sleep. */
         (void)plat_poller_add(c->poller, sub->ring->fds[CLIENT_RING_FD_WAKE]);
         sub_ring_store(c, sub);

@@ -142,7 +142,8 @@ sd_tests = \
 	tests/integration/test-notify \
 	tests/integration/test-reload \
 	tests/integration/test-activation \
-	tests/integration/test-restart
+	tests/integration/test-restart \
+	tests/integration/test-resume
 check_PROGRAMS += $(sd_tests)
 TESTS += $(sd_tests)
 tests_integration_test_notify_CFLAGS = $(integ_cflags)
@@ -153,3 +154,5 @@ tests_integration_test_activation_CFLAGS = $(integ_cflags)
 tests_integration_test_activation_LDADD = $(integ_ldadd)
 tests_integration_test_restart_CFLAGS = $(integ_cflags)
 tests_integration_test_restart_LDADD = $(integ_ldadd)
+tests_integration_test_resume_CFLAGS = $(integ_cflags)
+tests_integration_test_resume_LDADD = $(integ_ldadd)
