@@ -364,11 +364,11 @@ uint32_t client_request_id(ipc_client *c);
 void client_request_abandon(ipc_client *c, uint32_t id, uint8_t type, uint8_t role);
 int client_request_run(ipc_client *c, struct client_req *req, const uint8_t *frame,
                        size_t frame_len, const void *tail, size_t tail_len, uint64_t timeout_usec);
-int client_open(ipc_client *c, uint8_t type, const char *name, uint64_t timeout_usec,
-                struct proto_open_reply *ret);
+int client_open(ipc_client *c, uint8_t type, const char *name, uint64_t resume_seq,
+                uint64_t timeout_usec, struct proto_open_reply *ret);
 int client_handle_reply(ipc_client *c, const uint8_t *body, size_t len);
-int client_open_ring(ipc_client *c, uint8_t role, const char *name, uint64_t timeout_usec,
-                     struct client_ring_grant *ret);
+int client_open_ring(ipc_client *c, uint8_t role, const char *name, uint64_t resume_seq,
+                     uint64_t timeout_usec, struct client_ring_grant *ret);
 void client_grant_clear(struct client_ring_grant *g);
 bool client_fds_expected(const ipc_client *c);
 
@@ -393,6 +393,7 @@ bool client_rings_asleep(const ipc_client *c);
 ipc_sub *client_sub_lookup(ipc_client *c, uint32_t id);
 void client_subs_detach(ipc_client *c);
 int client_subs_reopen(ipc_client *c, uint64_t deadline_usec);
+uint64_t client_sub_resume_point(const ipc_sub *sub);
 void client_sub_resume(ipc_sub *sub, ipc_msg *msg);
 
 /*

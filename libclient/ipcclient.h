@@ -48,7 +48,12 @@
  * each subscription afterwards carries IPC_MSG_RESUMED, with the number of
  * messages missed in ipc_msg_get_lost() when the channel's sequence
  * numbers continued, or IPC_MSG_GAP_UNKNOWN when they cannot tell (see
- * ipc_msg_get_flags()). Rings keep working while the broker is away:
+ * ipc_msg_get_flags()). An exact-name subscription that has received a
+ * message asks the broker to resume after the last one: a broker that kept
+ * the channel continues a ring subscription at that record (no gap), and
+ * counts for a socket subscription what it cannot replay (in
+ * ipc_msg_get_lost() and ipc_sub_get_missed(), once). Patterns do not
+ * resume. Rings keep working while the broker is away:
  * publishers and subscribers already attached go on exchanging messages
  * through the shared memory; after the reconnect each moves to the ring the
  * broker grants then, a subscriber only after reading what is left in the

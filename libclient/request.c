@@ -224,12 +224,15 @@ int client_request_run(ipc_client *c, struct client_req *req, const uint8_t *fra
 /**
  * client_open() - OPEN_PUB or SUBSCRIBE, waiting for the open record.
  * @name: a valid name or pattern (the caller checked it).
+ * @resume_seq: SUBSCRIBE to an exact name only: the resume point (the
+ *              seq after the last one received, PROTO_FLAG_RESUME), or 0
+ *              for none.
  *
  * Return: 0 and *ret; the broker's error (-EMFILE, -ENFILE, -EACCES, ...) with its
  * text in ipc_client_get_error(); as client_request_run().
  */
-int client_open(ipc_client *c, uint8_t type, const char *name, uint64_t timeout_usec,
-                struct proto_open_reply *ret) {
+int client_open(ipc_client *c, uint8_t type, const char *name, uint64_t resume_seq,
+                uint64_t timeout_usec, struct proto_open_reply *ret) {
         struct client_req req = {.type = type, .kind = CLIENT_REQ_OPEN};
         struct proto_open open;
         uint8_t head[PROTO_HEAD_MAX];
@@ -237,7 +240,11 @@ int client_open(ipc_client *c, uint8_t type, const char *name, uint64_t timeout_
         int r;
 
         req.id = client_request_id(c);
-        open = (struct proto_open){.request_id = req.id, .name = name, .name_len = strlen(name)};
+        open = (struct proto_open){.request_id = req.id,
+                                   .name = name,
+                                   .name_len = strlen(name),
+                                   .resume = resume_seq != 0,
+                                   .resume_seq = resume_seq};
         n = proto_encode_open(head, type, &open);
         r = client_request_run(c, &req, head, n, NULL, 0, timeout_usec);
         if (r < 0)
@@ -249,6 +256,8 @@ int client_open(ipc_client *c, uint8_t type, const char *name, uint64_t timeout_
 
 /**
  * client_open_ring() - OPEN_RING for @role on channel @name.
+ * @resume_seq: subscribers only: the resume point (as for client_open()),
+ *              or 0.
  * @ret: the grant (slot, sizes, descriptors, retained copy), now the
  *       caller's: attach it (client_ring_attach()) or give it back.
  *
@@ -259,8 +268,8 @@ int client_open(ipc_client *c, uint8_t type, const char *name, uint64_t timeout_
  * -EACCES from the access rules, with its text in ipc_client_get_error());
  * as client_request_run().
  */
-int client_open_ring(ipc_client *c, uint8_t role, const char *name, uint64_t timeout_usec,
-                     struct client_ring_grant *ret) {
+int client_open_ring(ipc_client *c, uint8_t role, const char *name, uint64_t resume_seq,
+                     uint64_t timeout_usec, struct client_ring_grant *ret) {
         struct client_req req = {.type = PROTO_OPEN_RING, .kind = CLIENT_REQ_RING, .role = role};
         struct proto_open_ring m;
         uint8_t head[PROTO_HEAD_MAX];
@@ -268,8 +277,12 @@ int client_open_ring(ipc_client *c, uint8_t role, const char *name, uint64_t tim
         int r;
 
         req.id = client_request_id(c);
-        m = (struct proto_open_ring){
-                .request_id = req.id, .role = role, .name = name, .name_len = strlen(name)};
+        m = (struct proto_open_ring){.request_id = req.id,
+                                     .role = role,
+                                     .name = name,
+                                     .name_len = strlen(name),
+                                     .resume = resume_seq != 0,
+                                     .resume_seq = resume_seq};
         n = proto_encode_open_ring(head, &m);
         r = client_request_run(c, &req, head, n, NULL, 0, timeout_usec);
         if (r < 0) {

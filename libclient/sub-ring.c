@@ -41,7 +41,7 @@ int sub_ring_open(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
         struct client_ring_grant g = {};
         int r;
 
-        r = client_open_ring(c, PROTO_RING_SUBSCRIBER, sub->pattern, timeout_usec, &g);
+        r = client_open_ring(c, PROTO_RING_SUBSCRIBER, sub->pattern, 0, timeout_usec, &g);
         if (r < 0)
                 return r;
         r = client_ring_attach(sub->pattern, PROTO_RING_SUBSCRIBER, &g, &sub->ring);
@@ -71,7 +71,13 @@ int sub_ring_open(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
  * again, kept aside (next_ring) until the old ring is read to its end, so
  * nothing a publisher wrote there before it moved over is lost. A broker
  * that kept the ring (its fd store) hands out the same one: then the new
- * slot takes over as soon as the old reader has reached its start.
+ * slot takes over as soon as the old reader has reached its start. The
+ * request carries the resume point (client_sub_resume_point()): such a
+ * broker starts the slot at that record while the ring holds it, so the
+ * records not yet read are held for us again (the old slot, the old
+ * connection's, no longer held them back from publishers) and the switch
+ * is due at once. A ring that no longer holds it starts the slot at its
+ * tail; a new ring (numbering afresh) ignores it.
  *
  * Return: 0; as sub_ring_open().
  */
@@ -80,7 +86,8 @@ int sub_ring_reopen(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
         struct client_ring *cr = NULL;
         int r;
 
-        r = client_open_ring(c, PROTO_RING_SUBSCRIBER, sub->pattern, timeout_usec, &g);
+        r = client_open_ring(c, PROTO_RING_SUBSCRIBER, sub->pattern, client_sub_resume_point(sub),
+                             timeout_usec, &g);
         if (r < 0)
                 return r;
         r = client_ring_attach(sub->pattern, PROTO_RING_SUBSCRIBER, &g, &cr);
@@ -97,6 +104,13 @@ int sub_ring_reopen(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
         sub->next_same = plat_fd_same_file(sub->ring->fds[CLIENT_RING_FD_DATA],
                                            cr->fds[CLIENT_RING_FD_DATA]) == 1;
         sub->next_ring = cr;
+        /*
+         * On the same ring the numbering goes on: the next message handed
+         * out, even one read ahead in the old slot, is the first after the
+         * reconnect and tells the gap. Another ring's gap shows at the switch.
+         */
+        if (sub->next_same)
+                sub->resumed = true;
         /* Not asleep on the new ring's eventfd: have the application look (get_timeout 0). */
         sub->sleeping = false;
         return 0;
@@ -117,8 +131,10 @@ static void sub_ring_switch(ipc_client *c, ipc_sub *sub) {
                 sub->next_rd.next_seq = sub->rd.next_seq;
                 sub->next_rd.tail_seen = sub->rd.tail_seen;
         }
-        if (!sub->next_same)
+        if (!sub->next_same) {
                 sub->gap_unknown = true;
+                sub->resumed = true;
+        }
         (void)plat_poller_remove(c->poller, old->fds[CLIENT_RING_FD_WAKE]);
         sub->ring = sub->next_ring;
         sub->rd = sub->next_rd;
@@ -126,7 +142,6 @@ static void sub_ring_switch(ipc_client *c, ipc_sub *sub) {
         client_ring_free(old);
         sub->peeked = sub->sleeping = sub->signalled = false;
         sub->batch = 0;
-        sub->resumed = true;
         /* Without the wake-up in the set the fd would miss this ring: it is retried on sleep. */
         (void)plat_poller_add(c->poller, sub->ring->fds[CLIENT_RING_FD_WAKE]);
         sub_ring_store(c, sub);

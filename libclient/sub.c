@@ -184,7 +184,7 @@ IPC_EXPORT int ipc_sub_new(ipc_client *client, const char *pattern, uint64_t tim
                 }
                 timeout_usec = client_usec_left(deadline);
         }
-        r = client_open(client, PROTO_SUBSCRIBE, pattern, timeout_usec, &open);
+        r = client_open(client, PROTO_SUBSCRIBE, pattern, 0, timeout_usec, &open);
         if (r < 0) {
                 free(sub);
                 return r;
@@ -308,7 +308,7 @@ static int sub_reopen_on_socket(ipc_client *c, ipc_sub *sub, uint64_t timeout_us
         r = subs_reserve(c);
         if (r < 0)
                 return r;
-        r = client_open(c, PROTO_SUBSCRIBE, sub->pattern, timeout_usec, &open);
+        r = client_open(c, PROTO_SUBSCRIBE, sub->pattern, 0, timeout_usec, &open);
         if (r < 0)
                 return r;
         ring_subs_remove(c, sub);
@@ -319,6 +319,20 @@ static int sub_reopen_on_socket(ipc_client *c, ipc_sub *sub, uint64_t timeout_us
         c->subs[c->n_subs++] = sub; /* sorted below */
         sub->gap_unknown = true;
         return 0;
+}
+
+/**
+ * client_sub_resume_point() - where @sub asks the broker to continue after
+ * a reconnect (PROTO_FLAG_RESUME): the seq after the last message it
+ * handed out, so a broker that kept the channel (its fd store, or only our
+ * connection broke) starts a ring slot at that record and tells a socket
+ * subscription what it cannot replay in a LOSS frame. None (0) before the
+ * first message, and for patterns: sequence numbers are per channel.
+ */
+uint64_t client_sub_resume_point(const ipc_sub *sub) {
+        if (sub->last_seq == 0 || !channel_name_valid(sub->pattern, strlen(sub->pattern)))
+                return 0;
+        return sub->last_seq + 1;
 }
 
 /*
@@ -353,8 +367,8 @@ int client_subs_reopen(ipc_client *c, uint64_t deadline_usec) {
         for (size_t i = 0; i < n; i++) {
                 ipc_sub *sub = c->subs[i];
 
-                r = client_open(c, PROTO_SUBSCRIBE, sub->pattern, client_usec_left(deadline_usec),
-                                &open);
+                r = client_open(c, PROTO_SUBSCRIBE, sub->pattern, client_sub_resume_point(sub),
+                                client_usec_left(deadline_usec), &open);
                 if (r >= 0)
                         sub->id = open.id;
                 else if ((r = sub_reopen_failed(c, sub, r)) < 0)
@@ -387,12 +401,19 @@ int client_subs_reopen(ipc_client *c, uint64_t deadline_usec) {
  * that started afresh numbers from 1 again), or the subscription spans
  * several channels (a pattern), or it never saw a message, how many were
  * missed is unknown.
+ *
+ * Part of a known gap may be counted already, in msg->lost and sub->lost:
+ * the LOSS frame a broker sends for a socket subscription's resume point
+ * (the messages it cannot replay), or records a ring reader found
+ * overwritten. Those are the same messages, so they are counted once: they
+ * move from lost to missed, and only the rest of the gap is added.
  */
 void client_sub_resume(ipc_sub *sub, ipc_msg *msg) {
         size_t len = strlen(sub->pattern);
         bool pattern = !channel_name_valid(sub->pattern, len);
         bool unknown = sub->gap_unknown || pattern || msg->seq <= sub->last_seq ||
                        (sub->last_seq == 0 && msg->seq != 1);
+        uint64_t gap, told;
 
         sub->resumed = false;
         sub->gap_unknown = false;
@@ -401,8 +422,11 @@ void client_sub_resume(ipc_sub *sub, ipc_msg *msg) {
                 msg->flags |= IPC_MSG_GAP_UNKNOWN;
                 return;
         }
-        msg->lost += msg->seq - sub->last_seq - 1;
-        sub->missed += msg->seq - sub->last_seq - 1;
+        gap = msg->seq - sub->last_seq - 1;
+        told = MIN(gap, msg->lost);
+        sub->lost -= told;
+        sub->missed += gap;
+        msg->lost += gap - told;
 }
 
 IPC_EXPORT uint64_t ipc_sub_get_missed(const ipc_sub *sub) {

@@ -143,7 +143,8 @@ sd_tests = \
 	tests/integration/test-reload \
 	tests/integration/test-activation \
 	tests/integration/test-restart \
-	tests/integration/test-ring-resume
+	tests/integration/test-ring-resume \
+	tests/integration/test-resume
 check_PROGRAMS += $(sd_tests)
 TESTS += $(sd_tests)
 tests_integration_test_notify_CFLAGS = $(integ_cflags)
@@ -154,6 +155,8 @@ tests_integration_test_activation_CFLAGS = $(integ_cflags)
 tests_integration_test_activation_LDADD = $(integ_ldadd)
 tests_integration_test_restart_CFLAGS = $(integ_cflags)
 tests_integration_test_restart_LDADD = $(integ_ldadd)
+tests_integration_test_resume_CFLAGS = $(integ_cflags)
+tests_integration_test_resume_LDADD = $(integ_ldadd)
 tests_integration_test_ring_resume_SOURCES = tests/integration/test-ring-resume.c $(ring_raw)
 tests_integration_test_ring_resume_CFLAGS = $(integ_cflags)
 tests_integration_test_ring_resume_LDADD = libclient/libipccommon.la $(integ_ldadd)
