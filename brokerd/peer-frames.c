@@ -387,9 +387,14 @@ static int peer_on_subscribe(struct peer *p, uint8_t flags, const uint8_t *body,
                 peer_send_open_reply(p, m.request_id, s->id, l->channel->settings.max_message_bytes,
                                      l->channel->settings.overflow);
         }
-        subscription_replay_retained(s);
+        /*
+         * A resuming subscriber continues a stream: the retained value is one
+         * it has had already, or one of the messages its gap counts.
+         */
         if (m.resume)
                 peer_report_resume_gap(p, s, m.resume_seq);
+        else
+                subscription_replay_retained(s);
         return 0;
 }
 

@@ -335,7 +335,9 @@ static int peer_ring_hand_out(struct peer *p, const struct proto_open_ring *m, s
         for (size_t i = 0; i < n_pages; i++, rec_len += PROTO_RING_PAGE_BYTES)
                 proto_encode_ring_page(rec + rec_len, &pages[i]);
         if (m->role == PROTO_RING_SUBSCRIBER) {
-                rec_len += peer_ring_retained(c, slot, rec + PROTO_RING_REPLY_BYTES);
+                /* A resuming subscriber has the retained value already, or its gap counts it. */
+                if (!m->resume)
+                        rec_len += peer_ring_retained(c, slot, rec + PROTO_RING_REPLY_BYTES);
                 if (rec_len > PROTO_RING_REPLY_BYTES) {
                         tail = c->retained->data;
                         tail_len = c->retained->size;

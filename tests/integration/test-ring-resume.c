@@ -33,6 +33,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "ipcclient.h"
 #include "proto.h"
 #include "ring-raw.h"
 #include "sd-broker.h"
@@ -104,6 +105,70 @@ static uint64_t expect_loss(struct raw *c) {
 
         assert_int_equal(proto_decode_loss(body, len, &l), 0);
         return l.count;
+}
+
+/* The seq of the first MESSAGE frame on @c. */
+static uint64_t first_message(struct raw *c) {
+        _cleanup_free_ uint8_t *body = NULL;
+        struct proto_message msg;
+        size_t len = raw_expect(c, PROTO_MESSAGE, &body);
+
+        assert_int_equal(proto_decode_message(body, len, &msg), 0);
+        return msg.seq;
+}
+
+/*
+ * A resuming subscriber is not sent the retained value: it had it already
+ * (it saw every seq before its resume point), or its gap counts it. A fresh
+ * subscriber does get it, which shows the test would see it.
+ */
+static void test_resume_skips_retained(void **state) {
+        struct sd_broker *b = *state;
+        struct raw sub, sock;
+        ipc_options *o = NULL;
+        ipc_client *c = NULL;
+        ipc_pub *pub = NULL;
+        _cleanup_free_ uint8_t *body = NULL;
+        uint64_t from = 4;
+
+        sd_broker_write_config(b, CONFIG);
+        sd_broker_start(b, NULL, NULL);
+        assert_int_equal(ipc_options_new(&o), 0);
+        assert_int_equal(ipc_options_set_transport(o, IPC_TRANSPORT_SOCKET), 0);
+        assert_int_equal(ipc_client_connect(b->address, o, &c), 0);
+        ipc_options_free(o);
+        assert_int_equal(ipc_pub_new(c, CHANNEL, 5 * T_SEC, &pub), 0);
+        for (int i = 1; i <= 3; i++) /* seqs 1..3, the last one retained */
+                assert_int_equal(ipc_publish(pub, "m", 1, i == 3 ? IPC_PUBLISH_RETAIN : 0, T_SEC),
+                                 0);
+        assert_int_equal(ipc_client_ping(c, 5 * T_SEC, NULL), 0); /* all three handled */
+
+        raw_connect_path(b->sock, &sub);
+        assert_int_equal(raw_open_ring(&sub, CHANNEL, PROTO_RING_SUBSCRIBER), 0);
+        assert_true(sub.rr.has_retained);
+        raw_close(&sub);
+        raw_connect_path(b->sock, &sub);
+        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from), 0);
+        assert_false(sub.rr.has_retained);
+
+        raw_connect_path(b->sock, &sock);
+        assert_int_equal(open_resume(&sock, PROTO_SUBSCRIBE, CHANNEL, from), 0);
+        assert_int_equal(ipc_publish(pub, "m", 1, 0, T_SEC), 0); /* seq 4 */
+        assert_int_equal(first_message(&sock), 4); /* not seq 3 again, the retained one */
+        raw_close(&sock);
+        raw_connect_path(b->sock, &sock);
+        { /* no resume: the retained value comes first */
+                struct proto_open m = {.request_id = 9, .name = CHANNEL, .name_len = strlen(CHANNEL)};
+                uint8_t buf[PROTO_HEAD_MAX];
+
+                raw_send(sock.fd, buf, proto_encode_open(buf, PROTO_SUBSCRIBE, &m));
+                (void)raw_expect(&sock, PROTO_REPLY, &body);
+        }
+        assert_int_equal(first_message(&sock), 3);
+        raw_close(&sock);
+        raw_close(&sub);
+        ipc_pub_free(pub);
+        ipc_client_free(c);
 }
 
 /* Resume points the ring still holds: exactly from there, on the ring and on the socket. */
@@ -293,6 +358,7 @@ int main(void) {
                 T(test_resume_held),
                 T(test_resume_overwritten),
                 T(test_resume_refused),
+                T(test_resume_skips_retained),
                 T(test_orphan_slots_reserved),
         };
 
