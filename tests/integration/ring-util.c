@@ -195,7 +195,7 @@ struct harness_proc *ru_peer_spawn(const char *mode, const char *address, const 
         snprintf(path, sizeof(path), "%s/tests/integration/ring-peer", top);
         snprintf(size_arg, sizeof(size_arg), "%zu", size);
         assert_int_equal(harness_spawn(argv, &p), 0);
-        r = harness_proc_read_line(p, RU_T_SEC, &line);
+        r = harness_proc_read_line(p, harness_timeout(2 * RU_T_SEC), &line);
         if (r < 0)
                 fail_msg("ring-peer %s %s: no ready line (%s): %s", mode, channel, strerror(-r),
                          harness_proc_stderr(p));
@@ -212,7 +212,7 @@ struct harness_proc *ru_peer_spawn(const char *mode, const char *address, const 
 
 void ru_peer_expect(struct harness_proc *p, const char *want) {
         char *line = NULL;
-        int r = harness_proc_read_line(p, RU_T_SEC, &line);
+        int r = harness_proc_read_line(p, harness_timeout(2 * RU_T_SEC), &line);
 
         if (r < 0)
                 fail_msg("ring-peer: no \"%s\" line (%s): %s", want, strerror(-r),
