@@ -158,8 +158,9 @@ static bool stored_name(int fd, char *name, size_t size) {
                 return false;
         h = p;
         /* Another version's name may lie elsewhere: ring_attach() would refuse it anyway. */
-        ok = h->magic == RING_MAGIC && h->version == RING_VERSION && h->name_len >= 1 && h->name_len < size &&
-             h->name_len <= RING_NAME_MAX && channel_name_valid(h->name, h->name_len);
+        ok = h->magic == RING_MAGIC && h->version == RING_VERSION && h->name_len >= 1 &&
+             h->name_len < size && h->name_len <= RING_NAME_MAX &&
+             channel_name_valid(h->name, h->name_len);
         if (ok) {
                 memcpy(name, h->name, h->name_len);
                 name[h->name_len] = '\0';

@@ -365,6 +365,7 @@ uint32_t client_request_id(ipc_client *c);
 void client_request_abandon(ipc_client *c, uint32_t id, uint8_t type, uint8_t role);
 int client_request_run(ipc_client *c, struct client_req *req, const uint8_t *frame,
                        size_t frame_len, const void *tail, size_t tail_len, uint64_t timeout_usec);
+
 /* A subscription's resume point (PROTO_FLAG_RESUME); seq 0: none. */
 struct client_resume {
         uint64_t seq;   /* the first sequence number still wanted */

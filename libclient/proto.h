@@ -197,9 +197,9 @@ enum proto_ring_role {
  * OPEN_RING head: u32 request_id, u8 role, u8 name_len, name (an exact
  * channel name), and with PROTO_FLAG_RESUME u64 resume_seq and u64
  * resume_epoch (as for SUBSCRIBE; a subscriber's only). No tail. Ring
- * clients read the channel's epoch from the ring header (channel_epoch). The role is not range-checked
- * here: an unknown role is answered with -EINVAL, not treated as a
- * malformed frame.
+ * clients read the channel's epoch from the ring header (channel_epoch).
+ * The role is not range-checked here: an unknown role is answered with
+ * -EINVAL, not treated as a malformed frame.
  */
 struct proto_open_ring {
         uint32_t request_id;

@@ -392,8 +392,7 @@ int client_subs_reopen(ipc_client *c, uint64_t deadline_usec) {
                 if (r >= 0) {
                         sub->id = open.id;
                         client_sub_new_epoch(sub, open.epoch);
-                }
-                else if ((r = sub_reopen_failed(c, sub, r)) < 0)
+                } else if ((r = sub_reopen_failed(c, sub, r)) < 0)
                         break;
                 sub->resumed = true;
         }

@@ -169,14 +169,14 @@ static void test_resume_skips_retained(void **state) {
         epoch = sub.r.channel_epoch;
         raw_close(&sub);
         raw_connect_path(b->sock, &sub);
-        assert_int_equal(
-                raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, epoch), 0);
+        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, epoch),
+                         0);
         assert_false(sub.rr.has_retained);
         raw_close(&sub);
         /* Not under another epoch either: it resumes, though it starts as a new one would. */
         raw_connect_path(b->sock, &sub);
-        assert_int_equal(
-                raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, ~epoch), 0);
+        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, ~epoch),
+                         0);
         assert_false(sub.rr.has_retained);
 
         raw_connect_path(b->sock, &sock);
@@ -214,8 +214,8 @@ static void test_resume_held(void **state) {
         assert_true(epoch != 0);
 
         raw_connect_path(b->sock, &sub);
-        assert_int_equal(
-                raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, epoch), 0);
+        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, epoch),
+                         0);
         assert_true(sub.r.channel_epoch == epoch);
         assert_int_equal(slot_start_seq(&sub), from);
         for (uint64_t seq = from; seq <= 10; seq++)
@@ -224,8 +224,7 @@ static void test_resume_held(void **state) {
         assert_int_equal(sub.rd.lost, 0);
 
         raw_connect_path(b->sock, &sock);
-        assert_int_equal(open_resume_epoch(&sock, PROTO_SUBSCRIBE, CHANNEL, from, epoch, &got),
-                         0);
+        assert_int_equal(open_resume_epoch(&sock, PROTO_SUBSCRIBE, CHANNEL, from, epoch, &got), 0);
         assert_true(got == epoch); /* the socket's open reply names the ring's epoch */
         assert_int_equal(expect_loss(&sock), 11 - from);
         /* Resuming at the next seq is no gap: the next message comes with no LOSS before it. */
@@ -264,8 +263,8 @@ static void test_resume_overwritten(void **state) {
         epoch = pub.r.channel_epoch;
 
         raw_connect_path(b->sock, &sub);
-        assert_int_equal(
-                raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, epoch), 0);
+        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, epoch),
+                         0);
         /* At the tail: the client's gap is start seq - resume point = n + 1 - from. */
         assert_int_equal(slot_start_seq(&sub), n + 1);
         publish(&pub, n + 1, 1, 16);
@@ -309,8 +308,8 @@ static void test_resume_other_epoch(void **state) {
         assert_false(sub.rr.has_retained);
 
         raw_connect_path(b->sock, &sock);
-        assert_int_equal(
-                open_resume_epoch(&sock, PROTO_SUBSCRIBE, CHANNEL, from, epoch + 1, &got), 0);
+        assert_int_equal(open_resume_epoch(&sock, PROTO_SUBSCRIBE, CHANNEL, from, epoch + 1, &got),
+                         0);
         assert_true(got == epoch);
         publish(&pub, 11, 1, 16);
         expect_ring(&sub, 11);
@@ -321,8 +320,8 @@ static void test_resume_other_epoch(void **state) {
 
         /* The same resume point under the channel's epoch: seek and LOSS. */
         raw_connect_path(b->sock, &sub);
-        assert_int_equal(
-                raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, epoch), 0);
+        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, epoch),
+                         0);
         assert_int_equal(slot_start_seq(&sub), from);
         raw_connect_path(b->sock, &sock);
         assert_int_equal(open_resume(&sock, PROTO_SUBSCRIBE, CHANNEL, from, epoch), 0);
@@ -424,8 +423,8 @@ static void test_orphan_slots_reserved(void **state) {
         /* The restored channel keeps its epoch, so the old numbers still count. */
         assert_true(pub.r.channel_epoch == epoch);
         raw_connect_path(b->sock, &sub);
-        assert_int_equal(
-                raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, epoch), 0);
+        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, epoch),
+                         0);
         assert_int_not_equal(sub.rr.slot, old_sub.rr.slot);
         publish(&pub, 5, 1, 16);
         /* Both writers' records, in order, none taken for a dead one's. */
@@ -449,12 +448,9 @@ static void test_orphan_slots_reserved(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                T(test_resume_held),
-                T(test_resume_overwritten),
-                T(test_resume_other_epoch),
-                T(test_resume_refused),
-                T(test_resume_skips_retained),
-                T(test_orphan_slots_reserved),
+                T(test_resume_held),           T(test_resume_overwritten),
+                T(test_resume_other_epoch),    T(test_resume_refused),
+                T(test_resume_skips_retained), T(test_orphan_slots_reserved),
         };
 
         return cmocka_run_group_tests_name("ring-resume", tests, NULL, NULL);

@@ -248,7 +248,8 @@ static void test_request_reply_roundtrip(void **state) {
 }
 
 static void test_open_reply_roundtrip(void **state) {
-        struct proto_open_reply in = {.id = 5, .max_message_bytes = 4096,
+        struct proto_open_reply in = {.id = 5,
+                                      .max_message_bytes = 4096,
                                       .overflow = PROTO_OVERFLOW_DROP,
                                       .epoch = UINT64_C(0xfedcba9876543210)};
         struct proto_open_reply out;
