@@ -299,7 +299,7 @@ struct ipc_sub {
         uint64_t retained_timestamp_ns;
 
         /* Reconnects: the gap is judged at the first message after one (sub_note_seq()). */
-        uint64_t epoch;    /* the channel epoch of last_seq (open reply, ring header); 0: none */
+        uint64_t epoch;    /* the channel epoch read from now (open reply, ring header); 0: none */
         uint64_t last_seq; /* of the last message handed out (retained values aside) */
         uint64_t missed;   /* messages known to be missed across reconnects */
         bool resumed;      /* a reconnect happened since the last message */

@@ -347,11 +347,16 @@ struct client_resume client_sub_resume_point(const ipc_sub *sub) {
  * now on (the open reply after a reconnect, or the ring it switches to).
  * Another epoch than the one of its last message means the channel was
  * created afresh meanwhile and numbers anew: how many messages were missed
- * cannot be told from the numbers, so the gap is unknown.
+ * cannot be told from the numbers, so the gap is unknown. The last number
+ * is forgotten too: it belongs to the old numbering, and must not go out
+ * with the new epoch in the resume point of a later attempt, should this
+ * one fail.
  */
 void client_sub_new_epoch(ipc_sub *sub, uint64_t epoch) {
-        if (epoch == 0 || epoch != sub->epoch)
+        if (epoch == 0 || epoch != sub->epoch) {
                 sub->gap_unknown = true;
+                sub->last_seq = 0;
+        }
         sub->epoch = epoch;
 }
 
