@@ -11,6 +11,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "bridge.h"
 #include "channel.h"
@@ -196,6 +199,33 @@ static void channel_free(struct channel *c) {
         free(c);
 }
 
+/* splitmix64: spreads a weak seed over all 64 bits. */
+static uint64_t mix64(uint64_t x) {
+        x += UINT64_C(0x9e3779b97f4a7c15);
+        x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+        x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+        return x ^ (x >> 31);
+}
+
+/*
+ * channel_epoch_new() - a random non-zero id for a channel being created
+ * (see channel.h). getrandom() can only fail where it does not exist or
+ * is filtered; then the clock, the pid and a counter still make an id no
+ * earlier process of this broker gave out, which is all an epoch needs.
+ */
+uint64_t channel_epoch_new(void) {
+        static uint64_t fallback;
+        struct timespec ts;
+        uint64_t x = 0;
+
+        if (getrandom(&x, sizeof(x), 0) != (ssize_t)sizeof(x) || x == 0) {
+                (void)clock_gettime(CLOCK_REALTIME, &ts);
+                x = mix64((uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec) ^
+                    mix64(((uint64_t)getpid() << 32) + ++fallback);
+        }
+        return x != 0 ? x : 1;
+}
+
 static int channel_new(struct channel_registry *reg, const char *name, size_t len,
                        struct channel **ret) {
         const struct channel_settings *s;
@@ -212,6 +242,7 @@ static int channel_new(struct channel_registry *reg, const char *name, size_t le
         }
         c->registry = reg;
         c->name_len = len;
+        c->epoch = channel_epoch_new();
         list_init(&c->links);
         list_init(&c->publishers);
         s = config_channel_settings(reg->config, c->name);

@@ -108,6 +108,15 @@ struct channel {
         bool restored; /* its ring came back from the fd store and nobody attached since */
 
         uint64_t seq; /* last sequence number given out; the first message gets 1 */
+        /*
+         * Random and non-zero, given when the channel is created; a ring
+         * stores it in its header, so a channel restored from the fd store
+         * keeps it (ring-store.h). Sequence numbers mean something only
+         * under one epoch: a subscriber whose resume point names another
+         * (the channel was created afresh and numbers from 1 again) has a
+         * gap of unknown size (ipc-broker(7) "Channel epochs").
+         */
+        uint64_t epoch;
         struct payload *retained;
         uint64_t retained_seq;
         uint64_t retained_timestamp_ns;
@@ -168,6 +177,9 @@ struct sub_link {
 int payload_new(const void *data, size_t size, struct payload **ret);
 struct payload *payload_ref(struct payload *p);
 struct payload *payload_unref(struct payload *p);
+
+/* A new channel epoch (see struct channel). */
+uint64_t channel_epoch_new(void);
 
 /* ---- registry ---- */
 int channel_registry_init(struct channel_registry *reg, const struct config *config);

@@ -252,13 +252,16 @@ static int peer_on_hello(struct peer *p, const uint8_t *body, size_t len) {
         return 0;
 }
 
+/* @epoch: the channel's (struct channel), or 0 for a pattern. */
 static void peer_send_open_reply(struct peer *p, uint32_t request_id, uint32_t id,
-                                 uint32_t max_message_bytes, enum proto_overflow overflow) {
+                                 uint32_t max_message_bytes, enum proto_overflow overflow,
+                                 uint64_t epoch) {
         uint8_t rec[PROTO_OPEN_REPLY_BYTES];
         struct proto_open_reply m = {
                 .id = id,
                 .max_message_bytes = max_message_bytes,
                 .overflow = (uint8_t)overflow,
+                .epoch = epoch,
         };
 
         proto_encode_open_reply(rec, &m);
@@ -319,22 +322,25 @@ static int peer_on_open_pub(struct peer *p, uint8_t flags, const uint8_t *body, 
         channel_publisher_add(c, &pub->channel_node);
         p->pubs[p->n_pubs++] = pub;
         peer_send_open_reply(p, m.request_id, pub->id, c->settings.max_message_bytes,
-                             c->settings.overflow);
+                             c->settings.overflow, c->epoch);
         return 0;
 }
 
 /*
- * A socket subscriber resuming at @seq gets what is published from now on:
- * the messages from @seq up to the channel's next seq, if any, are a gap
- * reported at once in a LOSS frame, before any of them could be missed
- * silently. A resume point past the next seq (a broker that lost the
- * channel's numbers) is no known gap: the client sees the numbers restart.
+ * A socket subscriber resuming at @seq of epoch @epoch gets what is
+ * published from now on: the messages from @seq up to the channel's next
+ * seq, if any, are a gap reported at once in a LOSS frame, before any of
+ * them could be missed silently. That count is exact only under the
+ * channel's own epoch: a resume point of another (the channel was created
+ * afresh since, and numbers from 1 again) is ignored, and the client, which
+ * sees the new epoch in the open reply, reports a gap of unknown size.
  */
-static void peer_report_resume_gap(struct peer *p, struct subscription *s, uint64_t seq) {
+static void peer_report_resume_gap(struct peer *p, struct subscription *s, uint64_t seq,
+                                   uint64_t epoch) {
         const struct sub_link *l = list_entry(s->links.next, struct sub_link, sub_node);
         uint64_t next = channel_next_seq(l->channel);
 
-        if (seq >= next)
+        if (epoch != l->channel->epoch || seq >= next)
                 return;
         s->lost += next - seq; /* not a drop of ours: the peer's counters stay */
         peer_send_loss(p, s);
@@ -379,20 +385,20 @@ static int peer_on_subscribe(struct peer *p, uint8_t flags, const uint8_t *body,
         p->last_sub_id = s->id;
         if (s->wildcard) {
                 peer_send_open_reply(p, m.request_id, s->id, cfg->max_message_bytes,
-                                     cfg->channel_defaults.overflow);
+                                     cfg->channel_defaults.overflow, 0);
         } else {
                 /* An exact subscription has exactly one link. */
                 struct sub_link *l = list_entry(s->links.next, struct sub_link, sub_node);
 
                 peer_send_open_reply(p, m.request_id, s->id, l->channel->settings.max_message_bytes,
-                                     l->channel->settings.overflow);
+                                     l->channel->settings.overflow, l->channel->epoch);
         }
         /*
          * A resuming subscriber continues a stream: the retained value is one
          * it has had already, or one of the messages its gap counts.
          */
         if (m.resume)
-                peer_report_resume_gap(p, s, m.resume_seq);
+                peer_report_resume_gap(p, s, m.resume_seq, m.resume_epoch);
         else
                 subscription_replay_retained(s);
         return 0;

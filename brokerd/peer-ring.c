@@ -245,7 +245,7 @@ static int peer_ring_get(struct peer *p, uint32_t request_id, struct channel *c)
                 return r;
         }
         r = ring_owner_new(p->broker->base, c->name, c->name_len, &c->settings, c->seq + 1,
-                           &c->ring);
+                           c->epoch, &c->ring);
         if (r >= 0) {
                 r = bridge_new(p->broker, c, &br);
                 if (r < 0)
@@ -279,10 +279,22 @@ static size_t peer_ring_retained(struct channel *c, uint32_t slot, uint8_t *buf)
  * A reconnecting subscriber's resume point: its slot starts at that
  * record while the ring holds it; otherwise it stays at the tail and the
  * client sees the gap between its resume point and the slot's start seq.
+ * A resume point of another epoch names numbers this channel never gave
+ * out (it was created afresh since): the slot stays at the tail, and the
+ * client, which reads the new epoch in the ring header, reports a gap of
+ * unknown size.
  */
-static void peer_ring_resume(struct peer *p, struct channel *c, uint32_t slot, uint64_t seq) {
-        int r = ring_owner_sub_resume(c->ring, slot, seq);
+static void peer_ring_resume(struct peer *p, struct channel *c, uint32_t slot, uint64_t seq,
+                             uint64_t epoch) {
+        int r;
 
+        if (epoch != c->epoch) {
+                peer_log(p, LOG_DEBUG,
+                         "ring of channel \"%s\": resume point of another channel epoch ignored",
+                         c->name);
+                return;
+        }
+        r = ring_owner_sub_resume(c->ring, slot, seq);
         if (r < 0)
                 peer_log(p, LOG_DEBUG,
                          "ring of channel \"%s\": cannot resume at seq %llu (%s); starting at %llu",
@@ -313,7 +325,7 @@ static int peer_ring_hand_out(struct peer *p, const struct proto_open_ring *m, s
         }
         c->restored = false;
         if (m->resume && m->role == PROTO_RING_SUBSCRIBER)
-                peer_ring_resume(p, c, slot, m->resume_seq);
+                peer_ring_resume(p, c, slot, m->resume_seq, m->resume_epoch);
         peer_ring_add(p, &(struct peer_ring){
                                  .channel = c,
                                  .slot = slot,

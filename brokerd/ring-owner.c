@@ -235,7 +235,8 @@ static int ring_owner_start(struct ring_owner *o) {
 
 /* The ring geometry a channel with settings @s has. */
 static struct ring_params ring_owner_params(const char *name, size_t name_len,
-                                            const struct channel_settings *s, uint64_t first_seq) {
+                                            const struct channel_settings *s, uint64_t first_seq,
+                                            uint64_t epoch) {
         return (struct ring_params){
                 .capacity = s->ring_bytes,
                 .max_message_bytes =
@@ -244,14 +245,16 @@ static struct ring_params ring_owner_params(const char *name, size_t name_len,
                 .pub_slots = RING_OWNER_RING_SLOTS,
                 .overflow = (enum ring_overflow)s->overflow,
                 .first_seq = first_seq,
+                .channel_epoch = epoch,
                 .name = name,
                 .name_len = name_len,
         };
 }
 
 int ring_owner_new(struct event_base *base, const char *name, size_t name_len,
-                   const struct channel_settings *s, uint64_t first_seq, struct ring_owner **ret) {
-        struct ring_params p = ring_owner_params(name, name_len, s, first_seq);
+                   const struct channel_settings *s, uint64_t first_seq, uint64_t epoch,
+                   struct ring_owner **ret) {
+        struct ring_params p = ring_owner_params(name, name_len, s, first_seq, epoch);
         struct ring_owner *o;
         int r;
 
@@ -317,6 +320,11 @@ static int ring_owner_check_stored(const struct ring_owner *o, const struct ring
 
         if (h->name_len != len || memcmp(h->name, o->name, len) != 0) {
                 (void)snprintf(why, why_size, "the ring belongs to another channel");
+                return -EBADMSG;
+        }
+        /* Every ring the broker makes has one: without it, the numbering could not be told. */
+        if (o->r.channel_epoch == 0) {
+                (void)snprintf(why, why_size, "the ring has no channel epoch");
                 return -EBADMSG;
         }
         if (o->r.capacity != p->capacity || o->r.max_message_bytes != p->max_message_bytes ||
@@ -430,7 +438,7 @@ uint64_t ring_owner_orphans(const struct ring_owner *o, uint8_t role) {
 int ring_owner_adopt(struct event_base *base, const char *name, size_t name_len,
                      const struct channel_settings *s, uint64_t grace_usec, int data_fd,
                      int state_fd, char *why, size_t why_size, struct ring_owner **ret) {
-        struct ring_params p = ring_owner_params(name, name_len, s, 0);
+        struct ring_params p = ring_owner_params(name, name_len, s, 0, 0);
         struct ring_owner *o;
         int r;
 

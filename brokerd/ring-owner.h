@@ -127,12 +127,15 @@ int ring_owner_refusal(const struct channel_settings *s, char *why, size_t size)
  *     the capacity; max_message_bytes and the overflow policy are copied.
  * @first_seq: the sequence number of the ring's first record (the
  *     channel's next one), so sequence numbers run on across the switch.
+ * @epoch: the channel's epoch (struct channel), stored in the ring header
+ *     so that it comes back with the ring from the fd store.
  * The broker's pub slot is active from the start.
  * Return: 0; -ENOMEM; -EINVAL (geometry); a negative errno from
  * memfd_create/mmap/eventfd (-EMFILE, ...).
  */
 int ring_owner_new(struct event_base *base, const char *name, size_t name_len,
-                   const struct channel_settings *s, uint64_t first_seq, struct ring_owner **ret);
+                   const struct channel_settings *s, uint64_t first_seq, uint64_t epoch,
+                   struct ring_owner **ret);
 
 /*
  * ring_owner_adopt() - take back a ring of channel @name that a previous
@@ -147,7 +150,8 @@ int ring_owner_new(struct event_base *base, const char *name, size_t name_len,
  *     stay reserved (limits.stall_timeout_ms; see below).
  * @why: receives the reason when the ring is refused, for the log.
  * Checks: sealed regions of exactly the sizes of that geometry, the header
- * (ring_attach()), the channel name in the header.
+ * (ring_attach(): a ring of another RING_VERSION is refused), the channel
+ * name in the header, a non-zero channel epoch (the channel takes it over).
  *
  * No connection survives a restart, but ring clients keep their mappings
  * and go on using the ring while the broker is away: a publisher still

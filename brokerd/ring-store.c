@@ -157,8 +157,10 @@ static bool stored_name(int fd, char *name, size_t size) {
         if (p == MAP_FAILED)
                 return false;
         h = p;
-        ok = h->magic == RING_MAGIC && h->name_len >= 1 && h->name_len < size &&
-             h->name_len <= RING_NAME_MAX && channel_name_valid(h->name, h->name_len);
+        /* Another version's name may lie elsewhere: ring_attach() would refuse it anyway. */
+        ok = h->magic == RING_MAGIC && h->version == RING_VERSION && h->name_len >= 1 &&
+             h->name_len < size && h->name_len <= RING_NAME_MAX &&
+             channel_name_valid(h->name, h->name_len);
         if (ok) {
                 memcpy(name, h->name, h->name_len);
                 name[h->name_len] = '\0';
@@ -228,6 +230,8 @@ static bool restore_one(struct broker *b, unsigned long long key, int data_fd, i
                 return false;
         }
         c->seq = ring_owner_next_seq(c->ring) - 1;
+        /* The numbering continues, so the channel is the same one: its epoch too. */
+        c->epoch = c->ring->r.channel_epoch;
         c->restored = true;
         restore_retained(c);
         log_info("channel \"%s\" restored from the service manager's fd store: next seq %" PRIu64

@@ -299,10 +299,11 @@ struct ipc_sub {
         uint64_t retained_timestamp_ns;
 
         /* Reconnects: the gap is judged at the first message after one (sub_note_seq()). */
+        uint64_t epoch;    /* the channel epoch read from now (open reply, ring header); 0: none */
         uint64_t last_seq; /* of the last message handed out (retained values aside) */
         uint64_t missed;   /* messages known to be missed across reconnects */
         bool resumed;      /* a reconnect happened since the last message */
-        bool gap_unknown;  /* ...and the numbering cannot be trusted to have continued */
+        bool gap_unknown;  /* ...and the channel epoch changed (or was never known) */
         /* Ring: the slot granted after a reconnect, read once the old one is drained. */
         struct client_ring *next_ring;
         struct ring_reader next_rd;
@@ -364,10 +365,17 @@ uint32_t client_request_id(ipc_client *c);
 void client_request_abandon(ipc_client *c, uint32_t id, uint8_t type, uint8_t role);
 int client_request_run(ipc_client *c, struct client_req *req, const uint8_t *frame,
                        size_t frame_len, const void *tail, size_t tail_len, uint64_t timeout_usec);
-int client_open(ipc_client *c, uint8_t type, const char *name, uint64_t resume_seq,
+
+/* A subscription's resume point (PROTO_FLAG_RESUME); seq 0: none. */
+struct client_resume {
+        uint64_t seq;   /* the first sequence number still wanted */
+        uint64_t epoch; /* the channel epoch that number belongs to */
+};
+
+int client_open(ipc_client *c, uint8_t type, const char *name, struct client_resume resume,
                 uint64_t timeout_usec, struct proto_open_reply *ret);
 int client_handle_reply(ipc_client *c, const uint8_t *body, size_t len);
-int client_open_ring(ipc_client *c, uint8_t role, const char *name, uint64_t resume_seq,
+int client_open_ring(ipc_client *c, uint8_t role, const char *name, struct client_resume resume,
                      uint64_t timeout_usec, struct client_ring_grant *ret);
 void client_grant_clear(struct client_ring_grant *g);
 bool client_fds_expected(const ipc_client *c);
@@ -393,7 +401,8 @@ bool client_rings_asleep(const ipc_client *c);
 ipc_sub *client_sub_lookup(ipc_client *c, uint32_t id);
 void client_subs_detach(ipc_client *c);
 int client_subs_reopen(ipc_client *c, uint64_t deadline_usec);
-uint64_t client_sub_resume_point(const ipc_sub *sub);
+struct client_resume client_sub_resume_point(const ipc_sub *sub);
+void client_sub_new_epoch(ipc_sub *sub, uint64_t epoch);
 void client_sub_resume(ipc_sub *sub, ipc_msg *msg);
 
 /*

@@ -128,10 +128,11 @@ size_t proto_encode_error(uint8_t *buf, const struct proto_error *m) {
 }
 
 /* The resume point after a name ending at @end; returns the bytes written. */
-static size_t put_resume(uint8_t *end, bool resume, uint64_t seq) {
+static size_t put_resume(uint8_t *end, bool resume, uint64_t seq, uint64_t epoch) {
         if (!resume)
                 return 0;
         le64_put(end, seq);
+        le64_put(end + 8, epoch);
         return PROTO_RESUME_BYTES;
 }
 
@@ -141,7 +142,7 @@ size_t proto_encode_open(uint8_t *buf, uint8_t type, const struct proto_open *m)
         le32_put(buf + 8, m->request_id);
         buf[12] = (uint8_t)m->name_len;
         memcpy(buf + 13, m->name, m->name_len);
-        n += put_resume(buf + PROTO_HEADER_BYTES + n, m->resume, m->resume_seq);
+        n += put_resume(buf + PROTO_HEADER_BYTES + n, m->resume, m->resume_seq, m->resume_epoch);
         put_header(buf, type, m->resume ? PROTO_FLAG_RESUME : 0, n);
         return PROTO_HEADER_BYTES + n;
 }
@@ -168,7 +169,7 @@ size_t proto_encode_open_ring(uint8_t *buf, const struct proto_open_ring *m) {
         buf[12] = m->role;
         buf[13] = (uint8_t)m->name_len;
         memcpy(buf + 14, m->name, m->name_len);
-        n += put_resume(buf + PROTO_HEADER_BYTES + n, m->resume, m->resume_seq);
+        n += put_resume(buf + PROTO_HEADER_BYTES + n, m->resume, m->resume_seq, m->resume_epoch);
         put_header(buf, PROTO_OPEN_RING, m->resume ? PROTO_FLAG_RESUME : 0, n);
         return PROTO_HEADER_BYTES + n;
 }
@@ -230,6 +231,7 @@ void proto_encode_open_reply(uint8_t *buf, const struct proto_open_reply *m) {
         le32_put(buf + 4, m->max_message_bytes);
         buf[8] = m->overflow;
         buf[9] = buf[10] = buf[11] = 0;
+        le64_put(buf + 12, m->epoch);
 }
 
 void proto_encode_ring_reply(uint8_t *buf, const struct proto_ring_reply *m) {
@@ -303,20 +305,21 @@ int proto_decode_error(const uint8_t *body, size_t len, struct proto_error *ret)
  * Return: 0; -EBADMSG.
  */
 static int get_resume(const uint8_t *body, size_t len, size_t name_end, uint8_t flags,
-                      bool *ret_resume, uint64_t *ret_seq) {
+                      bool *ret_resume, uint64_t *ret_seq, uint64_t *ret_epoch) {
         bool resume = flags & PROTO_FLAG_RESUME;
 
         if (len != name_end + (resume ? PROTO_RESUME_BYTES : 0))
                 return -EBADMSG;
         *ret_resume = resume;
         *ret_seq = resume ? le64_get(body + name_end) : 0;
+        *ret_epoch = resume ? le64_get(body + name_end + 8) : 0;
         return 0;
 }
 
 int proto_decode_open(const uint8_t *body, size_t len, uint8_t flags, struct proto_open *ret) {
         if (len < OPEN_HEAD + 1 || body[4] == 0 ||
             get_resume(body, len, (size_t)OPEN_HEAD + body[4], flags, &ret->resume,
-                       &ret->resume_seq) < 0)
+                       &ret->resume_seq, &ret->resume_epoch) < 0)
                 return -EBADMSG;
         ret->request_id = le32_get(body);
         ret->name = (const char *)body + OPEN_HEAD;
@@ -346,7 +349,7 @@ int proto_decode_open_ring(const uint8_t *body, size_t len, uint8_t flags,
                            struct proto_open_ring *ret) {
         if (len < OPEN_RING_HEAD + 1 || body[5] == 0 ||
             get_resume(body, len, (size_t)OPEN_RING_HEAD + body[5], flags, &ret->resume,
-                       &ret->resume_seq) < 0)
+                       &ret->resume_seq, &ret->resume_epoch) < 0)
                 return -EBADMSG;
         ret->request_id = le32_get(body);
         ret->role = body[4];
@@ -439,6 +442,7 @@ int proto_decode_open_reply(const void *body, size_t len, struct proto_open_repl
         ret->id = le32_get(b);
         ret->max_message_bytes = le32_get(b + 4);
         ret->overflow = b[8];
+        ret->epoch = le64_get(b + 12);
         return 0;
 }
 

@@ -60,12 +60,12 @@ enum proto_type {
 enum {
         PROTO_FLAG_RETAIN = 1u << 0, /* PUBLISH: keep as the channel's retained value;
                                         MESSAGE: this is the retained value */
-        PROTO_FLAG_RESUME = 1u << 1, /* SUBSCRIBE, OPEN_RING: a u64 resume point follows
+        PROTO_FLAG_RESUME = 1u << 1, /* SUBSCRIBE, OPEN_RING: a resume point follows
                                         the name */
 };
 
-/* Bytes the resume point adds after the name (PROTO_FLAG_RESUME). */
-#define PROTO_RESUME_BYTES 8
+/* Bytes the resume point adds after the name (PROTO_FLAG_RESUME): u64 seq, u64 epoch. */
+#define PROTO_RESUME_BYTES 16
 
 /* Control request operations (PROTO_REQUEST). */
 enum proto_op {
@@ -131,17 +131,21 @@ struct proto_error {
 
 /*
  * OPEN_PUB and SUBSCRIBE head: u32 request_id, u8 name_len, name, and with
- * PROTO_FLAG_RESUME u64 resume_seq. No tail. The resume point is a
- * reconnecting subscriber's: the first sequence number it still wants (one
- * past the last it saw). The decoder takes it on either type; the broker
- * refuses it where it means nothing (OPEN_PUB, a pattern).
+ * PROTO_FLAG_RESUME the resume point, u64 resume_seq and u64 resume_epoch.
+ * No tail. The resume point is a reconnecting subscriber's: the first
+ * sequence number it still wants (one past the last it saw), and the
+ * channel epoch those numbers belong to (from the open reply, or the ring
+ * header). The decoder takes it on either type; the broker refuses it
+ * where it means nothing (OPEN_PUB, a pattern), and ignores it when the
+ * epoch is not the channel's (the numbering started over).
  */
 struct proto_open {
         uint32_t request_id;
         const char *name; /* not NUL-terminated, 1..PROTO_NAME_MAX, charset not checked here */
         size_t name_len;
-        bool resume; /* PROTO_FLAG_RESUME: resume_seq is set */
+        bool resume; /* PROTO_FLAG_RESUME: resume_seq and resume_epoch are set */
         uint64_t resume_seq;
+        uint64_t resume_epoch;
 };
 
 /* CLOSE_PUB and UNSUBSCRIBE head: u32 request_id (0: no reply wanted), u32 id. No tail. */
@@ -170,12 +174,16 @@ struct proto_reply {
         size_t body_len;
 };
 
-/* Tail of a successful OPEN_PUB/SUBSCRIBE reply: u32 id, u32 max_message_bytes, u8 overflow, 3x u8 0. */
-#define PROTO_OPEN_REPLY_BYTES 12
+/*
+ * Tail of a successful OPEN_PUB/SUBSCRIBE reply: u32 id, u32
+ * max_message_bytes, u8 overflow, 3x u8 0, u64 epoch.
+ */
+#define PROTO_OPEN_REPLY_BYTES 20
 struct proto_open_reply {
         uint32_t id;                /* publisher or subscription id on this connection */
         uint32_t max_message_bytes; /* the channel's limit (for a pattern: the global one) */
         uint8_t overflow;           /* enum proto_overflow */
+        uint64_t epoch;             /* the channel's epoch (non-zero); 0 for a pattern */
 };
 
 /* OPEN_RING roles. */
@@ -187,18 +195,20 @@ enum proto_ring_role {
 
 /*
  * OPEN_RING head: u32 request_id, u8 role, u8 name_len, name (an exact
- * channel name), and with PROTO_FLAG_RESUME u64 resume_seq (as for
- * SUBSCRIBE; a subscriber's only). No tail. The role is not range-checked
- * here: an unknown role is answered with -EINVAL, not treated as a
- * malformed frame.
+ * channel name), and with PROTO_FLAG_RESUME u64 resume_seq and u64
+ * resume_epoch (as for SUBSCRIBE; a subscriber's only). No tail. Ring
+ * clients read the channel's epoch from the ring header (channel_epoch).
+ * The role is not range-checked here: an unknown role is answered with
+ * -EINVAL, not treated as a malformed frame.
  */
 struct proto_open_ring {
         uint32_t request_id;
         uint8_t role; /* enum proto_ring_role */
         const char *name;
         size_t name_len;
-        bool resume; /* PROTO_FLAG_RESUME: resume_seq is set */
+        bool resume; /* PROTO_FLAG_RESUME: resume_seq and resume_epoch are set */
         uint64_t resume_seq;
+        uint64_t resume_epoch;
 };
 
 /*

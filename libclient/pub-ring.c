@@ -54,7 +54,8 @@ int pub_ring_grant(ipc_client *c, const char *channel, uint64_t timeout_usec,
         struct client_ring_grant g = {};
         int r;
 
-        r = client_open_ring(c, PROTO_RING_PUBLISHER, channel, 0, timeout_usec, &g);
+        r = client_open_ring(c, PROTO_RING_PUBLISHER, channel, (struct client_resume){0},
+                             timeout_usec, &g);
         if (r < 0)
                 return r;
         r = client_ring_attach(channel, PROTO_RING_PUBLISHER, &g, ret);

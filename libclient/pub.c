@@ -82,7 +82,8 @@ IPC_EXPORT int ipc_pub_new(ipc_client *client, const char *channel, uint64_t tim
         pub = calloc(1, sizeof(*pub));
         if (!pub)
                 return -ENOMEM;
-        r = client_open(client, PROTO_OPEN_PUB, channel, 0, timeout_usec, &open);
+        r = client_open(client, PROTO_OPEN_PUB, channel, (struct client_resume){0}, timeout_usec,
+                        &open);
         if (r < 0) {
                 free(pub);
                 return r;
@@ -361,7 +362,8 @@ static int pub_reopen(ipc_client *c, ipc_pub *pub, uint64_t deadline_usec) {
         struct proto_open_reply open;
         int r;
 
-        r = client_open(c, PROTO_OPEN_PUB, pub->channel, 0, client_usec_left(deadline_usec), &open);
+        r = client_open(c, PROTO_OPEN_PUB, pub->channel, (struct client_resume){0},
+                        client_usec_left(deadline_usec), &open);
         if (r < 0)
                 return pub_reopen_failed(c, pub, r);
         pub->id = open.id;

@@ -224,14 +224,14 @@ int client_request_run(ipc_client *c, struct client_req *req, const uint8_t *fra
 /**
  * client_open() - OPEN_PUB or SUBSCRIBE, waiting for the open record.
  * @name: a valid name or pattern (the caller checked it).
- * @resume_seq: SUBSCRIBE to an exact name only: the resume point (the
- *              seq after the last one received, PROTO_FLAG_RESUME), or 0
- *              for none.
+ * @resume: SUBSCRIBE to an exact name only: the resume point (the seq
+ *          after the last one received and its channel epoch,
+ *          PROTO_FLAG_RESUME), or seq 0 for none.
  *
  * Return: 0 and *ret; the broker's error (-EMFILE, -ENFILE, -EACCES, ...) with its
  * text in ipc_client_get_error(); as client_request_run().
  */
-int client_open(ipc_client *c, uint8_t type, const char *name, uint64_t resume_seq,
+int client_open(ipc_client *c, uint8_t type, const char *name, struct client_resume resume,
                 uint64_t timeout_usec, struct proto_open_reply *ret) {
         struct client_req req = {.type = type, .kind = CLIENT_REQ_OPEN};
         struct proto_open open;
@@ -243,8 +243,9 @@ int client_open(ipc_client *c, uint8_t type, const char *name, uint64_t resume_s
         open = (struct proto_open){.request_id = req.id,
                                    .name = name,
                                    .name_len = strlen(name),
-                                   .resume = resume_seq != 0,
-                                   .resume_seq = resume_seq};
+                                   .resume = resume.seq != 0,
+                                   .resume_seq = resume.seq,
+                                   .resume_epoch = resume.epoch};
         n = proto_encode_open(head, type, &open);
         r = client_request_run(c, &req, head, n, NULL, 0, timeout_usec);
         if (r < 0)
@@ -256,8 +257,8 @@ int client_open(ipc_client *c, uint8_t type, const char *name, uint64_t resume_s
 
 /**
  * client_open_ring() - OPEN_RING for @role on channel @name.
- * @resume_seq: subscribers only: the resume point (as for client_open()),
- *              or 0.
+ * @resume: subscribers only: the resume point (as for client_open()), or
+ *          seq 0.
  * @ret: the grant (slot, sizes, descriptors, retained copy), now the
  *       caller's: attach it (client_ring_attach()) or give it back.
  *
@@ -268,7 +269,7 @@ int client_open(ipc_client *c, uint8_t type, const char *name, uint64_t resume_s
  * -EACCES from the access rules, with its text in ipc_client_get_error());
  * as client_request_run().
  */
-int client_open_ring(ipc_client *c, uint8_t role, const char *name, uint64_t resume_seq,
+int client_open_ring(ipc_client *c, uint8_t role, const char *name, struct client_resume resume,
                      uint64_t timeout_usec, struct client_ring_grant *ret) {
         struct client_req req = {.type = PROTO_OPEN_RING, .kind = CLIENT_REQ_RING, .role = role};
         struct proto_open_ring m;
@@ -281,8 +282,9 @@ int client_open_ring(ipc_client *c, uint8_t role, const char *name, uint64_t res
                                      .role = role,
                                      .name = name,
                                      .name_len = strlen(name),
-                                     .resume = resume_seq != 0,
-                                     .resume_seq = resume_seq};
+                                     .resume = resume.seq != 0,
+                                     .resume_seq = resume.seq,
+                                     .resume_epoch = resume.epoch};
         n = proto_encode_open_ring(head, &m);
         r = client_request_run(c, &req, head, n, NULL, 0, timeout_usec);
         if (r < 0) {

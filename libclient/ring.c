@@ -130,6 +130,7 @@ int ring_format(void *data, size_t data_size, void *state, size_t state_size,
                 .overflow = p->overflow,
                 .name_len = (uint32_t)p->name_len,
                 .first_seq = p->first_seq,
+                .channel_epoch = p->channel_epoch,
         };
         if (p->name_len)
                 memcpy(h->name, p->name, p->name_len);
@@ -199,6 +200,7 @@ int ring_attach(struct ring *ret, void *data, size_t data_size, void *state, siz
                 .pub_slots = h.pub_slots,
                 .overflow = (enum ring_overflow)h.overflow,
                 .first_seq = h.first_seq,
+                .channel_epoch = h.channel_epoch,
                 .state = state,
                 .state_size = state_size,
                 .subs = (struct ring_sub_slot *)(void *)(st + RING_PAGE_BYTES),

@@ -158,7 +158,7 @@
 #include <stdint.h>
 
 #define RING_MAGIC         UINT64_C(0x31474e4952435049) /* "IPCRING1" */
-#define RING_VERSION        2
+#define RING_VERSION        3
 #define RING_PAGE_BYTES    4096u
 #define RING_SUB_PAGE_BYTES RING_PAGE_BYTES
 #define RING_DATA_OFFSET   (2u * RING_PAGE_BYTES)
@@ -213,6 +213,14 @@ struct ring_header {
         uint32_t overflow;          /* enum ring_overflow */
         uint32_t name_len;
         uint64_t first_seq; /* the tail's seq at format time (the first record's seq) */
+        /*
+         * The channel's epoch (ipc-broker(7) "Channel epochs"): a random
+         * non-zero id the broker gave the channel when it created it, so
+         * that it survives with the ring in the fd store and a subscriber
+         * can tell a numbering that continued from one that started over.
+         * 0 only in rings made outside the broker (tests, benchmarks).
+         */
+        uint64_t channel_epoch;
         char name[RING_NAME_MAX + 1];
 };
 
@@ -277,6 +285,7 @@ struct ring_params {
         uint32_t pub_slots;
         enum ring_overflow overflow;
         uint64_t first_seq; /* sequence number of the first record */
+        uint64_t channel_epoch; /* stored in the header (struct ring_header) */
         const char *name;
         size_t name_len;
 };
@@ -295,6 +304,7 @@ struct ring {
         uint32_t pub_slots;
         enum ring_overflow overflow;
         uint64_t first_seq;
+        uint64_t channel_epoch;
         struct ring_state_header *state;
         size_t state_size;
         struct ring_sub_slot *subs;

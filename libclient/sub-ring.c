@@ -41,7 +41,8 @@ int sub_ring_open(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
         struct client_ring_grant g = {};
         int r;
 
-        r = client_open_ring(c, PROTO_RING_SUBSCRIBER, sub->pattern, 0, timeout_usec, &g);
+        r = client_open_ring(c, PROTO_RING_SUBSCRIBER, sub->pattern, (struct client_resume){0},
+                             timeout_usec, &g);
         if (r < 0)
                 return r;
         r = client_ring_attach(sub->pattern, PROTO_RING_SUBSCRIBER, &g, &sub->ring);
@@ -55,6 +56,8 @@ int sub_ring_open(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
                 client_grant_clear(&g);
                 return r;
         }
+        /* Ring clients learn the channel epoch from the header, not from the reply. */
+        sub->epoch = sub->ring->r.channel_epoch;
         if (g.rr.has_retained) {
                 sub->has_retained = true;
                 sub->retained = TAKE_PTR(g.retained);
@@ -77,7 +80,8 @@ int sub_ring_open(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
  * records not yet read are held for us again (the old slot, the old
  * connection's, no longer held them back from publishers) and the switch
  * is due at once. A ring that no longer holds it starts the slot at its
- * tail; a new ring (numbering afresh) ignores it.
+ * tail; a channel of another epoch (created afresh, numbering anew)
+ * ignores it.
  *
  * Return: 0; as sub_ring_open().
  */
@@ -120,8 +124,8 @@ int sub_ring_reopen(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
  * The old ring is read to its end (or, the same ring, up to where the new
  * slot starts): read on in the new slot. On the same ring the new reader
  * takes the old position, so nothing is read twice; on another ring the
- * first message tells the gap by its sequence number (unknown when the
- * numbering started over).
+ * first message tells the gap, by its sequence number under the same
+ * channel epoch, as unknown under another (client_sub_new_epoch()).
  */
 static void sub_ring_switch(ipc_client *c, ipc_sub *sub) {
         struct client_ring *old = sub->ring;
@@ -132,7 +136,7 @@ static void sub_ring_switch(ipc_client *c, ipc_sub *sub) {
                 sub->next_rd.tail_seen = sub->rd.tail_seen;
         }
         if (!sub->next_same) {
-                sub->gap_unknown = true;
+                client_sub_new_epoch(sub, sub->next_ring->r.channel_epoch);
                 sub->resumed = true;
         }
         (void)plat_poller_remove(c->poller, old->fds[CLIENT_RING_FD_WAKE]);

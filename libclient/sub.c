@@ -184,12 +184,14 @@ IPC_EXPORT int ipc_sub_new(ipc_client *client, const char *pattern, uint64_t tim
                 }
                 timeout_usec = client_usec_left(deadline);
         }
-        r = client_open(client, PROTO_SUBSCRIBE, pattern, 0, timeout_usec, &open);
+        r = client_open(client, PROTO_SUBSCRIBE, pattern, (struct client_resume){0}, timeout_usec,
+                        &open);
         if (r < 0) {
                 free(sub);
                 return r;
         }
         sub->id = open.id;
+        sub->epoch = open.epoch;
         subs_insert(client, sub);
         *ret = sub;
         return 0;
@@ -298,8 +300,9 @@ static int sub_id_cmp(const void *a, const void *b) {
 
 /*
  * A ring subscription the broker no longer grants a ring moves to the
- * socket: what is unread in its old ring is given up (the gap is reported
- * as unknown).
+ * socket: what is unread in its old ring is given up. It is part of the
+ * gap, which is known when the channel kept its epoch (the resume point
+ * then has the broker count what it cannot replay) and unknown otherwise.
  */
 static int sub_reopen_on_socket(ipc_client *c, ipc_sub *sub, uint64_t timeout_usec) {
         struct proto_open_reply open;
@@ -308,7 +311,8 @@ static int sub_reopen_on_socket(ipc_client *c, ipc_sub *sub, uint64_t timeout_us
         r = subs_reserve(c);
         if (r < 0)
                 return r;
-        r = client_open(c, PROTO_SUBSCRIBE, sub->pattern, 0, timeout_usec, &open);
+        r = client_open(c, PROTO_SUBSCRIBE, sub->pattern, client_sub_resume_point(sub),
+                        timeout_usec, &open);
         if (r < 0)
                 return r;
         ring_subs_remove(c, sub);
@@ -317,22 +321,43 @@ static int sub_reopen_on_socket(ipc_client *c, ipc_sub *sub, uint64_t timeout_us
         sub->peeked = sub->sleeping = sub->signalled = false;
         sub->id = open.id;
         c->subs[c->n_subs++] = sub; /* sorted below */
-        sub->gap_unknown = true;
+        client_sub_new_epoch(sub, open.epoch);
         return 0;
 }
 
 /**
  * client_sub_resume_point() - where @sub asks the broker to continue after
  * a reconnect (PROTO_FLAG_RESUME): the seq after the last message it
- * handed out, so a broker that kept the channel (its fd store, or only our
- * connection broke) starts a ring slot at that record and tells a socket
- * subscription what it cannot replay in a LOSS frame. None (0) before the
- * first message, and for patterns: sequence numbers are per channel.
+ * handed out, under the channel epoch it had then, so a broker that kept
+ * the channel (its fd store, or only our connection broke) starts a ring
+ * slot at that record and tells a socket subscription what it cannot
+ * replay in a LOSS frame; a broker whose channel has another epoch ignores
+ * it. None (seq 0) before the first message, and for patterns: sequence
+ * numbers are per channel.
  */
-uint64_t client_sub_resume_point(const ipc_sub *sub) {
-        if (sub->last_seq == 0 || !channel_name_valid(sub->pattern, strlen(sub->pattern)))
-                return 0;
-        return sub->last_seq + 1;
+struct client_resume client_sub_resume_point(const ipc_sub *sub) {
+        if (sub->last_seq == 0 || sub->epoch == 0 ||
+            !channel_name_valid(sub->pattern, strlen(sub->pattern)))
+                return (struct client_resume){0};
+        return (struct client_resume){.seq = sub->last_seq + 1, .epoch = sub->epoch};
+}
+
+/**
+ * client_sub_new_epoch() - @sub reads from a channel of epoch @epoch from
+ * now on (the open reply after a reconnect, or the ring it switches to).
+ * Another epoch than the one of its last message means the channel was
+ * created afresh meanwhile and numbers anew: how many messages were missed
+ * cannot be told from the numbers, so the gap is unknown. The last number
+ * is forgotten too: it belongs to the old numbering, and must not go out
+ * with the new epoch in the resume point of a later attempt, should this
+ * one fail.
+ */
+void client_sub_new_epoch(ipc_sub *sub, uint64_t epoch) {
+        if (epoch == 0 || epoch != sub->epoch) {
+                sub->gap_unknown = true;
+                sub->last_seq = 0;
+        }
+        sub->epoch = epoch;
 }
 
 /*
@@ -369,9 +394,10 @@ int client_subs_reopen(ipc_client *c, uint64_t deadline_usec) {
 
                 r = client_open(c, PROTO_SUBSCRIBE, sub->pattern, client_sub_resume_point(sub),
                                 client_usec_left(deadline_usec), &open);
-                if (r >= 0)
+                if (r >= 0) {
                         sub->id = open.id;
-                else if ((r = sub_reopen_failed(c, sub, r)) < 0)
+                        client_sub_new_epoch(sub, open.epoch);
+                } else if ((r = sub_reopen_failed(c, sub, r)) < 0)
                         break;
                 sub->resumed = true;
         }
@@ -395,12 +421,14 @@ int client_subs_reopen(ipc_client *c, uint64_t deadline_usec) {
 
 /**
  * client_sub_resume() - the first message of @sub after a reconnect: flag
- * it, and tell the gap. The sequence is the channel's: when it continued
- * (the broker kept the channel, or only our connection broke), the
- * messages between are known to be missed; when it went back (a broker
- * that started afresh numbers from 1 again), or the subscription spans
- * several channels (a pattern), or it never saw a message, how many were
- * missed is unknown.
+ * it, and tell the gap. The channel epoch decides (client_sub_new_epoch()):
+ * under the same epoch the numbering continued (the broker kept the
+ * channel, or only our connection broke), so the messages between are
+ * known to be missed; under another, or for a subscription that spans
+ * several channels (a pattern), how many were missed is unknown, and no
+ * arithmetic on the numbers is done. So is a subscription that never saw
+ * a message: where it started is not known. A number that did not move
+ * forward under one epoch would be a broker's fault; it is no count either.
  *
  * Part of a known gap may be counted already, in msg->lost and sub->lost:
  * the LOSS frame a broker sends for a socket subscription's resume point
@@ -411,8 +439,8 @@ int client_subs_reopen(ipc_client *c, uint64_t deadline_usec) {
 void client_sub_resume(ipc_sub *sub, ipc_msg *msg) {
         size_t len = strlen(sub->pattern);
         bool pattern = !channel_name_valid(sub->pattern, len);
-        bool unknown = sub->gap_unknown || pattern || msg->seq <= sub->last_seq ||
-                       (sub->last_seq == 0 && msg->seq != 1);
+        bool unknown = sub->gap_unknown || pattern || (sub->last_seq == 0 && msg->seq != 1) ||
+                       msg->seq <= sub->last_seq;
         uint64_t gap, told;
 
         sub->resumed = false;

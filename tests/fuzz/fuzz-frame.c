@@ -150,7 +150,9 @@ static void fuzz_open(struct frame_fuzz *f, uint8_t flags) {
         check_resume_flag(f, m.resume);
         FUZZ_CHECK(proto_decode_open(b, n, f->out[3], &m2) == 0);
         FUZZ_CHECK(m2.request_id == m.request_id && same(m2.name, m2.name_len, m.name, m.name_len));
-        FUZZ_CHECK(m2.resume == m.resume && m2.resume_seq == m.resume_seq);
+        FUZZ_CHECK(m2.resume == m.resume && m2.resume_seq == m.resume_seq &&
+                   m2.resume_epoch == m.resume_epoch);
+        FUZZ_CHECK(m.resume || (m.resume_seq == 0 && m.resume_epoch == 0));
 }
 
 static void fuzz_close(struct frame_fuzz *f) {
@@ -197,7 +199,9 @@ static void fuzz_open_ring(struct frame_fuzz *f, uint8_t flags) {
         FUZZ_CHECK(proto_decode_open_ring(b, n, f->out[3], &m2) == 0);
         FUZZ_CHECK(m2.request_id == m.request_id && m2.role == m.role &&
                    same(m2.name, m2.name_len, m.name, m.name_len));
-        FUZZ_CHECK(m2.resume == m.resume && m2.resume_seq == m.resume_seq);
+        FUZZ_CHECK(m2.resume == m.resume && m2.resume_seq == m.resume_seq &&
+                   m2.resume_epoch == m.resume_epoch);
+        FUZZ_CHECK(m.resume || (m.resume_seq == 0 && m.resume_epoch == 0));
 }
 
 /* A subscriber's ring reply: the record, then perhaps a retained value. */
@@ -260,7 +264,8 @@ static void fuzz_reply_tail(struct frame_fuzz *f, const void *body, size_t len) 
                 FUZZ_CHECK(same(rec, PROTO_OPEN_REPLY_BYTES, body, len));
                 FUZZ_CHECK(proto_decode_open_reply(rec, PROTO_OPEN_REPLY_BYTES, &o2) == 0);
                 FUZZ_CHECK(o2.id == o.id && o2.max_message_bytes == o.max_message_bytes &&
-                           o2.overflow == o.overflow && o.overflow < _PROTO_OVERFLOW_MAX);
+                           o2.overflow == o.overflow && o.overflow < _PROTO_OVERFLOW_MAX &&
+                           o2.epoch == o.epoch);
         }
         fuzz_ring_reply_sub(f, body, len);
         fuzz_ring_reply_pub(f, body, len);

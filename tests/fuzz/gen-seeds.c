@@ -220,8 +220,10 @@ static void frame_seeds(void) {
         }
         s.len = 0;
         {
-                struct proto_open_reply o = {
-                        .id = 1, .max_message_bytes = 65536, .overflow = PROTO_OVERFLOW_DROP};
+                struct proto_open_reply o = {.id = 1,
+                                             .max_message_bytes = 65536,
+                                             .overflow = PROTO_OVERFLOW_DROP,
+                                             .epoch = UINT64_C(0x8badf00ddeadbeef)};
                 struct proto_reply m = {
                         .request_id = 7, .body = rec, .body_len = PROTO_OPEN_REPLY_BYTES};
 

@@ -174,17 +174,18 @@ static void raw_pub_pages(struct raw *c) {
 }
 
 int raw_open_ring(struct raw *c, const char *channel, uint8_t role) {
-        return raw_open_ring_resume(c, channel, role, NULL);
+        return raw_open_ring_resume(c, channel, role, NULL, 0);
 }
 
 int raw_open_ring_resume(struct raw *c, const char *channel, uint8_t role,
-                         const uint64_t *resume_seq) {
+                         const uint64_t *resume_seq, uint64_t resume_epoch) {
         struct proto_open_ring m = {.request_id = 77,
                                     .role = role,
                                     .name = channel,
                                     .name_len = strlen(channel),
                                     .resume = resume_seq != NULL,
-                                    .resume_seq = resume_seq ? *resume_seq : 0};
+                                    .resume_seq = resume_seq ? *resume_seq : 0,
+                                    .resume_epoch = resume_epoch};
         bool sub = role == PROTO_RING_SUBSCRIBER;
         uint8_t buf[PROTO_HEAD_MAX];
         _cleanup_free_ uint8_t *body = NULL;

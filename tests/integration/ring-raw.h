@@ -71,9 +71,12 @@ void raw_close(struct raw *c);
  */
 int raw_open_ring(struct raw *c, const char *channel, uint8_t role);
 
-/* The same with PROTO_FLAG_RESUME and *@resume_seq when @resume_seq is not NULL. */
+/*
+ * The same with PROTO_FLAG_RESUME, *@resume_seq and @resume_epoch (the
+ * channel epoch those numbers belong to) when @resume_seq is not NULL.
+ */
 int raw_open_ring_resume(struct raw *c, const char *channel, uint8_t role,
-                         const uint64_t *resume_seq);
+                         const uint64_t *resume_seq, uint64_t resume_epoch);
 
 /* A publisher claims, fills with @data and commits one message; signals sleepers. */
 void raw_pub(struct raw *p, const void *data, size_t size);

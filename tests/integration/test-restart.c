@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
 
 #include "harness.h"
 #include "proto.h"
+#include "ring.h"
 #include "sd-broker.h"
 
 #define T_SEC      HARNESS_USEC_PER_SEC
@@ -237,12 +239,52 @@ static void test_mismatched_ring_discarded(void **state) {
         assert_int_equal(next_seq(b), -1);
 }
 
+/*
+ * A stored ring of another layout version (a broker of an older release
+ * stored it: RING_VERSION 2 had no channel epoch) is discarded with a log
+ * line, never read with this version's layout.
+ */
+static void test_old_version_ring_discarded(void **state) {
+        struct sd_broker *b = *state;
+        struct ring_header *h;
+        ipc_client *holder;
+        struct notify_msg m;
+        const int *fds;
+        ipc_sub *sub;
+        size_t n;
+        int data = -1;
+
+        sd_broker_write_config(b, "{\"channels\": {\"restart.*\": {\"ring_bytes\": 65536, \"max_message_bytes\": 1024}}}");
+        sd_broker_start(b, NULL, store_env);
+        holder = ring_subscriber(b, &sub);
+        publish_n(b, 2);
+        kill_broker(b);
+        while (notify_listener_next(b->nl, -1, 0, &m) == 0)
+                ;
+        ipc_sub_free(sub);
+        ipc_client_free(holder);
+        n = notify_listener_store(b->nl, &fds);
+        for (size_t i = 0; i < n; i++)
+                if (strncmp(notify_listener_store_name(b->nl, i), "ring-data-", 10) == 0)
+                        data = fds[i];
+        assert_true(data >= 0);
+        h = mmap(NULL, RING_PAGE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, data, 0);
+        assert_true(h != MAP_FAILED);
+        assert_int_equal(h->version, RING_VERSION);
+        h->version = RING_VERSION - 1;
+        assert_int_equal(munmap(h, RING_PAGE_BYTES), 0);
+        start_with_store(b);
+        sd_broker_wait_log(b, "discarding stored ring");
+        assert_int_equal(next_seq(b), -1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 T(test_sigkill_restart),
                 T(test_live_node_kept),
                 T(test_ring_survives_kill),
                 T(test_mismatched_ring_discarded),
+                T(test_old_version_ring_discarded),
         };
 
         return cmocka_run_group_tests_name("restart", tests, NULL, NULL);

@@ -12,8 +12,14 @@
  *  - a socket subscriber of the same channel count exactly the messages
  *    published while it was away, once (the broker's LOSS frame), as
  *    missed, not lost;
- * and both see IPC_MSG_RESUMED without IPC_MSG_GAP_UNKNOWN. A broker
- * started afresh (no store) numbers from 1 again: the gap is unknown.
+ * and both see IPC_MSG_RESUMED without IPC_MSG_GAP_UNKNOWN.
+ *
+ * A broker started afresh (its store lost) numbers from 1 again, under a
+ * new channel epoch: even when publishers have passed the old numbers
+ * before the subscribers are back, so that the numbers alone look like a
+ * gap of a known size, both subscribers report IPC_MSG_GAP_UNKNOWN, no
+ * count, and the ring subscriber starts at the tail, not at its old
+ * resume point's number in the new ring.
  */
 #include "build-config.h"
 
@@ -317,9 +323,82 @@ static void test_resume_after_restore(void **state) {
         ipc_client_free(pc);
 }
 
+/*
+ * The broker dies and starts again without its store. The publisher is
+ * back first and publishes 2 * N_BEFORE messages (seqs 1.. again, past the
+ * N_BEFORE the subscribers saw); then the subscribers come back and N_DOWN
+ * more are published. Each subscriber's first message is the first
+ * published after it came back, flagged RESUMED and GAP_UNKNOWN, with no
+ * count anywhere: a resume point of the old epoch must neither move the
+ * ring slot back to "its" seq in the new ring nor earn a LOSS, and the
+ * library must not subtract numbers of two epochs.
+ */
+static void test_gap_unknown_after_fresh_start(void **state) {
+        struct sd_broker *b = *state;
+        struct seen rs = {.next_seq = 1}, ss = {.next_seq = 1};
+        ipc_client *rc, *sc, *pc;
+        ipc_sub *rsub, *ssub;
+        uint64_t published = 0;
+        ipc_pub *pub;
+
+        sd_broker_write_config(b, CONFIG);
+        sd_broker_start(b, NULL, store_env);
+        (void)unsetenv("IPC_TRANSPORT");
+        rc = connect_as(b->address, "ring-sub", IPC_TRANSPORT_AUTO);
+        sc = connect_as(b->address, "sock-sub", IPC_TRANSPORT_SOCKET);
+        pc = connect_as(b->address, "ring-pub", IPC_TRANSPORT_AUTO);
+        assert_int_equal(ipc_sub_new(rc, CHANNEL, harness_timeout(5 * T_SEC), &rsub), 0);
+        assert_int_equal(ipc_sub_new(sc, CHANNEL, harness_timeout(5 * T_SEC), &ssub), 0);
+        assert_int_equal(ipc_pub_new(pc, CHANNEL, harness_timeout(5 * T_SEC), &pub), 0);
+        assert_int_equal(ipc_sub_get_transport(rsub), IPC_TRANSPORT_RING);
+        assert_int_equal(ipc_sub_get_transport(ssub), IPC_TRANSPORT_SOCKET);
+
+        while (published < N_BEFORE)
+                assert_int_equal(publish_seq(pub, ++published, harness_timeout(T_SEC)), 0);
+        take_all(rc, &rs, N_BEFORE);
+        take_all(sc, &ss, N_BEFORE);
+
+        kill_broker(b);
+        /* Started without what it stored: the channel is made afresh. */
+        sd_broker_start(b, NULL, store_env);
+        await_reconnects((ipc_client *[]){pc}, 1);
+        for (published = 0; published < 2 * N_BEFORE;)
+                assert_int_equal(publish_seq(pub, ++published, harness_timeout(T_SEC)), 0);
+        await_reconnects((ipc_client *[]){rc, sc}, 2);
+        rs.next_seq = ss.next_seq = published + 1;
+        while (published < 2 * N_BEFORE + N_DOWN)
+                assert_int_equal(publish_seq(pub, ++published, harness_timeout(T_SEC)), 0);
+        take_all(rc, &rs, published);
+        take_all(sc, &ss, published);
+
+        assert_int_equal(rs.resumed, 1);
+        assert_int_equal(rs.resumed_seq, 2 * N_BEFORE + 1);
+        assert_int_equal(rs.flags_or & IPC_MSG_GAP_UNKNOWN, IPC_MSG_GAP_UNKNOWN);
+        assert_int_equal(rs.lost_total, 0);
+        assert_int_equal(ipc_sub_get_missed(rsub), 0);
+        assert_int_equal(ipc_sub_get_lost(rsub), 0);
+        assert_int_equal(ipc_sub_get_transport(rsub), IPC_TRANSPORT_RING);
+
+        assert_int_equal(ss.resumed, 1);
+        assert_int_equal(ss.resumed_seq, 2 * N_BEFORE + 1);
+        assert_int_equal(ss.flags_or & IPC_MSG_GAP_UNKNOWN, IPC_MSG_GAP_UNKNOWN);
+        assert_int_equal(ss.resumed_lost, 0);
+        assert_int_equal(ss.lost_total, 0);
+        assert_int_equal(ipc_sub_get_missed(ssub), 0);
+        assert_int_equal(ipc_sub_get_lost(ssub), 0);
+
+        ipc_sub_free(rsub);
+        ipc_sub_free(ssub);
+        ipc_pub_free(pub);
+        ipc_client_free(rc);
+        ipc_client_free(sc);
+        ipc_client_free(pc);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 T(test_resume_after_restore),
+                T(test_gap_unknown_after_fresh_start),
         };
 
         return cmocka_run_group_tests_name("resume", tests, NULL, NULL);

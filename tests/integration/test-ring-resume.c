@@ -7,8 +7,10 @@
  * from exactly that record; a socket subscriber is told the exact gap in
  * a LOSS frame; a resume point already overwritten leaves the ring slot at
  * the tail (the gap is its start seq minus the resume point) and is the
- * same LOSS count on the socket; the flag on OPEN_PUB, on a publisher's
- * OPEN_RING and on a pattern is refused with -EINVAL.
+ * same LOSS count on the socket; a resume point of another channel epoch
+ * (the channel was created afresh since) gets neither a seek nor a LOSS;
+ * the flag on OPEN_PUB, on a publisher's OPEN_RING and on a pattern is
+ * refused with -EINVAL.
  *
  * Orphans: ring clients keep their mappings across a broker SIGKILL; the
  * next broker, taking the ring back from the fd store (the test's own
@@ -78,15 +80,22 @@ static uint64_t slot_start_seq(const struct raw *s) {
         return atomic_load(&s->r.subs[s->rr.slot].start_seq);
 }
 
-/* SUBSCRIBE (socket) or OPEN_PUB @name with a resume point; returns the REPLY status. */
-static int32_t open_resume(struct raw *c, uint8_t type, const char *name, uint64_t seq) {
+/*
+ * SUBSCRIBE (socket) or OPEN_PUB @name with a resume point (@seq under
+ * channel epoch @epoch); returns the REPLY status, and on success the
+ * epoch the open reply carries in *@ret_epoch (when not NULL).
+ */
+static int32_t open_resume_epoch(struct raw *c, uint8_t type, const char *name, uint64_t seq,
+                                 uint64_t epoch, uint64_t *ret_epoch) {
         struct proto_open m = {.request_id = 9,
                                .name = name,
                                .name_len = strlen(name),
                                .resume = true,
-                               .resume_seq = seq};
+                               .resume_seq = seq,
+                               .resume_epoch = epoch};
         uint8_t buf[PROTO_HEAD_MAX + PROTO_RESUME_BYTES];
         _cleanup_free_ uint8_t *body = NULL;
+        struct proto_open_reply open;
         struct proto_reply rep;
         size_t len;
 
@@ -94,7 +103,18 @@ static int32_t open_resume(struct raw *c, uint8_t type, const char *name, uint64
         len = raw_expect(c, PROTO_REPLY, &body);
         assert_int_equal(proto_decode_reply(body, len, &rep), 0);
         assert_int_equal(rep.request_id, 9);
+        if (rep.status == 0) {
+                assert_int_equal(proto_decode_open_reply(rep.body, rep.body_len, &open), 0);
+                if (ret_epoch)
+                        *ret_epoch = open.epoch;
+        }
         return rep.status;
+}
+
+/* The same under the channel's own epoch: a resume point the broker honours. */
+static int32_t open_resume(struct raw *c, uint8_t type, const char *name, uint64_t seq,
+                           uint64_t epoch) {
+        return open_resume_epoch(c, type, name, seq, epoch, NULL);
 }
 
 /* The LOSS frame that must follow a socket subscription's resume: its count. */
@@ -129,7 +149,7 @@ static void test_resume_skips_retained(void **state) {
         ipc_client *c = NULL;
         ipc_pub *pub = NULL;
         _cleanup_free_ uint8_t *body = NULL;
-        uint64_t from = 4;
+        uint64_t from = 4, epoch;
 
         sd_broker_write_config(b, CONFIG);
         sd_broker_start(b, NULL, NULL);
@@ -146,13 +166,21 @@ static void test_resume_skips_retained(void **state) {
         raw_connect_path(b->sock, &sub);
         assert_int_equal(raw_open_ring(&sub, CHANNEL, PROTO_RING_SUBSCRIBER), 0);
         assert_true(sub.rr.has_retained);
+        epoch = sub.r.channel_epoch;
         raw_close(&sub);
         raw_connect_path(b->sock, &sub);
-        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from), 0);
+        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, epoch),
+                         0);
+        assert_false(sub.rr.has_retained);
+        raw_close(&sub);
+        /* Not under another epoch either: it resumes, though it starts as a new one would. */
+        raw_connect_path(b->sock, &sub);
+        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, ~epoch),
+                         0);
         assert_false(sub.rr.has_retained);
 
         raw_connect_path(b->sock, &sock);
-        assert_int_equal(open_resume(&sock, PROTO_SUBSCRIBE, CHANNEL, from), 0);
+        assert_int_equal(open_resume(&sock, PROTO_SUBSCRIBE, CHANNEL, from, epoch), 0);
         assert_int_equal(ipc_publish(pub, "m", 1, 0, T_SEC), 0); /* seq 4 */
         assert_int_equal(first_message(&sock), 4); /* not seq 3 again, the retained one */
         raw_close(&sock);
@@ -175,16 +203,20 @@ static void test_resume_skips_retained(void **state) {
 static void test_resume_held(void **state) {
         struct sd_broker *b = *state;
         struct raw pub, sub, sock;
-        uint64_t from = 4;
+        uint64_t from = 4, epoch, got = 0;
 
         sd_broker_write_config(b, CONFIG);
         sd_broker_start(b, NULL, NULL);
         raw_connect_path(b->sock, &pub);
         assert_int_equal(raw_open_ring(&pub, CHANNEL, PROTO_RING_PUBLISHER), 0);
         publish(&pub, 1, 10, 16); /* seqs 1..10 */
+        epoch = pub.r.channel_epoch;
+        assert_true(epoch != 0);
 
         raw_connect_path(b->sock, &sub);
-        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from), 0);
+        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, epoch),
+                         0);
+        assert_true(sub.r.channel_epoch == epoch);
         assert_int_equal(slot_start_seq(&sub), from);
         for (uint64_t seq = from; seq <= 10; seq++)
                 expect_ring(&sub, seq);
@@ -192,12 +224,13 @@ static void test_resume_held(void **state) {
         assert_int_equal(sub.rd.lost, 0);
 
         raw_connect_path(b->sock, &sock);
-        assert_int_equal(open_resume(&sock, PROTO_SUBSCRIBE, CHANNEL, from), 0);
+        assert_int_equal(open_resume_epoch(&sock, PROTO_SUBSCRIBE, CHANNEL, from, epoch, &got), 0);
+        assert_true(got == epoch); /* the socket's open reply names the ring's epoch */
         assert_int_equal(expect_loss(&sock), 11 - from);
         /* Resuming at the next seq is no gap: the next message comes with no LOSS before it. */
         raw_close(&sock);
         raw_connect_path(b->sock, &sock);
-        assert_int_equal(open_resume(&sock, PROTO_SUBSCRIBE, CHANNEL, 11), 0);
+        assert_int_equal(open_resume(&sock, PROTO_SUBSCRIBE, CHANNEL, 11, epoch), 0);
         publish(&pub, 11, 1, 16);
         expect_ring(&sub, 11);
         {
@@ -220,24 +253,79 @@ static void test_resume_overwritten(void **state) {
         struct sd_broker *b = *state;
         struct raw pub, sub, sock;
         const unsigned n = 200; /* 200 records of 1000 bytes: three laps of 64 KiB */
-        uint64_t from = 2;
+        uint64_t from = 2, epoch;
 
         sd_broker_write_config(b, CONFIG);
         sd_broker_start(b, NULL, NULL);
         raw_connect_path(b->sock, &pub);
         assert_int_equal(raw_open_ring(&pub, CHANNEL, PROTO_RING_PUBLISHER), 0);
         publish(&pub, 1, n, 1000);
+        epoch = pub.r.channel_epoch;
 
         raw_connect_path(b->sock, &sub);
-        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from), 0);
+        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, epoch),
+                         0);
         /* At the tail: the client's gap is start seq - resume point = n + 1 - from. */
         assert_int_equal(slot_start_seq(&sub), n + 1);
         publish(&pub, n + 1, 1, 16);
         expect_ring(&sub, n + 1);
 
         raw_connect_path(b->sock, &sock);
-        assert_int_equal(open_resume(&sock, PROTO_SUBSCRIBE, CHANNEL, from), 0);
+        assert_int_equal(open_resume(&sock, PROTO_SUBSCRIBE, CHANNEL, from, epoch), 0);
         assert_int_equal(expect_loss(&sock), n + 2 - from);
+        raw_close(&sock);
+        raw_close(&sub);
+        raw_close(&pub);
+}
+
+/*
+ * A resume point of another channel epoch names numbers this channel never
+ * gave out (it was created afresh since, as after a broker restart without
+ * its store): the ring slot is not moved back (it starts at the tail, as a
+ * new subscriber's would), and the socket subscriber gets no LOSS frame,
+ * only the next message; both learn the channel's real epoch. Under the
+ * right epoch the same resume point does seek and count: the test could see
+ * either.
+ */
+static void test_resume_other_epoch(void **state) {
+        struct sd_broker *b = *state;
+        struct raw pub, sub, sock;
+        uint64_t from = 4, epoch, got = 0;
+
+        sd_broker_write_config(b, CONFIG);
+        sd_broker_start(b, NULL, NULL);
+        raw_connect_path(b->sock, &pub);
+        assert_int_equal(raw_open_ring(&pub, CHANNEL, PROTO_RING_PUBLISHER), 0);
+        publish(&pub, 1, 10, 16); /* seqs 1..10 */
+        epoch = pub.r.channel_epoch;
+        assert_true(epoch != 0);
+
+        raw_connect_path(b->sock, &sub);
+        assert_int_equal(
+                raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, epoch + 1), 0);
+        assert_true(sub.r.channel_epoch == epoch);
+        assert_int_equal(slot_start_seq(&sub), 11); /* the tail: no seek */
+        assert_false(sub.rr.has_retained);
+
+        raw_connect_path(b->sock, &sock);
+        assert_int_equal(open_resume_epoch(&sock, PROTO_SUBSCRIBE, CHANNEL, from, epoch + 1, &got),
+                         0);
+        assert_true(got == epoch);
+        publish(&pub, 11, 1, 16);
+        expect_ring(&sub, 11);
+        /* raw_expect() fails on a LOSS frame where it waits for a MESSAGE. */
+        assert_int_equal(first_message(&sock), 11);
+        raw_close(&sock);
+        raw_close(&sub);
+
+        /* The same resume point under the channel's epoch: seek and LOSS. */
+        raw_connect_path(b->sock, &sub);
+        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, epoch),
+                         0);
+        assert_int_equal(slot_start_seq(&sub), from);
+        raw_connect_path(b->sock, &sock);
+        assert_int_equal(open_resume(&sock, PROTO_SUBSCRIBE, CHANNEL, from, epoch), 0);
+        assert_int_equal(expect_loss(&sock), 12 - from);
         raw_close(&sock);
         raw_close(&sub);
         raw_close(&pub);
@@ -252,10 +340,11 @@ static void test_resume_refused(void **state) {
         sd_broker_write_config(b, CONFIG);
         sd_broker_start(b, NULL, NULL);
         raw_connect_path(b->sock, &c);
-        assert_int_equal(open_resume(&c, PROTO_OPEN_PUB, CHANNEL, 1), -EINVAL);
-        assert_int_equal(open_resume(&c, PROTO_SUBSCRIBE, "resume.>", 1), -EINVAL);
-        assert_int_equal(open_resume(&c, PROTO_SUBSCRIBE, "resume.*", 1), -EINVAL);
-        assert_int_equal(raw_open_ring_resume(&c, CHANNEL, PROTO_RING_PUBLISHER, &from), -EINVAL);
+        assert_int_equal(open_resume(&c, PROTO_OPEN_PUB, CHANNEL, 1, 1), -EINVAL);
+        assert_int_equal(open_resume(&c, PROTO_SUBSCRIBE, "resume.>", 1, 1), -EINVAL);
+        assert_int_equal(open_resume(&c, PROTO_SUBSCRIBE, "resume.*", 1, 1), -EINVAL);
+        assert_int_equal(raw_open_ring_resume(&c, CHANNEL, PROTO_RING_PUBLISHER, &from, 1),
+                         -EINVAL);
         /* Still served: the same requests without the flag work. */
         assert_int_equal(raw_open_ring(&c, CHANNEL, PROTO_RING_PUBLISHER), 0);
         raw_close(&c);
@@ -310,7 +399,7 @@ static void start_with_store(struct sd_broker *b) {
 static void test_orphan_slots_reserved(void **state) {
         struct sd_broker *b = *state;
         struct raw old_pub, old_sub, pub, sub, later;
-        uint64_t from = 1;
+        uint64_t from = 1, epoch;
 
         sd_broker_write_config(b, CONFIG);
         sd_broker_start(b, NULL, store_env);
@@ -321,6 +410,7 @@ static void test_orphan_slots_reserved(void **state) {
         assert_int_equal(old_pub.rr.slot, 0);
         assert_int_equal(old_sub.rr.slot, 0);
         publish(&old_pub, 1, 3, 16);
+        epoch = old_pub.r.channel_epoch;
         kill_broker(b);
 
         start_with_store(b);
@@ -330,8 +420,11 @@ static void test_orphan_slots_reserved(void **state) {
         raw_connect_path(b->sock, &pub);
         assert_int_equal(raw_open_ring(&pub, CHANNEL, PROTO_RING_PUBLISHER), 0);
         assert_int_not_equal(pub.rr.slot, old_pub.rr.slot);
+        /* The restored channel keeps its epoch, so the old numbers still count. */
+        assert_true(pub.r.channel_epoch == epoch);
         raw_connect_path(b->sock, &sub);
-        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from), 0);
+        assert_int_equal(raw_open_ring_resume(&sub, CHANNEL, PROTO_RING_SUBSCRIBER, &from, epoch),
+                         0);
         assert_int_not_equal(sub.rr.slot, old_sub.rr.slot);
         publish(&pub, 5, 1, 16);
         /* Both writers' records, in order, none taken for a dead one's. */
@@ -355,11 +448,9 @@ static void test_orphan_slots_reserved(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                T(test_resume_held),
-                T(test_resume_overwritten),
-                T(test_resume_refused),
-                T(test_resume_skips_retained),
-                T(test_orphan_slots_reserved),
+                T(test_resume_held),           T(test_resume_overwritten),
+                T(test_resume_other_epoch),    T(test_resume_refused),
+                T(test_resume_skips_retained), T(test_orphan_slots_reserved),
         };
 
         return cmocka_run_group_tests_name("ring-resume", tests, NULL, NULL);

@@ -153,20 +153,25 @@ static void test_open_close_roundtrip(void **state) {
         assert_int_equal(cout.id, 42);
 }
 
-/* PROTO_FLAG_RESUME: SUBSCRIBE and OPEN_RING carry a u64 after the name, and only then. */
+/*
+ * PROTO_FLAG_RESUME: SUBSCRIBE and OPEN_RING carry u64 seq and u64 epoch
+ * after the name, and only then.
+ */
 static void test_resume_roundtrip(void **state) {
         struct proto_open in = {.request_id = 5,
                                 .name = "a.b",
                                 .name_len = 3,
                                 .resume = true,
-                                .resume_seq = UINT64_C(0x0102030405060708)},
+                                .resume_seq = UINT64_C(0x0102030405060708),
+                                .resume_epoch = UINT64_C(0x1112131415161718)},
                           out;
         struct proto_open_ring rin = {.request_id = 6,
                                       .role = PROTO_RING_SUBSCRIBER,
                                       .name = "a.b",
                                       .name_len = 3,
                                       .resume = true,
-                                      .resume_seq = 77},
+                                      .resume_seq = 77,
+                                      .resume_epoch = UINT64_MAX - 1},
                                rout;
         char name[PROTO_NAME_MAX];
         uint8_t buf[PROTO_HEAD_MAX];
@@ -181,12 +186,16 @@ static void test_resume_roundtrip(void **state) {
         assert_int_equal(proto_decode_open(body, h.length, h.flags, &out), 0);
         assert_true(out.resume);
         assert_true(out.resume_seq == UINT64_C(0x0102030405060708));
+        assert_true(out.resume_epoch == UINT64_C(0x1112131415161718));
         assert_int_equal(out.name_len, 3);
         assert_memory_equal(out.name, "a.b", 3);
-        /* Little-endian on the wire, right after the name. */
+        /* Little-endian on the wire, right after the name: the seq, then the epoch. */
+        assert_int_equal(PROTO_RESUME_BYTES, 16);
         assert_int_equal(body[8], 0x08);
         assert_int_equal(body[15], 0x01);
-        /* Without the flag the 8 bytes are trailing garbage; with it, a short body is cut. */
+        assert_int_equal(body[16], 0x18);
+        assert_int_equal(body[23], 0x11);
+        /* Without the flag the 16 bytes are trailing garbage; with it, a short body is cut. */
         assert_int_equal(proto_decode_open(body, h.length, 0, &out), -EBADMSG);
         for (size_t n = 0; n < h.length; n++)
                 assert_int_equal(proto_decode_open(body, n, PROTO_FLAG_RESUME, &out), -EBADMSG);
@@ -200,6 +209,7 @@ static void test_resume_roundtrip(void **state) {
         assert_int_equal(proto_decode_open_ring(body, h.length, h.flags, &rout), 0);
         assert_true(rout.resume);
         assert_true(rout.resume_seq == 77);
+        assert_true(rout.resume_epoch == UINT64_MAX - 1);
         assert_int_equal(rout.role, PROTO_RING_SUBSCRIBER);
         assert_int_equal(proto_decode_open_ring(body, h.length, 0, &rout), -EBADMSG);
         for (size_t n = 0; n < h.length; n++)
@@ -238,8 +248,10 @@ static void test_request_reply_roundtrip(void **state) {
 }
 
 static void test_open_reply_roundtrip(void **state) {
-        struct proto_open_reply in = {.id = 5, .max_message_bytes = 4096,
-                                      .overflow = PROTO_OVERFLOW_DROP};
+        struct proto_open_reply in = {.id = 5,
+                                      .max_message_bytes = 4096,
+                                      .overflow = PROTO_OVERFLOW_DROP,
+                                      .epoch = UINT64_C(0xfedcba9876543210)};
         struct proto_open_reply out;
         uint8_t buf[PROTO_OPEN_REPLY_BYTES];
 
@@ -248,6 +260,16 @@ static void test_open_reply_roundtrip(void **state) {
         assert_int_equal(out.id, 5);
         assert_int_equal(out.max_message_bytes, 4096);
         assert_int_equal(out.overflow, PROTO_OVERFLOW_DROP);
+        assert_true(out.epoch == UINT64_C(0xfedcba9876543210));
+        /* The epoch follows the reserved bytes, little-endian. */
+        assert_int_equal(PROTO_OPEN_REPLY_BYTES, 20);
+        assert_int_equal(buf[12], 0x10);
+        assert_int_equal(buf[19], 0xfe);
+        /* A pattern's reply carries none. */
+        in.epoch = 0;
+        proto_encode_open_reply(buf, &in);
+        assert_int_equal(proto_decode_open_reply(buf, sizeof(buf), &out), 0);
+        assert_true(out.epoch == 0);
 
         buf[8] = _PROTO_OVERFLOW_MAX;
         assert_int_equal(proto_decode_open_reply(buf, sizeof(buf), &out), -EBADMSG);
@@ -255,6 +277,10 @@ static void test_open_reply_roundtrip(void **state) {
         buf[11] = 1;
         assert_int_equal(proto_decode_open_reply(buf, sizeof(buf), &out), -EBADMSG);
         assert_int_equal(proto_decode_open_reply(buf, sizeof(buf) - 1, &out), -EBADMSG);
+        /* The old 12-byte record is no longer an open reply. */
+        buf[11] = 0;
+        assert_int_equal(proto_decode_open_reply(buf, 12, &out), -EBADMSG);
+        assert_int_equal(proto_decode_open_reply(buf, sizeof(buf) + 1, &out), -EBADMSG);
 }
 
 /* OPEN_RING and its reply record round-trip; malformed bodies and records are rejected. */

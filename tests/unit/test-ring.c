@@ -84,6 +84,7 @@ static void tring_new_seq(struct tring *t, uint64_t cap, uint32_t max, enum ring
                 .pub_slots = 8,
                 .overflow = ov,
                 .first_seq = first_seq,
+                .channel_epoch = UINT64_C(0x0123456789abcdef),
                 .name = "test",
                 .name_len = 4,
         };
@@ -235,6 +236,9 @@ static void test_format_params(void **state) {
 
         tring_new(&t, CAP, 1024, RING_OVERFLOW_BLOCK);
         assert_int_equal(t.r.capacity, CAP);
+        /* The channel epoch comes back from the header (a restored ring keeps it). */
+        assert_true(t.r.channel_epoch == UINT64_C(0x0123456789abcdef));
+        assert_true(((const struct ring_header *)t.data)->channel_epoch == t.r.channel_epoch);
         assert_int_equal(t.r.chunk_bytes, CAP / RING_CHUNKS);
         assert_int_equal(ring_format(t.data, t.data_size, t.state, t.state_size, &p), 0);
         p.max_message_bytes = CAP / 4 + 1;
