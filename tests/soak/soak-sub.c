@@ -62,6 +62,7 @@ struct track {
 struct counters {
         uint64_t received, corrupt, reordered, pubgap, joingap, lost, stale, changap, unexplained;
         uint64_t intervals, disconnects, pauses, mismatch, fallback;
+        uint64_t outages, resumed, gapunknown, missed;
 };
 
 struct sub_thread {
@@ -72,7 +73,9 @@ struct sub_thread {
         ipc_client *c;
         ipc_sub *sub;
         struct counters n;
-        uint64_t interval_lost; /* lost + stale in this interval, for ipc_sub_get_lost() */
+        uint64_t interval_lost; /* lost + stale since sub_open(), for ipc_sub_get_lost() */
+        uint64_t missed_seen;   /* ipc_sub_get_missed() at the last message */
+        bool outage_pending;    /* -ENOTCONN came, no IPC_MSG_RESUMED yet */
         uint64_t stale_pending; /* -ESTALE messages and their losses since the last good one */
         uint64_t last_chan_seq; /* 0: none yet in this interval */
         /* Per publisher and run: runs are separate connections, unordered among them. */
@@ -105,10 +108,12 @@ static void snapshot(struct sub_thread *t, bool final) {
                 " pubgap %" PRIu64 " joingap %" PRIu64 " lost %" PRIu64 " stale %" PRIu64
                 " changap %" PRIu64 " unexplained %" PRIu64 " intervals %" PRIu64
                 " disconnects %" PRIu64 " pauses %" PRIu64 " mismatch %" PRIu64 " fallback %" PRIu64
+                " outages %" PRIu64 " resumed %" PRIu64 " gapunknown %" PRIu64 " missed %" PRIu64
                 "\n",
                 chan(t), t->ring ? "ring" : "socket", n->received, n->corrupt, n->reordered,
                 n->pubgap, n->joingap, n->lost, n->stale, n->changap, n->unexplained, n->intervals,
-                n->disconnects, n->pauses, n->mismatch, n->fallback);
+                n->disconnects, n->pauses, n->mismatch, n->fallback, n->outages, n->resumed,
+                n->gapunknown, n->missed);
         for (unsigned p = 0; p < SOAK_PUBS_MAX; p++)
                 for (unsigned k = 0; k < SUB_RUNS; k++)
                         if (t->track[p][k].seen)
@@ -148,7 +153,8 @@ static bool sub_open(struct sub_thread *t) {
                         t->n.intervals++;
                         memset(t->track, 0, sizeof(t->track));
                         t->last_chan_seq = 0;
-                        t->interval_lost = t->stale_pending = 0;
+                        t->interval_lost = t->stale_pending = t->missed_seen = 0;
+                        t->outage_pending = false;
                         return true;
                 }
                 event(t, "connect/subscribe: %s", ipc_strerror(r));
@@ -233,11 +239,45 @@ static void check_publisher_seq(struct sub_thread *t, const struct soak_head *h)
         tr->next = h->seq + 1;
 }
 
+/*
+ * The first message after the library reconnected (the broker restarted,
+ * or closed us under the disconnect policy): a new connected interval.
+ * What was missed meanwhile is either counted (ipc_sub_get_missed(), part
+ * of the message's ipc_msg_get_lost() but not of ipc_sub_get_lost()) or
+ * flagged unknown; either way it is reported, and the publishers' runs are
+ * joined again. Returns the message's losses to the overflow policy.
+ */
+static uint64_t on_resumed(struct sub_thread *t, unsigned flags, uint64_t lost) {
+        uint64_t missed = ipc_sub_get_missed(t->sub), delta = missed - t->missed_seen;
+
+        t->missed_seen = missed;
+        if (!(flags & IPC_MSG_RESUMED))
+                return lost - delta;
+        t->n.resumed++;
+        t->n.intervals++;
+        t->n.missed += delta;
+        if (flags & IPC_MSG_GAP_UNKNOWN) {
+                t->n.gapunknown++;
+                t->last_chan_seq = 0; /* numbered afresh: nothing to compare with */
+        }
+        if (!t->outage_pending)
+                event(t, "%s", "IPC_MSG_RESUMED without -ENOTCONN before it");
+        t->outage_pending = false;
+        memset(t->track, 0, sizeof(t->track));
+        event(t,
+              "resumed after channel seq %" PRIu64 ": %s, %" PRIu64 " missed, %" PRIu64
+              " lost to the policy",
+              t->last_chan_seq, flags & IPC_MSG_GAP_UNKNOWN ? "gap unknown" : "gap known", delta,
+              lost - delta);
+        return lost - delta;
+}
+
 static void on_message(struct sub_thread *t, const ipc_msg *m) {
         static _Thread_local uint8_t buf[SOAK_MAX_SIZE];
         size_t size = 0;
         const void *data = ipc_msg_get_data(m, &size);
         uint64_t seq = ipc_msg_get_sequence(m), lost = ipc_msg_get_lost(m);
+        uint64_t policy_lost = on_resumed(t, ipc_msg_get_flags(m), lost);
         struct soak_head h;
         bool ok;
 
@@ -248,13 +288,13 @@ static void on_message(struct sub_thread *t, const ipc_msg *m) {
                 t->n.stale++;
                 t->stale_pending += 1 + lost; /* it and those lost before it */
                 t->interval_lost++;
-                t->n.lost += lost;
-                t->interval_lost += lost;
+                t->n.lost += policy_lost;
+                t->interval_lost += policy_lost;
                 return;
         }
         t->n.received++;
-        t->n.lost += lost;
-        t->interval_lost += lost;
+        t->n.lost += policy_lost;
+        t->interval_lost += policy_lost;
         check_channel_seq(t, seq, lost);
         ok = payload_ok(t, buf, size, &h);
         if (!ok) {
@@ -298,6 +338,12 @@ static void *sub_run(void *arg) {
                 } else if (r == -EBADMSG) {
                         t->n.corrupt++;
                         event(t, "corrupt ring record: %s", ipc_client_get_error(t->c));
+                } else if (r == -ENOTCONN) {
+                        /* The library reconnects by itself; the next message says the gap. */
+                        t->n.outages++;
+                        t->outage_pending = true;
+                        event(t, "-ENOTCONN (%s) after channel seq %" PRIu64,
+                              ipc_client_get_error(t->c), t->last_chan_seq);
                 } else if (r == -ETIMEDOUT) {
                         if (atomic_load(&stopping) && !quiet_since)
                                 quiet_since = now;
