@@ -55,6 +55,9 @@ kills_pub=0 kills_ring_pub=0 kills_sub=0 broker_restarts=0 broker_pid=
 run() { echo "$1 $2" >>"$dir/run.txt"; }
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$broker_pid/status"; }
 fds() { ls "/proc/$broker_pid/fd" | wc -l; }
+# A killed broker is gone once it is a zombie (its fds are closed): the
+# pid reaping it may take its time.
+alive() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) && [ "$st" != Z ]; }
 transport() { [ "$1" -lt 2 ] && echo ring || echo socket; }
 
 start_broker() {
@@ -67,14 +70,13 @@ start_broker() {
 # clients stay up: libipcclient reconnects them (subscribers see -ENOTCONN,
 # then IPC_MSG_RESUMED on the first message after; publishers retry).
 restart_broker() {
-        local t=$(($(date +%s) - t0)) down
+        local t=$(($(date +%s) - t0)) down=$(date +%s%N)
         echo "script: kill -9 broker at $t s" >>"$dir/events.txt"
         kill -9 "$broker_pid"
-        while kill -0 "$broker_pid" 2>/dev/null; do sleep 0.05; done
-        down=$(date +%s%N)
+        while alive "$broker_pid"; do sleep 0.01; done
         start_broker
         down=$((($(date +%s%N) - down) / 1000000))
-        echo "script: broker restarted, READY=1 after $down ms" >>"$dir/events.txt"
+        echo "script: broker restarted, READY=1 $down ms after the kill" >>"$dir/events.txt"
         broker_restarts=$((broker_restarts + 1))
         run restart_at "$t"
         run restart_down_ms "$down"
@@ -172,7 +174,7 @@ run broker_restarts $broker_restarts
 "$soak" report "$dir"
 status=$?
 kill -TERM "$broker_pid"
-while kill -0 "$broker_pid" 2>/dev/null; do sleep 0.05; done
+while alive "$broker_pid"; do sleep 0.05; done
 if [ "$status" -ne 0 ] || [ "$keep" = 1 ]; then
         echo "soak: results kept in $dir"
 else

@@ -5,9 +5,12 @@
  * One thread per channel, each with its own client, publishes RATE
  * messages a second of random sizes (soak.h) until SIGTERM, then flushes
  * and writes DIR/pub-ID-EPOCH.txt: "sent CHANNEL COUNT" per channel, the
- * count of messages the library accepted (and, once flushed, sent). A
- * publish that finds no room in time is retried with the same seq, so seq
- * has no holes. Problems go to DIR/events.txt.
+ * count of messages the library accepted (and, once flushed, sent), then
+ * "outages N notconn N skipped N": the losses of the broker connection the
+ * library reported, the publishes that failed with -ENOTCONN meanwhile,
+ * and the messages the pace would have sent while disconnected. A publish
+ * that finds no room in time, or no connection, is retried with the same
+ * seq, so seq has no holes. Problems go to DIR/events.txt.
  */
 #define _GNU_SOURCE
 #include <errno.h>

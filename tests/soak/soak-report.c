@@ -12,7 +12,11 @@
  *    publishers' seqs add up to exactly the losses reported;
  *  - disconnect: inside each connected interval nothing lost;
  *  - broker: RSS at the end within SOAK_RSS_PERCENT of RSS after warm-up,
- *    and no more fds at the end than after warm-up (SOAK_FD_SLACK).
+ *    and no more fds at the end than after warm-up (SOAK_FD_SLACK); after
+ *    a broker restart, the restarted broker's warm-up;
+ *  - a broker restart reached the subscribers of block and drop (which are
+ *    never closed otherwise) as an outage and a resume; no resume comes
+ *    without an outage.
  * With faults, a ring publisher killed mid-claim leaves a SKIP, one seq
  * no message has: up to one unexplained seq per such kill is allowed, and
  * joins (first message of a publisher in an interval) are not losses.

@@ -12,12 +12,19 @@
  *  - the channel's seq: every gap is explained by the losses the library
  *    reports (ipc_msg_get_lost(), and ring messages overwritten while
  *    viewed, ipc_msg_release() -ESTALE); the rest is "unexplained";
- *  - ipc_sub_get_lost() equals the sum of both at the end of every
- *    connected interval ("mismatch" otherwise).
- * A connection the broker closes (the disconnect policy) ends an
- * interval: the gap is logged to DIR/events.txt, the thread reconnects and
- * the first message of each publisher in the new interval is a "join"
- * (its seq, the messages before it, is counted as joingap).
+ *  - ipc_sub_get_lost() equals the sum of both, without what was missed
+ *    across reconnects, when the client ends ("mismatch" otherwise).
+ * A lost connection (the broker restarted, or closed us under the
+ * disconnect policy) ends an interval: the library reconnects by itself,
+ * ipc_client_receive() says -ENOTCONN once ("outages"), and the first
+ * message afterwards carries IPC_MSG_RESUMED ("resumed"), with what was
+ * missed meanwhile either counted ("missed", ipc_sub_get_missed()) or
+ * flagged IPC_MSG_GAP_UNKNOWN ("gapunknown"); it starts the next interval,
+ * where the first message of each publisher is a "join" (its seq, the
+ * messages before it, is counted as joingap). A gap flagged neither way
+ * shows as reordered or unexplained. Every boundary goes to
+ * DIR/events.txt. Any other error ends the client: the thread connects
+ * again ("disconnects").
  *
  * On the drop and disconnect channels the thread now and then stops
  * reading for a while (300 ms, 3 s) so the policies act. On SIGTERM it
@@ -256,19 +263,19 @@ static uint64_t on_resumed(struct sub_thread *t, unsigned flags, uint64_t lost) 
         t->n.resumed++;
         t->n.intervals++;
         t->n.missed += delta;
-        if (flags & IPC_MSG_GAP_UNKNOWN) {
-                t->n.gapunknown++;
-                t->last_chan_seq = 0; /* numbered afresh: nothing to compare with */
-        }
         if (!t->outage_pending)
                 event(t, "%s", "IPC_MSG_RESUMED without -ENOTCONN before it");
-        t->outage_pending = false;
-        memset(t->track, 0, sizeof(t->track));
         event(t,
               "resumed after channel seq %" PRIu64 ": %s, %" PRIu64 " missed, %" PRIu64
               " lost to the policy",
               t->last_chan_seq, flags & IPC_MSG_GAP_UNKNOWN ? "gap unknown" : "gap known", delta,
               lost - delta);
+        if (flags & IPC_MSG_GAP_UNKNOWN) {
+                t->n.gapunknown++;
+                t->last_chan_seq = 0; /* numbered afresh: nothing to compare with */
+        }
+        t->outage_pending = false;
+        memset(t->track, 0, sizeof(t->track));
         return lost - delta;
 }
 
