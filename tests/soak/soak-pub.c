@@ -39,10 +39,10 @@ struct pub_thread {
         bool ring;
         uint64_t seed;
         uint64_t sent;
-        uint64_t outages;     /* the library said -ENOTCONN */
-        uint64_t notconn;     /* publishes that failed with -ENOTCONN (retried) */
-        uint64_t skipped;     /* messages the pace was due to send while disconnected */
-        uint64_t down_since;  /* 0: connected */
+        uint64_t outages;    /* the library said -ENOTCONN */
+        uint64_t notconn;    /* publishes that failed with -ENOTCONN (retried) */
+        uint64_t skipped;    /* messages the pace was due to send while disconnected */
+        uint64_t down_since; /* 0: connected */
         uint64_t next_process;
         bool ok;
         pthread_t thread;

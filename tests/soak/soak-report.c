@@ -178,10 +178,11 @@ static const struct {
         const char *key;
         size_t off;
 } fields[] = {
-        FIELD(received),    FIELD(corrupt), FIELD(reordered), FIELD(pubgap),      FIELD(joingap),
-        FIELD(lost),        FIELD(stale),   FIELD(changap),   FIELD(unexplained), FIELD(intervals),
-        FIELD(disconnects), FIELD(pauses),  FIELD(mismatch),  FIELD(fallback),    FIELD(outages),
-        FIELD(resumed),     FIELD(gapunknown), FIELD(missed),
+        FIELD(received),    FIELD(corrupt),   FIELD(reordered),   FIELD(pubgap),
+        FIELD(joingap),     FIELD(lost),      FIELD(stale),       FIELD(changap),
+        FIELD(unexplained), FIELD(intervals), FIELD(disconnects), FIELD(pauses),
+        FIELD(mismatch),    FIELD(fallback),  FIELD(outages),     FIELD(resumed),
+        FIELD(gapunknown),  FIELD(missed),
 };
 
 static void add_counters(struct chan_sum *s, char *line) {
