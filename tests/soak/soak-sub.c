@@ -284,8 +284,9 @@ static void on_message(struct sub_thread *t, const ipc_msg *m) {
         size_t size = 0;
         const void *data = ipc_msg_get_data(m, &size);
         uint64_t seq = ipc_msg_get_sequence(m), lost = ipc_msg_get_lost(m);
-        uint64_t policy_lost = on_resumed(t, ipc_msg_get_flags(m), lost);
-        struct soak_head h;
+        unsigned flags = ipc_msg_get_flags(m);
+        uint64_t policy_lost = on_resumed(t, flags, lost);
+        struct soak_head h = {0};
         bool ok;
 
         if (size <= sizeof(buf))
@@ -306,7 +307,15 @@ static void on_message(struct sub_thread *t, const ipc_msg *m) {
         ok = payload_ok(t, buf, size, &h);
         if (!ok) {
                 t->n.corrupt++;
-                event(t, "corrupt message at channel seq %" PRIu64 " (%zu bytes)", seq, size);
+                /* Which field failed tells a torn read from a message of another channel. */
+                event(t,
+                      "corrupt message at channel seq %" PRIu64
+                      " (%zu bytes, flags %#x, lost %" PRIu64
+                      "): magic %#x pub %u.%u size %u seq %" PRIu64
+                      " channel %u crc %#x, computed %#x",
+                      seq, size, flags, lost, h.magic, h.pub_id, h.epoch, h.size, h.seq, h.channel,
+                      h.crc,
+                      size >= sizeof(h) && size <= SOAK_MAX_SIZE ? soak_payload_crc(buf, size) : 0);
                 return;
         }
         check_publisher_seq(t, &h);
