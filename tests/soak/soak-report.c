@@ -16,7 +16,8 @@
  *    a broker restart, the restarted broker's warm-up;
  *  - a broker restart reached the subscribers of block and drop (which are
  *    never closed otherwise) as an outage and a resume; no resume comes
- *    without an outage.
+ *    without an outage (an outage may lack a resume: a subscriber closed
+ *    again before its first message has no gap to flag).
  * With faults, a ring publisher killed mid-claim leaves a SKIP, one seq
  * no message has: up to one unexplained seq per such kill is allowed, and
  * joins (first message of a publisher in an interval) are not losses.
