@@ -8,7 +8,10 @@
  * count of messages the library accepted (and, once flushed, sent), then
  * "outages N notconn N skipped N": the losses of the broker connection the
  * library reported, the publishes that failed with -ENOTCONN meanwhile,
- * and the messages the pace would have sent while disconnected. A publish
+ * and the messages the pace would have sent while disconnected. The same
+ * goes to DIR/pub-outages.txt as it happens, "outage CHANNEL" and
+ * "resumed CHANNEL DOWN_MS RETRIES NOT_PUBLISHED", so runs killed later
+ * count too. A publish
  * that finds no room in time, or no connection, is retried with the same
  * seq, so seq has no holes. Problems go to DIR/events.txt.
  */
@@ -43,6 +46,7 @@ struct pub_thread {
         uint64_t notconn;    /* publishes that failed with -ENOTCONN (retried) */
         uint64_t skipped;    /* messages the pace was due to send while disconnected */
         uint64_t down_since; /* 0: connected */
+        uint64_t notconn_seen;
         uint64_t next_process;
         bool ok;
         pthread_t thread;
@@ -138,6 +142,7 @@ static bool keep_connected(struct pub_thread *t, ipc_client *c, uint64_t now) {
         r = ipc_client_process(c);
         if (r == -ENOTCONN) {
                 t->outages++;
+                soak_append(t->dir, "pub-outages.txt", "outage %s", soak_channel_names[t->channel]);
                 soak_append(t->dir, "events.txt", "pub %u.%u %s: -ENOTCONN after seq %" PRIu64,
                             t->id, t->epoch, soak_channel_names[t->channel], t->sent);
         } else if (r < 0) {
@@ -160,6 +165,10 @@ static void publish_resumed(struct pub_thread *t, uint64_t *start, uint64_t now)
         t->skipped += skipped;
         *start += down;
         t->down_since = 0;
+        soak_append(t->dir, "pub-outages.txt", "resumed %s %" PRIu64 " %" PRIu64 " %" PRIu64,
+                    soak_channel_names[t->channel], down / 1000, t->notconn - t->notconn_seen,
+                    skipped);
+        t->notconn_seen = t->notconn;
         soak_append(t->dir, "events.txt",
                     "pub %u.%u %s: published again at seq %" PRIu64 " after %" PRIu64
                     " ms disconnected (%" PRIu64 " not published)",

@@ -48,8 +48,8 @@ struct chan_sum {
         uint64_t received, corrupt, reordered, pubgap, joingap, lost, stale, changap, unexplained;
         uint64_t intervals, disconnects, pauses, mismatch, fallback, tail_missing, files;
         uint64_t outages, resumed, gapunknown, missed;
-        /* the publishers' last runs */
-        uint64_t pub_outages, pub_notconn, pub_skipped;
+        /* the publishers, all runs (pub-outages.txt) */
+        uint64_t pub_outages, pub_notconn, pub_skipped, pub_down_ms;
 };
 
 struct run_info {
@@ -139,7 +139,41 @@ static void scan_epochs(const char *dir) {
         closedir(d);
 }
 
-/* Lines "sent CHANNEL N outages N notconn N skipped N" of each publisher's last run. */
+/*
+ * What the publishers met while the broker was away, every run of them
+ * (pub-outages.txt, appended as it happens): "outage CHANNEL" and
+ * "resumed CHANNEL DOWN_MS RETRIES NOT_PUBLISHED".
+ */
+static void read_pub_outages(const char *dir, struct chan_sum sums[SOAK_CHANNELS]) {
+        FILE *f = open_in(dir, "pub-outages.txt");
+        char line[256], ch[64];
+        uint64_t down, retries, skipped;
+
+        if (!f)
+                return;
+        while (fgets(line, sizeof(line), f)) {
+                bool outage = sscanf(line, "outage %63s", ch) == 1;
+                bool resumed =
+                        !outage && sscanf(line, "resumed %63s %" SCNu64 " %" SCNu64 " %" SCNu64, ch,
+                                          &down, &retries, &skipped) == 4;
+
+                for (unsigned c = 0; c < SOAK_CHANNELS; c++) {
+                        if (strcmp(ch, soak_channel_names[c]))
+                                continue;
+                        if (outage)
+                                sums[c].pub_outages++;
+                        if (!resumed)
+                                continue;
+                        sums[c].pub_notconn += retries;
+                        sums[c].pub_skipped += skipped;
+                        if (down > sums[c].pub_down_ms)
+                                sums[c].pub_down_ms = down;
+                }
+        }
+        (void)fclose(f);
+}
+
+/* Lines "sent CHANNEL N ..." of each publisher's last run. */
 static void read_pubs(const char *dir, struct chan_sum sums[SOAK_CHANNELS]) {
         for (unsigned id = 0; id < SOAK_PUBS_MAX; id++) {
                 char name[64], ch[64], line[256];
@@ -163,9 +197,6 @@ static void read_pubs(const char *dir, struct chan_sum sums[SOAK_CHANNELS]) {
                                         continue;
                                 if (c == 0)
                                         sent_block[id] = n;
-                                sums[c].pub_outages += outages;
-                                sums[c].pub_notconn += notconn;
-                                sums[c].pub_skipped += skipped;
                         }
                 }
                 (void)fclose(f);
@@ -332,11 +363,11 @@ static void print_table(const struct chan_sum s[SOAK_CHANNELS], const struct run
                        s[c].pubgap, s[c].joingap, s[c].unexplained, s[c].corrupt, s[c].reordered,
                        s[c].disconnects, s[c].intervals, s[c].tail_missing, s[c].outages,
                        s[c].resumed, s[c].gapunknown, s[c].missed);
-        printf("publishers (last runs): -ENOTCONN outages / publishes retried / not published"
-               " while disconnected:");
+        printf("publishers: -ENOTCONN outages / publishes retried / not published while"
+               " disconnected / longest ms:");
         for (unsigned c = 0; c < SOAK_CHANNELS; c++)
-                printf(" %s %" PRIu64 "/%" PRIu64 "/%" PRIu64, soak_channel_names[c],
-                       s[c].pub_outages, s[c].pub_notconn, s[c].pub_skipped);
+                printf(" %s %" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64, soak_channel_names[c],
+                       s[c].pub_outages, s[c].pub_notconn, s[c].pub_skipped, s[c].pub_down_ms);
         printf("\n");
         if (ri->broker_restarts)
                 printf("broker restart: kill -9 at %" PRIu64 " s, READY=1 again %" PRIu64
@@ -363,6 +394,7 @@ int soak_report_main(int argc, char **argv) {
         read_run(argv[2], &ri);
         scan_epochs(argv[2]);
         read_pubs(argv[2], sums);
+        read_pub_outages(argv[2], sums);
         read_subs(argv[2], sums);
         check_channels(sums, &ri);
         check_broker(&ri);
