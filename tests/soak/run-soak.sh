@@ -7,7 +7,9 @@
 # subscribers then 4 publishers as separate processes (ids 0-1 on the ring,
 # 2-3 on the socket), on soak.block, soak.drop and soak.disconnect, for
 # 10 minutes (--quick: 60 s). --faults kill -9s a random publisher or
-# subscriber every few seconds and restarts it with the next epoch. At the
+# subscriber every few seconds and restarts it with the next epoch, and
+# once, in the middle, kill -9s the broker and starts it again on the same
+# socket and config (the clients reconnect by themselves). At the
 # end the publishers stop, the subscribers drain, and `soak report` prints
 # the table and decides (see tests/soak/soak-report.c for the checks).
 set -u
@@ -53,6 +55,9 @@ kills_pub=0 kills_ring_pub=0 kills_sub=0 broker_restarts=0 broker_pid=
 run() { echo "$1 $2" >>"$dir/run.txt"; }
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$broker_pid/status"; }
 fds() { ls "/proc/$broker_pid/fd" | wc -l; }
+# A killed broker is gone once it is a zombie (its fds are closed): the
+# pid reaping it may take its time.
+alive() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) && [ "$st" != Z ]; }
 transport() { [ "$1" -lt 2 ] && echo ring || echo socket; }
 
 start_broker() {
@@ -60,18 +65,21 @@ start_broker() {
                 --socket "$dir/broker.sock") || { cat "$dir/broker.log" >&2; exit 1; }
 }
 
-# Broker restart for fault mode, implemented but not used yet.
-# TODO(issue #6, reconnect): once libipcclient reconnects by itself
-# (ipc_options_set_reconnect, branch rel-client), call restart_broker once
-# in the middle of a --faults run; the subscribers then see -ENOTCONN /
-# a reconnect instead of a dead connection, and the checks count the
-# broker's downtime as a reported gap. Until then a restart ends every
-# client's connection for good and the run would report it as failures.
+# Fault mode restarts the broker once, in the middle of the run: kill -9,
+# then the same command line (socket path, config) until READY=1. The
+# clients stay up: libipcclient reconnects them (subscribers see -ENOTCONN,
+# then IPC_MSG_RESUMED on the first message after; publishers retry).
 restart_broker() {
+        local t=$(($(date +%s) - t0)) down=$(date +%s%N)
+        echo "script: kill -9 broker at $t s" >>"$dir/events.txt"
         kill -9 "$broker_pid"
-        while kill -0 "$broker_pid" 2>/dev/null; do sleep 0.05; done
+        while alive "$broker_pid"; do sleep 0.01; done
         start_broker
+        down=$((($(date +%s%N) - down) / 1000000))
+        echo "script: broker restarted, READY=1 $down ms after the kill" >>"$dir/events.txt"
         broker_restarts=$((broker_restarts + 1))
+        run restart_at "$t"
+        run restart_down_ms "$down"
 }
 
 start() { # start pub|sub ID
@@ -126,9 +134,26 @@ warm=$((seconds / 10 > 5 ? seconds / 10 : 5))
 sleep "$warm"
 run rss_warm "$(rss)"
 run fd_warm "$(fds)"
+# The restart falls in the middle 30-60 % of the run, so the restarted
+# broker has its warm-up and then a while to show growth; RSS and fds after
+# its warm-up replace the first broker's as the baseline (run.txt keeps
+# both; the report says which it compared).
+restart_at=$((seconds * 3 / 10 + RANDOM % (seconds * 3 / 10 + 1)))
+rewarm_at=
 while [ $(($(date +%s) - t0)) -lt "$seconds" ]; do
         sleep $((2 + RANDOM % 4))
-        [ "$faults" = 1 ] && [ $(($(date +%s) - t0)) -lt $((seconds - 5)) ] && fault
+        now=$(($(date +%s) - t0))
+        if [ "$faults" = 1 ] && [ "$broker_restarts" = 0 ] && [ "$now" -ge "$restart_at" ]; then
+                restart_broker
+                rewarm_at=$(($(date +%s) - t0 + warm))
+        elif [ -n "$rewarm_at" ] && [ "$now" -ge "$rewarm_at" ]; then
+                run rss_warm "$(rss)"
+                run fd_warm "$(fds)"
+                run rewarm_at "$now"
+                rewarm_at=
+        elif [ "$faults" = 1 ] && [ "$now" -lt $((seconds - 5)) ]; then
+                fault
+        fi
 done
 run rss_end "$(rss)"
 run fd_end "$(fds)"
@@ -149,7 +174,7 @@ run broker_restarts $broker_restarts
 "$soak" report "$dir"
 status=$?
 kill -TERM "$broker_pid"
-while kill -0 "$broker_pid" 2>/dev/null; do sleep 0.05; done
+while alive "$broker_pid"; do sleep 0.05; done
 if [ "$status" -ne 0 ] || [ "$keep" = 1 ]; then
         echo "soak: results kept in $dir"
 else

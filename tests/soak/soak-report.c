@@ -12,7 +12,12 @@
  *    publishers' seqs add up to exactly the losses reported;
  *  - disconnect: inside each connected interval nothing lost;
  *  - broker: RSS at the end within SOAK_RSS_PERCENT of RSS after warm-up,
- *    and no more fds at the end than after warm-up (SOAK_FD_SLACK).
+ *    and no more fds at the end than after warm-up (SOAK_FD_SLACK); after
+ *    a broker restart, the restarted broker's warm-up;
+ *  - a broker restart reached the subscribers of block and drop (which are
+ *    never closed otherwise) as an outage and a resume; no resume comes
+ *    without an outage (an outage may lack a resume: a subscriber closed
+ *    again before its first message has no gap to flag).
  * With faults, a ring publisher killed mid-claim leaves a SKIP, one seq
  * no message has: up to one unexplained seq per such kill is allowed, and
  * joins (first message of a publisher in an interval) are not losses.
@@ -42,12 +47,16 @@
 struct chan_sum {
         uint64_t received, corrupt, reordered, pubgap, joingap, lost, stale, changap, unexplained;
         uint64_t intervals, disconnects, pauses, mismatch, fallback, tail_missing, files;
+        uint64_t outages, resumed, gapunknown, missed;
+        /* the publishers, all runs (pub-outages.txt) */
+        uint64_t pub_outages, pub_notconn, pub_skipped, pub_down_ms;
 };
 
 struct run_info {
         bool faults;
         uint64_t rss_warm, rss_end, fd_start, fd_warm, fd_end, fd_after;
         uint64_t kills_pub, kills_ring_pub, kills_sub, broker_restarts, seconds;
+        uint64_t rss_warm_first, fd_warm_first, restart_at, restart_down_ms, rewarm_at;
 };
 
 static uint64_t final_pub_epoch[SOAK_PUBS_MAX], sent_block[SOAK_PUBS_MAX];
@@ -94,6 +103,16 @@ static void read_run(const char *dir, struct run_info *ri) {
                         ri->broker_restarts = v;
                 else if (!strcmp(key, "seconds"))
                         ri->seconds = v;
+                else if (!strcmp(key, "restart_at"))
+                        ri->restart_at = v;
+                else if (!strcmp(key, "restart_down_ms"))
+                        ri->restart_down_ms = v;
+                else if (!strcmp(key, "rewarm_at"))
+                        ri->rewarm_at = v;
+                if (!strcmp(key, "rss_warm") && !ri->rss_warm_first)
+                        ri->rss_warm_first = v;
+                if (!strcmp(key, "fd_warm") && !ri->fd_warm_first)
+                        ri->fd_warm_first = v;
         }
         (void)fclose(f);
 }
@@ -120,10 +139,45 @@ static void scan_epochs(const char *dir) {
         closedir(d);
 }
 
-static void read_pubs(const char *dir) {
+/*
+ * What the publishers met while the broker was away, every run of them
+ * (pub-outages.txt, appended as it happens): "outage CHANNEL" and
+ * "resumed CHANNEL DOWN_MS RETRIES NOT_PUBLISHED".
+ */
+static void read_pub_outages(const char *dir, struct chan_sum sums[SOAK_CHANNELS]) {
+        FILE *f = open_in(dir, "pub-outages.txt");
+        char line[256], ch[64];
+        uint64_t down, retries, skipped;
+
+        if (!f)
+                return;
+        while (fgets(line, sizeof(line), f)) {
+                bool outage = sscanf(line, "outage %63s", ch) == 1;
+                bool resumed =
+                        !outage && sscanf(line, "resumed %63s %" SCNu64 " %" SCNu64 " %" SCNu64, ch,
+                                          &down, &retries, &skipped) == 4;
+
+                for (unsigned c = 0; c < SOAK_CHANNELS; c++) {
+                        if (strcmp(ch, soak_channel_names[c]))
+                                continue;
+                        if (outage)
+                                sums[c].pub_outages++;
+                        if (!resumed)
+                                continue;
+                        sums[c].pub_notconn += retries;
+                        sums[c].pub_skipped += skipped;
+                        if (down > sums[c].pub_down_ms)
+                                sums[c].pub_down_ms = down;
+                }
+        }
+        (void)fclose(f);
+}
+
+/* Lines "sent CHANNEL N ..." of each publisher's last run. */
+static void read_pubs(const char *dir, struct chan_sum sums[SOAK_CHANNELS]) {
         for (unsigned id = 0; id < SOAK_PUBS_MAX; id++) {
-                char name[64], ch[64];
-                uint64_t n;
+                char name[64], ch[64], line[256];
+                uint64_t n, outages, notconn, skipped;
                 FILE *f;
 
                 if (!pub_seen[id])
@@ -132,9 +186,19 @@ static void read_pubs(const char *dir) {
                 f = open_in(dir, name);
                 if (!f)
                         continue;
-                while (fscanf(f, "sent %63s %" SCNu64 "\n", ch, &n) == 2)
-                        if (!strcmp(ch, soak_channel_names[0]))
-                                sent_block[id] = n;
+                while (fgets(line, sizeof(line), f)) {
+                        if (sscanf(line,
+                                   "sent %63s %" SCNu64 " outages %" SCNu64 " notconn %" SCNu64
+                                   " skipped %" SCNu64,
+                                   ch, &n, &outages, &notconn, &skipped) != 5)
+                                continue;
+                        for (unsigned c = 0; c < SOAK_CHANNELS; c++) {
+                                if (strcmp(ch, soak_channel_names[c]))
+                                        continue;
+                                if (c == 0)
+                                        sent_block[id] = n;
+                        }
+                }
                 (void)fclose(f);
         }
 }
@@ -146,9 +210,11 @@ static const struct {
         const char *key;
         size_t off;
 } fields[] = {
-        FIELD(received),    FIELD(corrupt), FIELD(reordered), FIELD(pubgap),      FIELD(joingap),
-        FIELD(lost),        FIELD(stale),   FIELD(changap),   FIELD(unexplained), FIELD(intervals),
-        FIELD(disconnects), FIELD(pauses),  FIELD(mismatch),  FIELD(fallback),
+        FIELD(received),    FIELD(corrupt),   FIELD(reordered),   FIELD(pubgap),
+        FIELD(joingap),     FIELD(lost),      FIELD(stale),       FIELD(changap),
+        FIELD(unexplained), FIELD(intervals), FIELD(disconnects), FIELD(pauses),
+        FIELD(mismatch),    FIELD(fallback),  FIELD(outages),     FIELD(resumed),
+        FIELD(gapunknown),  FIELD(missed),
 };
 
 static void add_counters(struct chan_sum *s, char *line) {
@@ -265,9 +331,17 @@ static void check_channels(const struct chan_sum s[SOAK_CHANNELS], const struct 
         check(s[2].unexplained <= skips, "disconnect: a gap in the channel's seq");
         if (!ri->faults)
                 check(s[0].joingap == 0, "block: a subscriber missed the start");
+        for (unsigned c = 0; c < SOAK_CHANNELS; c++)
+                check(s[c].resumed <= s[c].outages, "IPC_MSG_RESUMED without an outage before it");
+        /* Block and drop never close a subscriber: their outages are the restart's. */
+        for (unsigned c = 0; ri->broker_restarts && c < 2; c++)
+                check(s[c].outages > 0 && s[c].resumed > 0,
+                      "the broker restart was not reported to a subscriber");
 }
 
 static void check_broker(const struct run_info *ri) {
+        check(!ri->broker_restarts || ri->rewarm_at,
+              "the run ended before the restarted broker's warm-up (make it longer)");
         check(ri->rss_end * 100 <= ri->rss_warm * (100 + SOAK_RSS_PERCENT),
               "broker RSS grew after warm-up");
         check(ri->fd_end <= ri->fd_warm + SOAK_FD_SLACK, "broker fds grew after warm-up");
@@ -278,16 +352,30 @@ static void print_table(const struct chan_sum s[SOAK_CHANNELS], const struct run
                "), sub kills %" PRIu64 ", broker restarts %" PRIu64 "\n",
                ri->seconds, ri->faults ? "faults" : "no faults", ri->kills_pub, ri->kills_ring_pub,
                ri->kills_sub, ri->broker_restarts);
-        printf("%-16s %10s %8s %8s %8s %8s %8s %6s %6s %6s %6s %6s %6s\n", "channel", "received",
-               "lost", "stale", "changap", "pubgap", "joingap", "unexp", "corr", "reord", "discon",
-               "intvl", "tail");
+        printf("%-16s %10s %8s %8s %8s %8s %8s %6s %6s %6s %6s %6s %6s %6s %6s %6s %8s\n",
+               "channel", "received", "lost", "stale", "changap", "pubgap", "joingap", "unexp",
+               "corr", "reord", "discon", "intvl", "tail", "outage", "resume", "gapunk", "missed");
         for (unsigned c = 0; c < SOAK_CHANNELS; c++)
                 printf("%-16s %10" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64
                        " %8" PRIu64 " %6" PRIu64 " %6" PRIu64 " %6" PRIu64 " %6" PRIu64 " %6" PRIu64
-                       " %6" PRIu64 "\n",
+                       " %6" PRIu64 " %6" PRIu64 " %6" PRIu64 " %6" PRIu64 " %8" PRIu64 "\n",
                        soak_channel_names[c], s[c].received, s[c].lost, s[c].stale, s[c].changap,
                        s[c].pubgap, s[c].joingap, s[c].unexplained, s[c].corrupt, s[c].reordered,
-                       s[c].disconnects, s[c].intervals, s[c].tail_missing);
+                       s[c].disconnects, s[c].intervals, s[c].tail_missing, s[c].outages,
+                       s[c].resumed, s[c].gapunknown, s[c].missed);
+        printf("publishers: -ENOTCONN outages / publishes retried / not published while"
+               " disconnected / longest ms:");
+        for (unsigned c = 0; c < SOAK_CHANNELS; c++)
+                printf(" %s %" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64, soak_channel_names[c],
+                       s[c].pub_outages, s[c].pub_notconn, s[c].pub_skipped, s[c].pub_down_ms);
+        printf("\n");
+        if (ri->broker_restarts)
+                printf("broker restart: kill -9 at %" PRIu64 " s, READY=1 again %" PRIu64
+                       " ms later; the first broker had VmRSS %" PRIu64 " KiB and %" PRIu64
+                       " fds after warm-up; the baseline below is the restarted broker's,"
+                       " after its warm-up (at %" PRIu64 " s)\n",
+                       ri->restart_at, ri->restart_down_ms, ri->rss_warm_first, ri->fd_warm_first,
+                       ri->rewarm_at);
         printf("broker: VmRSS %" PRIu64 " KiB after warm-up, %" PRIu64
                " KiB at the end (bound +%u%%); fds %" PRIu64 " before clients, %" PRIu64
                " after warm-up, %" PRIu64 " at the end, %" PRIu64 " after clients left\n",
@@ -305,7 +393,8 @@ int soak_report_main(int argc, char **argv) {
         }
         read_run(argv[2], &ri);
         scan_epochs(argv[2]);
-        read_pubs(argv[2]);
+        read_pubs(argv[2], sums);
+        read_pub_outages(argv[2], sums);
         read_subs(argv[2], sums);
         check_channels(sums, &ri);
         check_broker(&ri);

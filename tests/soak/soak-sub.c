@@ -12,12 +12,19 @@
  *  - the channel's seq: every gap is explained by the losses the library
  *    reports (ipc_msg_get_lost(), and ring messages overwritten while
  *    viewed, ipc_msg_release() -ESTALE); the rest is "unexplained";
- *  - ipc_sub_get_lost() equals the sum of both at the end of every
- *    connected interval ("mismatch" otherwise).
- * A connection the broker closes (the disconnect policy) ends an
- * interval: the gap is logged to DIR/events.txt, the thread reconnects and
- * the first message of each publisher in the new interval is a "join"
- * (its seq, the messages before it, is counted as joingap).
+ *  - ipc_sub_get_lost() equals the sum of both, without what was missed
+ *    across reconnects, when the client ends ("mismatch" otherwise).
+ * A lost connection (the broker restarted, or closed us under the
+ * disconnect policy) ends an interval: the library reconnects by itself,
+ * ipc_client_receive() says -ENOTCONN once ("outages"), and the first
+ * message afterwards carries IPC_MSG_RESUMED ("resumed"), with what was
+ * missed meanwhile either counted ("missed", ipc_sub_get_missed()) or
+ * flagged IPC_MSG_GAP_UNKNOWN ("gapunknown"); it starts the next interval,
+ * where the first message of each publisher is a "join" (its seq, the
+ * messages before it, is counted as joingap). A gap flagged neither way
+ * shows as reordered or unexplained. Every boundary goes to
+ * DIR/events.txt. Any other error ends the client: the thread connects
+ * again ("disconnects").
  *
  * On the drop and disconnect channels the thread now and then stops
  * reading for a while (300 ms, 3 s) so the policies act. On SIGTERM it
@@ -62,6 +69,7 @@ struct track {
 struct counters {
         uint64_t received, corrupt, reordered, pubgap, joingap, lost, stale, changap, unexplained;
         uint64_t intervals, disconnects, pauses, mismatch, fallback;
+        uint64_t outages, resumed, gapunknown, missed;
 };
 
 struct sub_thread {
@@ -72,7 +80,9 @@ struct sub_thread {
         ipc_client *c;
         ipc_sub *sub;
         struct counters n;
-        uint64_t interval_lost; /* lost + stale in this interval, for ipc_sub_get_lost() */
+        uint64_t interval_lost; /* lost + stale since sub_open(), for ipc_sub_get_lost() */
+        uint64_t missed_seen;   /* ipc_sub_get_missed() at the last message */
+        bool outage_pending;    /* -ENOTCONN came, no IPC_MSG_RESUMED yet */
         uint64_t stale_pending; /* -ESTALE messages and their losses since the last good one */
         uint64_t last_chan_seq; /* 0: none yet in this interval */
         /* Per publisher and run: runs are separate connections, unordered among them. */
@@ -105,10 +115,12 @@ static void snapshot(struct sub_thread *t, bool final) {
                 " pubgap %" PRIu64 " joingap %" PRIu64 " lost %" PRIu64 " stale %" PRIu64
                 " changap %" PRIu64 " unexplained %" PRIu64 " intervals %" PRIu64
                 " disconnects %" PRIu64 " pauses %" PRIu64 " mismatch %" PRIu64 " fallback %" PRIu64
+                " outages %" PRIu64 " resumed %" PRIu64 " gapunknown %" PRIu64 " missed %" PRIu64
                 "\n",
                 chan(t), t->ring ? "ring" : "socket", n->received, n->corrupt, n->reordered,
                 n->pubgap, n->joingap, n->lost, n->stale, n->changap, n->unexplained, n->intervals,
-                n->disconnects, n->pauses, n->mismatch, n->fallback);
+                n->disconnects, n->pauses, n->mismatch, n->fallback, n->outages, n->resumed,
+                n->gapunknown, n->missed);
         for (unsigned p = 0; p < SOAK_PUBS_MAX; p++)
                 for (unsigned k = 0; k < SUB_RUNS; k++)
                         if (t->track[p][k].seen)
@@ -148,7 +160,8 @@ static bool sub_open(struct sub_thread *t) {
                         t->n.intervals++;
                         memset(t->track, 0, sizeof(t->track));
                         t->last_chan_seq = 0;
-                        t->interval_lost = t->stale_pending = 0;
+                        t->interval_lost = t->stale_pending = t->missed_seen = 0;
+                        t->outage_pending = false;
                         return true;
                 }
                 event(t, "connect/subscribe: %s", ipc_strerror(r));
@@ -233,12 +246,47 @@ static void check_publisher_seq(struct sub_thread *t, const struct soak_head *h)
         tr->next = h->seq + 1;
 }
 
+/*
+ * The first message after the library reconnected (the broker restarted,
+ * or closed us under the disconnect policy): a new connected interval.
+ * What was missed meanwhile is either counted (ipc_sub_get_missed(), part
+ * of the message's ipc_msg_get_lost() but not of ipc_sub_get_lost()) or
+ * flagged unknown; either way it is reported, and the publishers' runs are
+ * joined again. Returns the message's losses to the overflow policy.
+ */
+static uint64_t on_resumed(struct sub_thread *t, unsigned flags, uint64_t lost) {
+        uint64_t missed = ipc_sub_get_missed(t->sub), delta = missed - t->missed_seen;
+
+        t->missed_seen = missed;
+        if (!(flags & IPC_MSG_RESUMED))
+                return lost - delta;
+        t->n.resumed++;
+        t->n.intervals++;
+        t->n.missed += delta;
+        if (!t->outage_pending)
+                event(t, "%s", "IPC_MSG_RESUMED without -ENOTCONN before it");
+        event(t,
+              "resumed after channel seq %" PRIu64 ": %s, %" PRIu64 " missed, %" PRIu64
+              " lost to the policy",
+              t->last_chan_seq, flags & IPC_MSG_GAP_UNKNOWN ? "gap unknown" : "gap known", delta,
+              lost - delta);
+        if (flags & IPC_MSG_GAP_UNKNOWN) {
+                t->n.gapunknown++;
+                t->last_chan_seq = 0; /* numbered afresh: nothing to compare with */
+        }
+        t->outage_pending = false;
+        memset(t->track, 0, sizeof(t->track));
+        return lost - delta;
+}
+
 static void on_message(struct sub_thread *t, const ipc_msg *m) {
         static _Thread_local uint8_t buf[SOAK_MAX_SIZE];
         size_t size = 0;
         const void *data = ipc_msg_get_data(m, &size);
         uint64_t seq = ipc_msg_get_sequence(m), lost = ipc_msg_get_lost(m);
-        struct soak_head h;
+        unsigned flags = ipc_msg_get_flags(m);
+        uint64_t policy_lost = on_resumed(t, flags, lost);
+        struct soak_head h = {0};
         bool ok;
 
         if (size <= sizeof(buf))
@@ -248,18 +296,26 @@ static void on_message(struct sub_thread *t, const ipc_msg *m) {
                 t->n.stale++;
                 t->stale_pending += 1 + lost; /* it and those lost before it */
                 t->interval_lost++;
-                t->n.lost += lost;
-                t->interval_lost += lost;
+                t->n.lost += policy_lost;
+                t->interval_lost += policy_lost;
                 return;
         }
         t->n.received++;
-        t->n.lost += lost;
-        t->interval_lost += lost;
+        t->n.lost += policy_lost;
+        t->interval_lost += policy_lost;
         check_channel_seq(t, seq, lost);
         ok = payload_ok(t, buf, size, &h);
         if (!ok) {
                 t->n.corrupt++;
-                event(t, "corrupt message at channel seq %" PRIu64 " (%zu bytes)", seq, size);
+                /* Which field failed tells a torn read from a message of another channel. */
+                event(t,
+                      "corrupt message at channel seq %" PRIu64
+                      " (%zu bytes, flags %#x, lost %" PRIu64
+                      "): magic %#x pub %u.%u size %u seq %" PRIu64
+                      " channel %u crc %#x, computed %#x",
+                      seq, size, flags, lost, h.magic, h.pub_id, h.epoch, h.size, h.seq, h.channel,
+                      h.crc,
+                      size >= sizeof(h) && size <= SOAK_MAX_SIZE ? soak_payload_crc(buf, size) : 0);
                 return;
         }
         check_publisher_seq(t, &h);
@@ -298,6 +354,12 @@ static void *sub_run(void *arg) {
                 } else if (r == -EBADMSG) {
                         t->n.corrupt++;
                         event(t, "corrupt ring record: %s", ipc_client_get_error(t->c));
+                } else if (r == -ENOTCONN) {
+                        /* The library reconnects by itself; the next message says the gap. */
+                        t->n.outages++;
+                        t->outage_pending = true;
+                        event(t, "-ENOTCONN (%s) after channel seq %" PRIu64,
+                              ipc_client_get_error(t->c), t->last_chan_seq);
                 } else if (r == -ETIMEDOUT) {
                         if (atomic_load(&stopping) && !quiet_since)
                                 quiet_since = now;
