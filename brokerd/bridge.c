@@ -29,6 +29,10 @@
 static void bridge_wake_cb(evutil_socket_t fd, short what, void *userdata);
 static void bridge_more_cb(evutil_socket_t fd, short what, void *userdata);
 static void bridge_space_cb(evutil_socket_t fd, short what, void *userdata);
+static void bridge_claim_cb(evutil_socket_t fd, short what, void *userdata);
+
+/* "drop": how soon to try again when a claim being filled a lap behind is in the way. */
+#define BRIDGE_CLAIM_RETRY_USEC 500
 
 static struct ring *bridge_ring(const struct bridge *br) {
         return &br->owner->r;
@@ -56,9 +60,10 @@ int bridge_new(struct broker *b, struct channel *c, struct bridge **ret) {
         br->wake_ev = event_new(b->base, o->subs[RING_OWNER_BROKER_SLOT].wake_fd,
                                 EV_READ | EV_PERSIST, bridge_wake_cb, br);
         br->more_ev = evtimer_new(b->base, bridge_more_cb, br);
+        br->claim_ev = evtimer_new(b->base, bridge_claim_cb, br);
         if (o->r.overflow == RING_OVERFLOW_DROP)
                 br->scratch = malloc(MAX(o->r.max_message_bytes, 1u));
-        if (!br->space_ev || !br->wake_ev || !br->more_ev ||
+        if (!br->space_ev || !br->wake_ev || !br->more_ev || !br->claim_ev ||
             (o->r.overflow == RING_OVERFLOW_DROP && !br->scratch)) {
                 bridge_free(br);
                 return -ENOMEM;
@@ -137,6 +142,8 @@ struct bridge *bridge_free(struct bridge *br) {
                 event_free(br->wake_ev);
         if (br->more_ev)
                 event_free(br->more_ev);
+        if (br->claim_ev)
+                event_free(br->claim_ev);
         free(br->scratch);
         free(br);
         return NULL;
@@ -202,6 +209,14 @@ void bridge_wait_space(struct bridge *br, struct peer *p, size_t size) {
         p->space_wait = br;
         list_append(&br->space_peers, &p->space_node);
         (void)bufferevent_disable(p->bev, EV_READ);
+        /* "drop": held back by a ring publisher's claim a lap behind, which no eventfd announces. */
+        if (r->overflow == RING_OVERFLOW_DROP) {
+                struct timeval tv = {0, BRIDGE_CLAIM_RETRY_USEC};
+
+                if (!evtimer_pending(br->claim_ev, NULL))
+                        (void)evtimer_add(br->claim_ev, &tv);
+                return;
+        }
         if (!br->space_waiting) {
                 ring_space_prepare(r);
                 ring_owner_space_wait(br->owner, true);
@@ -222,6 +237,10 @@ void bridge_cancel_space_wait(struct peer *p) {
         p->space_wait = NULL;
         if (list_is_empty(&br->space_peers))
                 bridge_space_unregister(br);
+}
+
+static void bridge_claim_cb(evutil_socket_t fd, short what, void *userdata) {
+        bridge_space_ready(userdata);
 }
 
 static void bridge_space_cb(evutil_socket_t fd, short what, void *userdata) {

@@ -61,6 +61,7 @@ struct bridge {
         struct list_node space_peers; /* struct peer.space_node: PUBLISHes waiting for space */
         bool space_waiting;           /* registered in space_waiters, space_broker set */
         struct event *space_ev;       /* the space eventfd */
+        struct event *claim_ev;       /* "drop": a timer to look again at a claim in the way */
 
         /* ring -> socket */
         bool active;   /* the broker's sub slot is active: socket subscriptions exist */

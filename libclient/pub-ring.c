@@ -35,6 +35,8 @@
 #define PUB_MORE_CHECK_RECORDS 64
 /* Waiting for room held back by a subscriber whose page we lack: look again this often. */
 #define PUB_BLIND_WAIT_USEC 1000
+/* "drop": how long to wait before looking again at a claim that holds us back. */
+#define PUB_DROP_WAIT_USEC 200
 
 /**
  * pub_ring_open() - ask for a publisher slot in @pub's channel ring and
@@ -203,6 +205,12 @@ static int pub_ring_wait_step(ipc_pub *pub, size_t size, uint64_t deadline, uint
                         plat_cpu_relax();
                 return 0;
         }
+        /* "drop" waits only for another publisher's open claim (ring_claim()): nothing to sleep on. */
+        if (r->overflow == RING_OVERFLOW_DROP) {
+                k = client_wait(pub->client,
+                                MIN(deadline, usec_add(plat_now_usec(), PUB_DROP_WAIT_USEC)));
+                return k < 0 ? k : 0;
+        }
         ring_space_prepare(r);
         if (!ring_space_available(r, size, &pub->limit, &w))
                 k = w.word ? plat_futex_wait((uint32_t *)(void *)w.word, w.value, deadline)
@@ -213,7 +221,8 @@ static int pub_ring_wait_step(ipc_pub *pub, size_t size, uint64_t deadline, uint
 
 /**
  * pub_ring_claim() - reserve a record for @size payload bytes, waiting up
- * to @timeout_usec for room (block and disconnect policies).
+ * to @timeout_usec for room (block and disconnect policies; under drop, for
+ * another publisher's claim a lap behind to be finished).
  *
  * Before waiting, everything that could be what holds the ring back goes
  * out: wake-ups held back (sleeping subscribers would never make room) and

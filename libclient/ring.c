@@ -272,6 +272,33 @@ static uint64_t ring_limit(const struct ring *r, uint64_t known_pos, uint32_t *r
         return low + r->capacity;
 }
 
+/*
+ * "drop": how far claims may go while other publishers hold claims open.
+ * A claim overwrites whatever lies a lap behind it, and a claim still
+ * being filled is no exception: its writer, resuming, would copy its
+ * payload and header over newer records that readers have already taken
+ * as committed (silent corruption, found by the soak test). So no claim
+ * may end more than a lap past the start of one still open. The same
+ * bound holds for later claims too: they start at or after @known_pos.
+ * Intents more than a lap behind are already lost (a hostile or long dead
+ * slot) and hold nobody back.
+ */
+static uint64_t drop_limit(const struct ring *r, uint32_t self, uint64_t known_pos) {
+        uint64_t low = known_pos;
+
+        for (uint32_t i = 0; i < r->pub_slots; i++) {
+                const struct ring_pub_slot *s = &r->pubs[i];
+                uint64_t p;
+
+                if (i == self || atomic_load_explicit(&s->busy, memory_order_acquire) == 0)
+                        continue;
+                p = atomic_load_explicit(&s->intent_pos, memory_order_relaxed);
+                if (p < low && known_pos - p < r->capacity)
+                        low = p;
+        }
+        return low + r->capacity;
+}
+
 static uint64_t claim_skip(const struct ring *r, uint64_t pos, uint64_t len) {
         uint64_t rest = ring_rest(r, pos);
 
@@ -356,14 +383,15 @@ int ring_claim(struct ring *r, uint32_t pub_slot, size_t size, uint16_t flags, u
                 at = ring_align_up(pos); /* == pos unless the tail was scribbled on */
                 skip = claim_skip(r, at, len);
                 end = at + skip + len;
-                if (r->overflow != RING_OVERFLOW_DROP && end > *limit)
-                        *limit = ring_limit(r, pos, NULL);
+                if (end > *limit)
+                        *limit = r->overflow == RING_OVERFLOW_DROP ? drop_limit(r, pub_slot, pos)
+                                                                   : ring_limit(r, pos, NULL);
                 /*
                  * Each failed CAS means another claim won, so honest
                  * publishers never get near the bound; it stops one that
                  * rewrites the tail without pause from holding us here.
                  */
-                if ((r->overflow != RING_OVERFLOW_DROP && end > *limit) || tries >= CLAIM_TRIES) {
+                if (end > *limit || tries >= CLAIM_TRIES) {
                         /* Keeps the next guess a pair the tail really held. */
                         intent_store(s, pos, seq, 0);
                         atomic_store_explicit(&s->busy, 0, memory_order_relaxed);

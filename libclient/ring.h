@@ -109,7 +109,10 @@
  * would exceed it. "drop": publishers overwrite; a lapped reader notices
  * (commit mismatch or the tail moved more than a lap past what it read),
  * resumes at the oldest record it can locate through the chunk index, and
- * learns its exact loss from the sequence numbers. "disconnect" is "block"
+ * learns its exact loss from the sequence numbers. A drop claim still never
+ * laps a claim that is still being filled (its writer would copy over
+ * newer records): it waits for that claim to end, which the broker forces
+ * when the writer dies. "disconnect" is "block"
  * for the ring, with the broker evicting the laggard. A reader lapped under
  * "block" (a corrupt tail, or a slot released under a running reader) never
  * skips ahead: it reads only what is committed where it stands, and the
@@ -367,9 +370,11 @@ struct ring_claim {
 
 /*
  * Reserves a record for @size payload bytes for publisher slot @pub_slot.
- * @limit: the caller's cached block-policy limit (start with 0); updated.
+ * @limit: the caller's cached limit (start with 0); updated.
  * Return: 0; -EMSGSIZE (size over max_message_bytes); -EAGAIN (block
- * policy: no space until the slowest subscriber advances; any policy: the
+ * policy: no space until the slowest subscriber advances; drop policy: the
+ * claim would overwrite another publisher's claim still being filled, a
+ * lap behind, until that one ends; any policy: the
  * tail kept changing under tens of thousands of attempts, which only a
  * publisher scribbling on it makes happen; try again later); -EINVAL (bad
  * slot); -EBADMSG (the tail is corrupt: too close to 2^64).
