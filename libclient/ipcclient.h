@@ -537,7 +537,8 @@ IPC_EXPORT int ipc_pub_get_transport(const ipc_pub *pub);
  * with -ENOTCONN or waits for the reconnect (ipc_options_set_publish_wait()).
  * Messages buffered but not yet written when the connection broke are lost.
  * Return: 0; -EMSGSIZE (larger than the channel's limit); -EAGAIN (no room
- * within the timeout); -EBUSY (a claim is open on @pub); -EBADMSG (the
+ * within the timeout: under "drop", another publisher's claim a whole ring
+ * behind was not committed in time); -EBUSY (a claim is open on @pub); -EBADMSG (the
  * channel's ring is corrupt: its tail is no valid position); -ENOTCONN
  * (disconnected, publish wait off); -ETIMEDOUT (disconnected, publish wait
  * on, no reconnect within the timeout); -EACCES or another refusal of the
