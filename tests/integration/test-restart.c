@@ -35,20 +35,11 @@
 #define CHANNEL    "restart.chan"
 #define N_MESSAGES 5
 /* Where the stored fds wait in the child until the shell moves them to 3.. */
-#define STASH_FD 40
 
 /* What systemd sets with FileDescriptorStoreMax=: the broker stores rings only then. */
 static const char *const store_env[] = {"FDSTORE=64", NULL};
 
 #define T(f) cmocka_unit_test_setup_teardown(f, sd_broker_setup, sd_broker_teardown)
-
-static void kill_broker(struct sd_broker *b) {
-        int status = -1;
-
-        assert_int_equal(daemon_proc_stop(b->proc, SIGKILL, &status), 0);
-        assert_int_equal(status, 128 + SIGKILL);
-        b->proc = daemon_proc_free(b->proc);
-}
 
 /* ipcctl with @args against the broker; asserts exit 0 and returns stdout (free it). */
 static char *ipcctl(struct sd_broker *b, const char *const *args) {
@@ -97,7 +88,7 @@ static void test_sigkill_restart(void **state) {
         ipc_client *c;
 
         sd_broker_start(b, NULL, NULL);
-        kill_broker(b);
+        sd_broker_kill(b);
         assert_int_equal(stat(b->sock, &st), 0);
         assert_true(S_ISSOCK(st.st_mode));
 
@@ -147,38 +138,6 @@ static void publish_n(struct sd_broker *b, int n) {
 }
 
 /*
- * Starts the broker with the listener's stored fds passed as
- * $LISTEN_FDS, the way systemd hands back its fd store: bash moves
- * them to 3.. and sets $LISTEN_PID to its own pid before exec.
- */
-static void start_with_store(struct sd_broker *b) {
-        char script[2048], names[1024] = "";
-        const char *prefix[] = {"/bin/bash", "-c", script, "bash", NULL};
-        size_t n = notify_listener_store(b->nl, &(const int *){NULL});
-        const int *fds;
-        size_t len = 0, off;
-
-        (void)notify_listener_store(b->nl, &fds);
-        assert_true(n > 0);
-        off = (size_t)snprintf(script, sizeof(script), "exec");
-        for (size_t i = 0; i < n; i++) {
-                assert_int_equal(dup2(fds[i], STASH_FD + (int)i), STASH_FD + (int)i);
-                off += (size_t)snprintf(script + off, sizeof(script) - off, " %zu<&%zu %zu<&-",
-                                        3 + i, STASH_FD + i, STASH_FD + i);
-                len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", i ? ":" : "",
-                                        notify_listener_store_name(b->nl, i));
-        }
-        (void)snprintf(script + off, sizeof(script) - off,
-                       "; LISTEN_PID=$$ LISTEN_FDS=%zu LISTEN_FDNAMES='%s'; "
-                       "export LISTEN_PID LISTEN_FDS LISTEN_FDNAMES; exec \"$@\"",
-                       n, names);
-        sd_broker_spawn(b, prefix, NULL, store_env);
-        for (size_t i = 0; i < n; i++)
-                (void)close(STASH_FD + (int)i);
-        (void)sd_broker_wait_ready(b);
-}
-
-/*
  * The ring is stored when made; after SIGKILL the next broker takes it
  * back: same next seq, and the channel exists although nobody holds it.
  */
@@ -193,20 +152,13 @@ static void test_ring_survives_kill(void **state) {
         assert_int_equal(next_seq(b), N_MESSAGES + 1);
         /* DATA and STATE, in the store under paired names. */
         assert_int_equal(notify_listener_store(b->nl, &(const int *){NULL}), 0);
-        kill_broker(b);
-        {
-                struct notify_msg m;
-
-                /* Drain what the dead broker sent: the FDSTORE=1 messages fill the store. */
-                while (notify_listener_next(b->nl, -1, 0, &m) == 0)
-                        ;
-        }
+        sd_broker_kill(b); /* what it sent, its FDSTORE=1 messages among it, fills the store */
         assert_int_equal(notify_listener_store(b->nl, &(const int *){NULL}), 2);
         assert_non_null(strstr(notify_listener_store_name(b->nl, 0), "ring-data-"));
         ipc_sub_free(sub);
         ipc_client_free(holder);
 
-        start_with_store(b);
+        sd_broker_start_with_store(b, store_env);
         sd_broker_wait_log(b, "channel \"" CHANNEL "\" restored");
         assert_int_equal(next_seq(b), N_MESSAGES + 1);
         /* It goes on numbering from there (a holder keeps it, as before the kill). */
@@ -222,19 +174,16 @@ static void test_mismatched_ring_discarded(void **state) {
         struct sd_broker *b = *state;
         ipc_client *holder;
         ipc_sub *sub;
-        struct notify_msg m;
 
         sd_broker_write_config(b, "{\"channels\": {\"restart.*\": {\"ring_bytes\": 65536, \"max_message_bytes\": 1024}}}");
         sd_broker_start(b, NULL, store_env);
         holder = ring_subscriber(b, &sub);
         publish_n(b, 2);
-        kill_broker(b);
-        while (notify_listener_next(b->nl, -1, 0, &m) == 0)
-                ;
+        sd_broker_kill(b);
         ipc_sub_free(sub);
         ipc_client_free(holder);
         sd_broker_write_config(b, "{\"channels\": {\"restart.*\": {\"ring_bytes\": 131072, \"max_message_bytes\": 1024}}}");
-        start_with_store(b);
+        sd_broker_start_with_store(b, store_env);
         sd_broker_wait_log(b, "discarding stored ring of channel \"" CHANNEL "\"");
         assert_int_equal(next_seq(b), -1);
 }
@@ -248,7 +197,6 @@ static void test_old_version_ring_discarded(void **state) {
         struct sd_broker *b = *state;
         struct ring_header *h;
         ipc_client *holder;
-        struct notify_msg m;
         const int *fds;
         ipc_sub *sub;
         size_t n;
@@ -258,9 +206,7 @@ static void test_old_version_ring_discarded(void **state) {
         sd_broker_start(b, NULL, store_env);
         holder = ring_subscriber(b, &sub);
         publish_n(b, 2);
-        kill_broker(b);
-        while (notify_listener_next(b->nl, -1, 0, &m) == 0)
-                ;
+        sd_broker_kill(b);
         ipc_sub_free(sub);
         ipc_client_free(holder);
         n = notify_listener_store(b->nl, &fds);
@@ -273,7 +219,7 @@ static void test_old_version_ring_discarded(void **state) {
         assert_int_equal(h->version, RING_VERSION);
         h->version = RING_VERSION - 1;
         assert_int_equal(munmap(h, RING_PAGE_BYTES), 0);
-        start_with_store(b);
+        sd_broker_start_with_store(b, store_env);
         sd_broker_wait_log(b, "discarding stored ring");
         assert_int_equal(next_seq(b), -1);
 }

@@ -55,7 +55,6 @@
 /* Publishes that may find the ring full before the test gives up on filling it. */
 #define FILL_MAX 100000
 /* Where the stored fds wait in the child until the shell moves them to 3.. */
-#define STASH_FD 40
 
 /* What systemd sets with FileDescriptorStoreMax=: the broker stores rings only then. */
 static const char *const store_env[] = {"FDSTORE=64", NULL};
@@ -88,49 +87,6 @@ static ipc_client *connect_as(const char *address, const char *name, int transpo
         if (r < 0)
                 fail_msg("connecting to %s: %s", address, ipc_strerror(r));
         return c;
-}
-
-static void kill_broker(struct sd_broker *b) {
-        struct notify_msg m;
-        int status = -1;
-
-        assert_int_equal(daemon_proc_stop(b->proc, SIGKILL, &status), 0);
-        assert_int_equal(status, 128 + SIGKILL);
-        b->proc = daemon_proc_free(b->proc);
-        /* What the dead broker sent: its FDSTORE=1 messages fill the store. */
-        while (notify_listener_next(b->nl, -1, 0, &m) == 0)
-                ;
-}
-
-/*
- * Starts the broker with the listener's stored fds passed as $LISTEN_FDS,
- * the way systemd hands back its fd store: bash moves them to 3.. and
- * sets $LISTEN_PID to its own pid before exec (as test-restart.c).
- */
-static void start_with_store(struct sd_broker *b) {
-        char script[2048], names[1024] = "";
-        const char *prefix[] = {"/bin/bash", "-c", script, "bash", NULL};
-        const int *fds;
-        size_t n = notify_listener_store(b->nl, &fds);
-        size_t len = 0, off;
-
-        assert_true(n > 0);
-        off = (size_t)snprintf(script, sizeof(script), "exec");
-        for (size_t i = 0; i < n; i++) {
-                assert_int_equal(dup2(fds[i], STASH_FD + (int)i), STASH_FD + (int)i);
-                off += (size_t)snprintf(script + off, sizeof(script) - off, " %zu<&%zu %zu<&-",
-                                        3 + i, STASH_FD + i, STASH_FD + i);
-                len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", i ? ":" : "",
-                                        notify_listener_store_name(b->nl, i));
-        }
-        (void)snprintf(script + off, sizeof(script) - off,
-                       "; LISTEN_PID=$$ LISTEN_FDS=%zu LISTEN_FDNAMES='%s'; "
-                       "export LISTEN_PID LISTEN_FDS LISTEN_FDNAMES; exec \"$@\"",
-                       n, names);
-        sd_broker_spawn(b, prefix, NULL, store_env);
-        for (size_t i = 0; i < n; i++)
-                (void)close(STASH_FD + (int)i);
-        (void)sd_broker_wait_ready(b);
 }
 
 /*
@@ -265,13 +221,13 @@ static void test_resume_after_restore(void **state) {
         take_all(rc, &rs, N_RING_READ);
         take_all(sc, &ss, N_BEFORE);
 
-        kill_broker(b);
+        sd_broker_kill(b);
         assert_true(notify_listener_store(b->nl, &(const int *){NULL}) >= 2);
         /* The ring needs no broker: the publisher goes on. */
         while (published < N_BEFORE + N_DOWN)
                 assert_int_equal(publish_seq(pub, ++published, harness_timeout(T_SEC)), 0);
 
-        start_with_store(b);
+        sd_broker_start_with_store(b, store_env);
         sd_broker_wait_log(b, "channel \"" CHANNEL "\" restored");
         /* The subscribers first, so nothing is published between the restore and their resume. */
         await_reconnects((ipc_client *[]){rc, sc}, 2);
@@ -362,7 +318,7 @@ static void test_gap_unknown_after_fresh_start(void **state) {
         take_all(rc, &rs, N_BEFORE);
         take_all(sc, &ss, N_BEFORE);
 
-        kill_broker(b);
+        sd_broker_kill(b);
         /* Started without what it stored: the channel is made afresh. */
         sd_broker_start(b, NULL, store_env);
         await_reconnects((ipc_client *[]){pc}, 1);
@@ -425,13 +381,13 @@ static void test_two_restarts_count_once(void **state) {
                 assert_int_equal(publish_seq(pub, ++published, harness_timeout(T_SEC)), 0);
         take_all(sc, &ss, N_BEFORE);
 
-        kill_broker(b);
+        sd_broker_kill(b);
         while (published < N_BEFORE + N_DOWN)
                 assert_int_equal(publish_seq(pub, ++published, harness_timeout(T_SEC)), 0);
-        start_with_store(b);
+        sd_broker_start_with_store(b, store_env);
         await_reconnects_n((ipc_client *[]){sc}, 1, 1);
-        kill_broker(b);
-        start_with_store(b);
+        sd_broker_kill(b);
+        sd_broker_start_with_store(b, store_env);
         await_reconnects_n((ipc_client *[]){sc}, 1, 2);
         await_reconnects((ipc_client *[]){pc}, 1);
 

@@ -47,7 +47,6 @@
 #define CONFIG                                                                                     \
         "{\"limits\": {\"stall_timeout_ms\": 3000}, \"channels\": {\"resume.*\": "                 \
         "{\"ring_bytes\": 65536, \"max_message_bytes\": 1024, \"overflow\": \"drop\"}}}"
-#define STASH_FD 40
 
 static const char *const store_env[] = {"FDSTORE=64", NULL};
 
@@ -350,46 +349,6 @@ static void test_resume_refused(void **state) {
         raw_close(&c);
 }
 
-static void kill_broker(struct sd_broker *b) {
-        struct notify_msg m;
-        int status = -1;
-
-        assert_int_equal(daemon_proc_stop(b->proc, SIGKILL, &status), 0);
-        assert_int_equal(status, 128 + SIGKILL);
-        b->proc = daemon_proc_free(b->proc);
-        /* What the dead broker sent: the FDSTORE=1 messages fill the store. */
-        while (notify_listener_next(b->nl, -1, 0, &m) == 0)
-                ;
-}
-
-/* As test-restart.c: the store's fds as $LISTEN_FDS, moved to 3.. by bash. */
-static void start_with_store(struct sd_broker *b) {
-        char script[2048], names[1024] = "";
-        const char *prefix[] = {"/bin/bash", "-c", script, "bash", NULL};
-        size_t n = notify_listener_store(b->nl, &(const int *){NULL});
-        const int *fds;
-        size_t len = 0, off;
-
-        (void)notify_listener_store(b->nl, &fds);
-        assert_int_equal(n, 2);
-        off = (size_t)snprintf(script, sizeof(script), "exec");
-        for (size_t i = 0; i < n; i++) {
-                assert_int_equal(dup2(fds[i], STASH_FD + (int)i), STASH_FD + (int)i);
-                off += (size_t)snprintf(script + off, sizeof(script) - off, " %zu<&%zu %zu<&-",
-                                        3 + i, STASH_FD + i, STASH_FD + i);
-                len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", i ? ":" : "",
-                                        notify_listener_store_name(b->nl, i));
-        }
-        (void)snprintf(script + off, sizeof(script) - off,
-                       "; LISTEN_PID=$$ LISTEN_FDS=%zu LISTEN_FDNAMES='%s'; "
-                       "export LISTEN_PID LISTEN_FDS LISTEN_FDNAMES; exec \"$@\"",
-                       n, names);
-        sd_broker_spawn(b, prefix, NULL, store_env);
-        for (size_t i = 0; i < n; i++)
-                (void)close(STASH_FD + (int)i);
-        (void)sd_broker_wait_ready(b);
-}
-
 /*
  * Clients attached before a SIGKILL keep their slots through the restart:
  * the old publisher goes on writing through its slot, new clients get
@@ -411,9 +370,10 @@ static void test_orphan_slots_reserved(void **state) {
         assert_int_equal(old_sub.rr.slot, 0);
         publish(&old_pub, 1, 3, 16);
         epoch = old_pub.r.channel_epoch;
-        kill_broker(b);
+        sd_broker_kill(b);
 
-        start_with_store(b);
+        assert_int_equal(notify_listener_store(b->nl, &(const int *){NULL}), 2);
+        sd_broker_start_with_store(b, store_env);
         sd_broker_wait_log(b, "channel \"" CHANNEL "\" restored");
         /* The old publisher is still attached to the ring, broker or not. */
         publish(&old_pub, 4, 1, 16);

@@ -141,6 +141,46 @@ void sd_broker_start(struct sd_broker *b, const char *const *args, const char *c
         (void)sd_broker_wait_ready(b);
 }
 
+void sd_broker_kill(struct sd_broker *b) {
+        struct notify_msg m;
+        int status = -1;
+
+        assert_int_equal(daemon_proc_stop(b->proc, SIGKILL, &status), 0);
+        assert_int_equal(status, 128 + SIGKILL);
+        b->proc = daemon_proc_free(b->proc);
+        while (notify_listener_next(b->nl, -1, 0, &m) == 0)
+                ;
+}
+
+/* Where the stored descriptors wait, above anything the test has open, until bash moves them. */
+#define STASH_FD 40
+
+void sd_broker_start_with_store(struct sd_broker *b, const char *const *env) {
+        char script[2048], names[1024] = "";
+        const char *prefix[] = {"/bin/bash", "-c", script, "bash", NULL};
+        const int *fds;
+        size_t n = notify_listener_store(b->nl, &fds);
+        size_t len = 0, off;
+
+        assert_true(n > 0);
+        off = (size_t)snprintf(script, sizeof(script), "exec");
+        for (size_t i = 0; i < n; i++) {
+                assert_int_equal(dup2(fds[i], STASH_FD + (int)i), STASH_FD + (int)i);
+                off += (size_t)snprintf(script + off, sizeof(script) - off, " %zu<&%zu %zu<&-",
+                                        3 + i, STASH_FD + i, STASH_FD + i);
+                len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", i ? ":" : "",
+                                        notify_listener_store_name(b->nl, i));
+        }
+        (void)snprintf(script + off, sizeof(script) - off,
+                       "; LISTEN_PID=$$ LISTEN_FDS=%zu LISTEN_FDNAMES='%s'; "
+                       "export LISTEN_PID LISTEN_FDS LISTEN_FDNAMES; exec \"$@\"",
+                       n, names);
+        sd_broker_spawn(b, prefix, NULL, env);
+        for (size_t i = 0; i < n; i++)
+                (void)close(STASH_FD + (int)i);
+        (void)sd_broker_wait_ready(b);
+}
+
 void sd_broker_wait_log(struct sd_broker *b, const char *needle) {
         if (daemon_proc_wait_log(b->proc, needle, SD_BROKER_TIMEOUT_USEC) < 0)
                 fail_msg("\"%s\" never appeared in the log", needle);

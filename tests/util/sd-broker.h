@@ -68,6 +68,22 @@ void sd_broker_start(struct sd_broker *b, const char *const *args, const char *c
 void sd_broker_expect(struct sd_broker *b, const char *prefix, uint64_t timeout_usec,
                       struct notify_msg *ret);
 
+/**
+ * sd_broker_kill() - SIGKILL the daemon (asserting it dies of it), then
+ * read what it had sent the listener, so that its FDSTORE=1 descriptors
+ * are in the listener's store (notify_listener_store()).
+ */
+void sd_broker_kill(struct sd_broker *b);
+
+/**
+ * sd_broker_start_with_store() - start the daemon with the listener's
+ * stored descriptors as $LISTEN_FDS / $LISTEN_FDNAMES, the way systemd
+ * hands back its fd store (bash moves them to 3.. and sets $LISTEN_PID to
+ * its own pid before exec), and wait for READY=1. Asserts the store holds
+ * some. @env as for sd_broker_spawn().
+ */
+void sd_broker_start_with_store(struct sd_broker *b, const char *const *env);
+
 /** sd_broker_wait_log() - assert that the log gets @needle within 10 s (scaled). */
 void sd_broker_wait_log(struct sd_broker *b, const char *needle);
 
